@@ -1,0 +1,198 @@
+"""Nameko extensions every Haven service uses instead of the stock ones.
+
+- `rpc`: survives malformed requests (no content type, no reply_to, undecodable or mis-shaped
+  bodies): they are moved to `<service>.dead-letter` and acked, and the service carries on.
+- `event_handler`: a handler that raises is retried with back-off through a TTL queue and, when
+  the retries run out, parked in `<queue>.dead-letter` for an operator to replay (DESIGN rule 5).
+- `Database`: a SQLAlchemy session factory per worker.
+- `Events`: the transactional-outbox relay's publisher.
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+from kombu import Connection, Exchange, Producer, Queue
+from nameko.events import EventHandler
+from nameko.extensions import DependencyProvider
+from nameko.messaging import QueueConsumer
+from nameko.rpc import Rpc, RpcConsumer
+
+from .actor import Actor
+from .actor import verify as verify_actor
+from .db import make_engine, session_factory, transaction
+from .events import EventPublisher
+
+log = logging.getLogger(__name__)
+
+RETRY_HEADER = "x-haven-attempt"
+MAX_ATTEMPTS = 6
+BACKOFF_MS = (500, 2_000, 8_000, 30_000, 120_000)
+
+
+def dead_letter_queue(name: str) -> Queue:
+    return Queue(f"{name}.dead-letter", exchange=Exchange(""), routing_key=f"{name}.dead-letter",
+                 durable=True)
+
+
+def _raw_publish(amqp_uri: str, body, routing_key: str, declare: list, **properties) -> None:
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        producer = Producer(conn.default_channel, exchange=Exchange(""))
+        producer.publish(body, routing_key=routing_key, declare=declare, delivery_mode=2,
+                         retry=True, retry_policy={"max_retries": 3}, **properties)
+
+
+def park(amqp_uri: str, queue_name: str, message, reason: str) -> None:
+    """Move a message we cannot handle to `<queue>.dead-letter`, keeping its bytes and headers."""
+    dlq = dead_letter_queue(queue_name)
+    props = message.properties or {}
+    headers = dict(message.headers or {})
+    headers.update({"x-haven-reason": reason[:500],
+                    "x-haven-original-routing-key": message.delivery_info.get("routing_key", ""),
+                    "x-haven-original-exchange": message.delivery_info.get("exchange", "")})
+    _raw_publish(amqp_uri, message.body, dlq.routing_key, [dlq], headers=headers,
+                 content_type=props.get("content_type") or "application/octet-stream",
+                 content_encoding=props.get("content_encoding") or "binary")
+    log.warning("parked a message from %s in %s: %s", queue_name, dlq.name, reason)
+
+
+class HardenedQueueConsumer(QueueConsumer):
+    """A QueueConsumer that parks undecodable messages instead of dying on them."""
+
+    def get_consumers(self, consumer_cls, channel):
+        consumers = super().get_consumers(consumer_cls, channel)
+        for provider, consumer in self._consumers.items():
+            consumer.on_decode_error = self._decode_error_handler(provider)
+        return consumers
+
+    def _decode_error_handler(self, provider):
+        def on_decode_error(message, exc):
+            park(self.amqp_uri, provider.queue.name, message, f"undecodable: {exc!r}")
+            self.ack_message(message)
+        return on_decode_error
+
+
+class HardenedRpcConsumer(RpcConsumer):
+    queue_consumer = HardenedQueueConsumer()
+
+    def handle_message(self, body, message):
+        problem = self._malformed(body, message)
+        if problem:
+            park(self.queue_consumer.amqp_uri, self.queue.name, message, problem)
+            self.queue_consumer.ack_message(message)
+            return
+        super().handle_message(body, message)
+
+    @staticmethod
+    def _malformed(body, message) -> str | None:
+        props = message.properties or {}
+        if props.get("content_type") != "application/json":
+            return "missing or unsupported content_type"
+        if not props.get("reply_to"):
+            return "missing reply_to"
+        if not isinstance(body, dict) or not isinstance(body.get("args"), list) \
+                or not isinstance(body.get("kwargs"), dict):
+            return "body is not {args: [...], kwargs: {...}}"
+        return None
+
+
+class HardenedRpc(Rpc):
+    rpc_consumer = HardenedRpcConsumer()
+
+
+rpc = HardenedRpc.decorator
+
+
+class RetryingEventHandler(EventHandler):
+    """Retries a failed handler with back-off, then parks the event; never drops it silently."""
+
+    queue_consumer = HardenedQueueConsumer()
+
+    def handle_message(self, body, message):
+        if not isinstance(body, dict) or "event_id" not in body:
+            park(self.queue_consumer.amqp_uri, self.queue.name, message, "event without event_id")
+            self.queue_consumer.ack_message(message)
+            return
+        super().handle_message(body, message)
+
+    def handle_message_processed(self, message, result=None, exc_info=None):
+        if exc_info is not None:
+            try:
+                self._retry_or_park(message, exc_info[1])
+            except Exception:
+                # Could not re-publish: leave the event on the broker rather than lose it.
+                log.exception("could not schedule a retry; requeueing")
+                self.queue_consumer.requeue_message(message)
+                return
+        self.queue_consumer.ack_message(message)
+
+    def _retry_or_park(self, message, exc) -> None:
+        amqp_uri = self.queue_consumer.amqp_uri
+        attempt = int((message.headers or {}).get(RETRY_HEADER, 1))
+        name = self.queue.name
+        if attempt >= MAX_ATTEMPTS:
+            park(amqp_uri, name, message, f"failed {attempt} times: {type(exc).__name__}")
+            return
+        delay = BACKOFF_MS[min(attempt - 1, len(BACKOFF_MS) - 1)]
+        retry_queue = Queue(f"{name}.retry", exchange=Exchange(""), routing_key=f"{name}.retry",
+                            durable=True, queue_arguments={"x-dead-letter-exchange": "",
+                                                           "x-dead-letter-routing-key": name})
+        headers = dict(message.headers or {}, **{RETRY_HEADER: attempt + 1})
+        _raw_publish(amqp_uri, message.body, retry_queue.routing_key, [retry_queue], headers=headers,
+                     expiration=delay / 1000, content_type=message.content_type,
+                     content_encoding=message.content_encoding)
+        log.warning("handler %s failed (%s); retry %d in %d ms", name, type(exc).__name__, attempt, delay)
+
+
+event_handler = RetryingEventHandler.decorator
+
+
+class DatabaseSessions:
+    def __init__(self, factory):
+        self.factory = factory
+
+    @contextmanager
+    def transaction(self):
+        with transaction(self.factory) as session:
+            yield session
+
+
+class Database(DependencyProvider):
+    """`self.db.transaction()` gives a session that commits on success and rolls back on error."""
+
+    def setup(self):
+        self.engine = make_engine(self.container.config["DATABASE_URL"])
+        self.sessions = DatabaseSessions(session_factory(self.engine))
+
+    def stop(self):
+        self.engine.dispose()
+
+    def get_dependency(self, worker_ctx):
+        return self.sessions
+
+
+class Events(DependencyProvider):
+    """The publisher the outbox relay uses (one connection per service, publisher confirms)."""
+
+    def setup(self):
+        self.publisher = EventPublisher(self.container.config["AMQP_URI"], self.container.service_name)
+
+    def stop(self):
+        self.publisher.close()
+
+    def get_dependency(self, worker_ctx):
+        return self.publisher
+
+
+class Actors(DependencyProvider):
+    """`self.actors.verify(token)` → Actor, or Unauthenticated for an unsigned or stale context."""
+
+    def setup(self):
+        self.key = self.container.config["ACTOR_KEY"]
+        self.max_age = float(self.container.config.get("ACTOR_TTL_SECONDS", 120))
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def verify(self, token) -> Actor:
+        return verify_actor(token, self.key, self.max_age)

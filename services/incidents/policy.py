@@ -1,0 +1,25 @@
+"""Who may see an incident. The one place that answers it; the gateway checks first, this re-checks."""
+from __future__ import annotations
+
+from services.common.actor import Actor
+
+from .models import Incident
+
+# SLT read everything but safeguarding-level records; the DSL team reads everything.
+SLT_HIDDEN = {"safeguarding"}
+
+
+def can_read_incident(actor: Actor, incident: Incident) -> bool:
+    if incident.school_id != actor.school_id:
+        return False
+    if incident.recorded_by == actor.user_id:
+        return True  # staff can see what they themselves wrote
+    if actor.is_dsl:
+        return True
+    if actor.is_slt:
+        return not any(c.sensitivity in SLT_HIDDEN for c in incident.categories)
+    return False
+
+
+def can_attach_to_incident(actor: Actor, incident: Incident) -> bool:
+    return incident.school_id == actor.school_id and (incident.recorded_by == actor.user_id or actor.is_dsl)

@@ -1,0 +1,54 @@
+"""The incidents service's Nameko adapter: entrypoints and dependencies, nothing else."""
+from __future__ import annotations
+
+from nameko.timer import timer
+
+from services.common.events import relay_outbox
+from services.common.nameko_ext import Actors, Database, Events, rpc
+
+from . import domain
+from .models import OutboxEvent
+
+
+class IncidentsService:
+    name = "incidents"
+
+    db = Database()
+    actors = Actors()
+    events = Events()
+
+    @rpc
+    def health(self):
+        return "ok"
+
+    @rpc
+    def search_pupils(self, actor, q="", limit=20):
+        with self.db.transaction() as session:
+            return domain.search_pupils(session, self.actors.verify(actor), q, limit)
+
+    @rpc
+    def list_categories(self, actor):
+        with self.db.transaction() as session:
+            return domain.list_categories(session, self.actors.verify(actor))
+
+    @rpc
+    def record_incident(self, actor, incident):
+        with self.db.transaction() as session:
+            result = domain.record_incident(session, self.actors.verify(actor), incident)
+        self.relay_events()  # publish now rather than at the next sweep
+        return result
+
+    @rpc
+    def get_incident(self, actor, incident_id):
+        with self.db.transaction() as session:
+            return domain.get_incident(session, self.actors.verify(actor), incident_id)
+
+    @rpc
+    def check_incident_access(self, actor, incident_id, purpose="read"):
+        with self.db.transaction() as session:
+            return domain.check_incident_access(session, self.actors.verify(actor), incident_id, purpose)
+
+    @timer(interval=1)
+    def relay_events(self):
+        with self.db.transaction() as session:
+            relay_outbox(session, OutboxEvent, self.events)

@@ -65,3 +65,13 @@ def error_from_remote(exc_type: str, exc_args: list) -> HavenError | None:
     err = cls.__new__(cls)
     Exception.__init__(err, *(exc_args or [cls.default_message]))
     return err
+
+
+class IntegrityFailed(HavenError):
+    """Stored bytes do not match what was stored: never hand them out."""
+
+    status_code = 500
+    default_message = "The stored file failed its integrity check; it has not been returned."
+
+
+ALL_ERRORS["IntegrityFailed"] = IntegrityFailed

@@ -20,6 +20,7 @@ from nameko.rpc import Rpc, RpcConsumer
 
 from .actor import Actor
 from .actor import verify as verify_actor
+from .errors import HavenError
 from .db import make_engine, session_factory, transaction
 from .events import EventPublisher
 
@@ -98,6 +99,10 @@ class HardenedRpcConsumer(RpcConsumer):
 
 class HardenedRpc(Rpc):
     rpc_consumer = HardenedRpcConsumer()
+
+    def __init__(self, expected_exceptions=HavenError, **kwargs):
+        # Domain errors are answers to the caller, not faults of the service.
+        super().__init__(expected_exceptions=expected_exceptions, **kwargs)
 
 
 rpc = HardenedRpc.decorator

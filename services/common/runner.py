@@ -24,6 +24,8 @@ def configure_logging() -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("nameko").setLevel(logging.WARNING)
     logging.getLogger("kombu").setLevel(logging.WARNING)
+    # Expected domain errors (HavenError) are logged by Nameko as warnings with a traceback.
+    logging.getLogger("nameko.containers").setLevel(logging.ERROR)
 
 
 def wait_for_broker(amqp_uri: str, timeout: float = 60.0) -> None:

@@ -1,0 +1,48 @@
+"""Test helpers shared by the services' own tests and the cross-service tests in tests/."""
+from __future__ import annotations
+
+import os
+import uuid
+from contextlib import contextmanager
+
+import pg8000.native
+
+PG_HOST = os.environ.get("HAVEN_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("HAVEN_TEST_PG_PORT", "5432"))
+PG_USER = os.environ.get("HAVEN_TEST_PG_USER", "postgres")
+
+
+def _admin():
+    return pg8000.native.Connection(PG_USER, host=PG_HOST, port=PG_PORT, database="postgres")
+
+
+def create_database(prefix: str) -> str:
+    """A fresh, empty PostgreSQL database; returns its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    conn = _admin()
+    try:
+        conn.run(f'CREATE DATABASE "{name}"')
+    finally:
+        conn.close()
+    return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+
+
+def drop_database(url: str) -> None:
+    name = url.rsplit("/", 1)[-1]
+    conn = _admin()
+    try:
+        conn.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        conn.close()
+
+
+@contextmanager
+def fresh_database(prefix: str):
+    url = create_database(prefix)
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+TEST_ACTOR_KEY = "test-actor-key-" + "x" * 32

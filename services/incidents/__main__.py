@@ -1,6 +1,4 @@
-import eventlet
-
-eventlet.monkey_patch()
+import services.common.green  # noqa: F401  (must come first)
 
 import os  # noqa: E402
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import random
 from datetime import date
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .models import Category, Pupil, School
@@ -50,5 +49,21 @@ def seed_demo_school(session: Session) -> bool:
     return True
 
 
-def demo_pupil_ids(session: Session) -> list[int]:
-    return list(session.scalars(select(Pupil.id).where(Pupil.school_id == DEMO_SCHOOL_ID)))
+def main() -> None:
+    import os
+    import sys
+
+    from services.common.db import make_engine, migrate, session_factory, transaction
+
+    from .settings import IncidentsSettings
+
+    settings = IncidentsSettings()
+    if not settings.is_development:
+        sys.exit("The demo school is for development only (HAVEN_ENV=development); refusing to seed.")
+    migrate(settings.incidents_database_url, os.path.join(os.path.dirname(__file__), "migrations"))
+    with transaction(session_factory(make_engine(settings.incidents_database_url))) as session:
+        print("demo roll created" if seed_demo_school(session) else "demo roll already present")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""`make run`: the whole of Haven on one machine, on its embedded defaults, with the demo school.
+
+Generates development secrets into var/secrets.env on first run (never in the repo), checks that
+RabbitMQ answers, seeds the demo school once, starts the mail sink, every service and the gateway,
+restarts a service that crashes, and prints where to sign in. Ctrl-C stops everything.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from urllib.parse import urlparse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VAR = os.path.join(ROOT, "var")
+SECRETS = os.path.join(VAR, "secrets.env")
+PY = sys.executable
+SERVICES = ["incidents", "alerts", "documents", "transfers"]
+
+
+def log(msg: str) -> None:
+    print(f"[haven] {msg}", flush=True)
+
+
+def load_or_create_secrets() -> dict:
+    os.makedirs(VAR, exist_ok=True)
+    if not os.path.exists(SECRETS):
+        with open(os.open(SECRETS, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(f"HAVEN_ACTOR_KEY={secrets.token_urlsafe(48)}\n")
+            f.write(f"HAVEN_MASTER_KEY={base64.b64encode(secrets.token_bytes(32)).decode()}\n")
+        log("generated development secrets in var/secrets.env")
+    values = {}
+    with open(SECRETS) as f:
+        for line in f:
+            if "=" in line:
+                k, v = line.strip().split("=", 1)
+                values[k] = v
+    return values
+
+
+def environment() -> dict:
+    env = dict(os.environ)
+    env.setdefault("HAVEN_ENV", "development")
+    env.setdefault("HAVEN_COOKIE_SECURE", "false")
+    port = env.setdefault("HAVEN_PORT", "8000")
+    env.setdefault("HAVEN_PUBLIC_URL", f"http://localhost:{port}")
+    env.setdefault("HAVEN_SMTP_HOST", "127.0.0.1")
+    env.setdefault("HAVEN_SMTP_PORT", str(free_port() if "HAVEN_SMTP_PORT" not in env else env["HAVEN_SMTP_PORT"]))
+    for key, value in load_or_create_secrets().items():
+        env.setdefault(key, value)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def check_broker(uri: str) -> None:
+    u = urlparse(uri)
+    try:
+        socket.create_connection((u.hostname or "127.0.0.1", u.port or 5672), timeout=3).close()
+    except OSError:
+        sys.exit(f"RabbitMQ is not reachable at {u.hostname}:{u.port or 5672}.\n"
+                 "Start it (Debian: `apt-get install rabbitmq-server && rabbitmq-server -detached`), "
+                 "or set HAVEN_AMQP_URI, then run `make run` again.")
+
+
+class Supervisor:
+    """Runs each process, prefixes its output, restarts it if it dies, stops all on exit."""
+
+    def __init__(self, env: dict):
+        self.env, self.procs, self.stopping = env, {}, False
+
+    def start(self, name: str, args: list[str]) -> None:
+        proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.procs[name] = (proc, args)
+        threading.Thread(target=self._pump, args=(name, proc), daemon=True).start()
+
+    def _pump(self, name, proc) -> None:
+        for line in proc.stdout:
+            print(f"{name:>10} | {line}", end="", flush=True)
+
+    def watch(self) -> None:
+        while not self.stopping:
+            time.sleep(1)
+            for name, (proc, args) in list(self.procs.items()):
+                if proc.poll() is not None and not self.stopping:
+                    log(f"{name} exited with {proc.returncode}; restarting it")
+                    time.sleep(1)
+                    self.start(name, args)
+
+    def stop(self, *_):
+        self.stopping = True
+        for proc, _args in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.time() + 15
+        for proc, _args in self.procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def wait_healthy(port: str, timeout: float = 120) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=5) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(1)
+    return False
+
+
+def main() -> None:
+    os.chdir(ROOT)
+    env = environment()
+    check_broker(env.get("HAVEN_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/"))
+    for module in ("services.incidents.seed", "services.gateway.seed"):
+        subprocess.run([PY, "-m", module], cwd=ROOT, env=env, check=True)
+    sup = Supervisor(env)
+    signal.signal(signal.SIGTERM, lambda *_: (sup.stop(), sys.exit(0)))
+    signal.signal(signal.SIGINT, lambda *_: (sup.stop(), sys.exit(0)))
+    sup.start("mail", [PY, "-m", "deploy.devmail", "--port", env["HAVEN_SMTP_PORT"], "--dir", "var/mail"])
+    for service in SERVICES:
+        sup.start(service, [PY, "-m", f"services.{service}"])
+    sup.start("gateway", [PY, "-m", "services.gateway"])
+    port = env["HAVEN_PORT"]
+    if wait_healthy(port):
+        log("")
+        log(f"Haven is running: http://localhost:{port}/")
+        log("Demo logins (password haven-demo):")
+        log("  dsl@demo.haven.test      DSL  (TOTP secret HAVENDEMOHAVENDEMOHAVENDEMOHAVEN)")
+        log("  slt@demo.haven.test      SLT  (TOTP secret HAVENDEMOHAVENDEMOHAVENDEMOHAVEN)")
+        log("  teacher@demo.haven.test  teacher")
+        log("Alert e-mails land in var/mail/*.eml. Ctrl-C stops Haven; `make reset` starts afresh.")
+    else:
+        log("Haven did not become healthy within 120 s; see the service output above.")
+    sup.watch()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Staff accounts, sessions and the second factor, in plain Python over a SQLAlchemy session."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.common.actor import SECOND_FACTOR_ROLES, Actor
+from services.common.db import utcnow
+from services.common.events import add_to_outbox, make_event
+
+from .models import AuditEntry, LoginSession, OutboxEvent, StaffMember
+
+hasher = PasswordHasher()
+_DUMMY_HASH = hasher.hash("not-a-password")
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+MAX_FAILED_SECOND_FACTOR = 5
+
+
+def hash_password(password: str) -> str:
+    return hasher.hash(password)
+
+
+def needs_second_factor(user: StaffMember) -> bool:
+    return bool(SECOND_FACTOR_ROLES & set(user.roles))
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def authenticate(session: Session, email: str, password: str, now: datetime | None = None) -> StaffMember | None:
+    """The account for these credentials, or None. Locks an account after repeated failures."""
+    now = now or utcnow()
+    user = session.scalar(select(StaffMember).where(StaffMember.email == email.strip().lower()))
+    if user is None or not user.active:
+        try:
+            hasher.verify(_DUMMY_HASH, password)  # same work as a real check: no timing oracle
+        except VerificationError:
+            pass
+        return None
+    if user.locked_until and user.locked_until > now:
+        return None
+    try:
+        hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.locked_until, user.failed_logins = now + LOCKOUT, 0
+        return None
+    user.failed_logins, user.locked_until = 0, None
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+    return user
+
+
+def start_session(session: Session, user: StaffMember) -> tuple[str, LoginSession]:
+    token = secrets.token_urlsafe(32)
+    login = LoginSession(token_hash=_token_hash(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32))
+    session.add(login)
+    session.flush()
+    return token, login
+
+
+def resolve_session(session: Session, token: str | None, idle: timedelta, max_age: timedelta,
+                    now: datetime | None = None) -> tuple[LoginSession, StaffMember] | None:
+    if not token:
+        return None
+    now = now or utcnow()
+    login = session.get(LoginSession, _token_hash(token))
+    if login is None or login.ended_at is not None:
+        return None
+    if now - login.last_seen_at > idle or now - login.created_at > max_age:
+        login.ended_at = now
+        return None
+    user = session.get(StaffMember, login.user_id)
+    if user is None or not user.active:
+        return None
+    login.last_seen_at = now
+    return login, user
+
+
+def verify_second_factor(session: Session, login: LoginSession, user: StaffMember, code: str,
+                         now: datetime | None = None) -> bool:
+    """Accept a TOTP code once (±1 step for clock drift); too many wrong codes end the session."""
+    now = now or utcnow()
+    code = (code or "").strip().replace(" ", "")
+    totp = pyotp.TOTP(user.totp_secret) if user.totp_secret else None
+    step_now = int(now.timestamp()) // 30
+    for step in (step_now, step_now - 1, step_now + 1):
+        if totp and code.isdigit() and secrets.compare_digest(totp.at(step * 30), code):
+            if user.totp_last_step is not None and step <= user.totp_last_step:
+                break  # replayed code
+            user.totp_last_step = step
+            login.second_factor_at = now
+            return True
+    login.failed_second_factor += 1
+    if login.failed_second_factor >= MAX_FAILED_SECOND_FACTOR:
+        login.ended_at = now
+    return False
+
+
+def find_login(session: Session, user_id: int, csrf_token: str):
+    """The live session a request was resolved to (its CSRF token is unique to it)."""
+    login = session.scalar(select(LoginSession).where(LoginSession.csrf_token == csrf_token,
+                                                      LoginSession.user_id == user_id,
+                                                      LoginSession.ended_at.is_(None)))
+    return login, session.get(StaffMember, user_id)
+
+
+def end_session(login: LoginSession, now: datetime | None = None) -> None:
+    login.ended_at = now or utcnow()
+
+
+def fully_signed_in(login: LoginSession, user: StaffMember) -> bool:
+    return not needs_second_factor(user) or login.second_factor_at is not None
+
+
+def actor_for(login: LoginSession, user: StaffMember) -> Actor:
+    second = login.second_factor_at.timestamp() if login.second_factor_at else None
+    return Actor(user_id=user.id, school_id=user.school_id, name=user.name, roles=tuple(user.roles),
+                 second_factor_at=second)
+
+
+def save_staff_member(session: Session, *, school_id: int, name: str, email: str, roles: list[str],
+                      password: str | None = None, totp_secret: str | None = None,
+                      job_title: str | None = None, active: bool = True) -> StaffMember:
+    """Create or update an account and tell the other services (alerts keeps a directory copy)."""
+    email = email.strip().lower()
+    user = session.scalar(select(StaffMember).where(StaffMember.email == email))
+    if user is None:
+        user = StaffMember(school_id=school_id, email=email, password_hash=hash_password(
+            password or secrets.token_urlsafe(24)))
+        session.add(user)
+    elif password:
+        user.password_hash = hash_password(password)
+    user.name, user.roles, user.job_title, user.active = name, list(roles), job_title, active
+    if totp_secret is not None:
+        user.totp_secret = totp_secret
+    session.flush()
+    add_to_outbox(session, OutboxEvent, make_event(
+        "staff_member_saved", school_id, user_id=user.id, name=user.name, email=user.email,
+        roles=list(user.roles), active=user.active))
+    return user
+
+
+def search_staff(session: Session, school_id: int, q: str, limit: int = 20) -> list[StaffMember]:
+    query = select(StaffMember).where(StaffMember.school_id == school_id, StaffMember.active.is_(True))
+    for term in (q or "").split()[:4]:
+        query = query.where(StaffMember.name.ilike(f"%{term}%"))
+    return list(session.scalars(query.order_by(StaffMember.name).limit(max(1, min(limit, 100)))))
+
+
+def audit(session: Session, *, action: str, outcome: str, user_id: int | None = None,
+          school_id: int | None = None, object_type: str | None = None, object_id=None,
+          ip: str | None = None) -> None:
+    session.add(AuditEntry(action=action, outcome=outcome, user_id=user_id, school_id=school_id,
+                           object_type=object_type, object_id=None if object_id is None else str(object_id),
+                           ip=ip))

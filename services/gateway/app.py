@@ -1,0 +1,90 @@
+"""The gateway: the JSON API and the web UI in front of the services."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from services.common import topology
+from services.common.db import migrate
+from services.common.errors import HavenError, ValidationFailed
+
+from .database import GatewayDatabase
+from .relay import relay_forever
+from .routes import alerts, directory, health, incidents, session
+from .rpc_client import RpcClient, ServiceTimeout, ServiceUnavailable
+from .settings import GatewaySettings
+from .web import routes as web
+
+log = logging.getLogger("haven.gateway")
+MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
+
+
+def _field(loc) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    db = GatewayDatabase(settings.gateway_database_url)
+    rpc = RpcClient(settings.amqp_uri, settings.rpc_timeout_seconds)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await run_in_threadpool(migrate, settings.gateway_database_url, MIGRATIONS)
+        await run_in_threadpool(topology.declare, settings.amqp_uri)
+        await rpc.start()
+        relay = asyncio.create_task(relay_forever(db, rpc))
+        yield
+        relay.cancel()
+        await rpc.close()
+        db.engine.dispose()
+
+    app = FastAPI(title="Haven", version="0.1.0", lifespan=lifespan, openapi_url="/api/v1/openapi.json",
+                  docs_url="/api/v1/docs", redoc_url=None)
+    app.state.settings, app.state.db, app.state.rpc = settings, db, rpc
+
+    @app.exception_handler(HavenError)
+    async def domain_error(request: Request, exc: HavenError):
+        body = {"detail": exc.message}
+        if isinstance(exc, ValidationFailed):
+            body["errors"] = exc.errors
+        if isinstance(exc, (ServiceUnavailable, ServiceTimeout)) and exc.service:
+            body["service"] = exc.service
+        return JSONResponse(body, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        errors = [{"field": _field(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        return JSONResponse({"detail": "Some fields need correcting.", "errors": errors}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        if request.url.path.startswith("/api/") or exc.status_code not in (401,):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        return web.to_sign_in(request)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Content-Security-Policy",
+                                    "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+        if request.url.path.startswith("/api/") or request.url.path.startswith("/incidents"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    for router in (session.router, health.router, directory.router, incidents.router, alerts.router,
+                   web.router):
+        app.include_router(router)
+    app.mount("/static", web.static_files(), name="static")
+    return app

@@ -1,0 +1,5 @@
+from services.common.settings import CommonSettings
+
+
+class TransfersSettings(CommonSettings):
+    transfers_database_url: str = "sqlite:///var/transfers.sqlite3"

@@ -80,6 +80,7 @@ class Supervisor:
 
     def __init__(self, env: dict):
         self.env, self.procs, self.stopping = env, {}, False
+        self.restarts: dict[str, int] = {}
 
     def start(self, name: str, args: list[str]) -> None:
         proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
@@ -96,8 +97,10 @@ class Supervisor:
             time.sleep(1)
             for name, (proc, args) in list(self.procs.items()):
                 if proc.poll() is not None and not self.stopping:
-                    log(f"{name} exited with {proc.returncode}; restarting it")
-                    time.sleep(1)
+                    n = self.restarts[name] = self.restarts.get(name, 0) + 1
+                    delay = min(2 ** n, 30)
+                    log(f"{name} exited with {proc.returncode}; restarting it in {delay} s")
+                    time.sleep(delay)
                     self.start(name, args)
 
     def stop(self, *_):

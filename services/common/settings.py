@@ -27,3 +27,8 @@ class CommonSettings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.env == DEVELOPMENT
+
+    @property
+    def is_local(self) -> bool:
+        """Development or the test suite: demo data and plain-HTTP cookies are allowed."""
+        return self.env in (DEVELOPMENT, "test")

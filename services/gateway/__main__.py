@@ -1,8 +1,6 @@
-import logging
-
 import uvicorn
 
-from services.common.runner import configure_logging, wait_for_broker
+from services.common.startup import configure_logging, wait_for_broker
 
 from .app import create_app
 from .settings import GatewaySettings
@@ -11,6 +9,6 @@ if __name__ == "__main__":
     configure_logging()
     settings = GatewaySettings()
     wait_for_broker(settings.amqp_uri)
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # No access log: URLs carry search terms (pupils' names), which must not reach the logs.
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
-                proxy_headers=False)
+                access_log=False, proxy_headers=False)

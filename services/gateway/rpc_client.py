@@ -57,9 +57,11 @@ class RemoteFault(HavenError):
 
 
 class RpcClient:
-    def __init__(self, amqp_uri: str, default_timeout: float = 10.0, reconnect_max_delay: float = 10.0):
+    def __init__(self, amqp_uri: str, default_timeout: float = 10.0, reconnect_max_delay: float = 10.0,
+                 connection_name: str = "haven-gateway"):
         self.parameters = pika.URLParameters(amqp_uri)
         self.parameters.heartbeat = 30
+        self.parameters.client_properties = {"connection_name": connection_name}
         self.default_timeout = default_timeout
         self.reconnect_max_delay = reconnect_max_delay
         self.reply_to = f"rpc.reply-gateway-{uuid.uuid4().hex}"

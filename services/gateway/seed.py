@@ -37,8 +37,8 @@ def seed_demo_staff(session) -> bool:
 
 def main() -> None:
     settings = GatewaySettings()
-    if not settings.is_development:
-        sys.exit("The demo school is for development only (HAVEN_ENV=development); refusing to seed.")
+    if not settings.is_local:
+        sys.exit("The demo school is for development only (HAVEN_ENV=development or test); refusing to seed.")
     migrate(settings.gateway_database_url, MIGRATIONS)
     with transaction(session_factory(make_engine(settings.gateway_database_url))) as session:
         print("demo staff created" if seed_demo_staff(session) else "demo staff already present")

@@ -17,6 +17,6 @@ class GatewaySettings(CommonSettings):
 
     @model_validator(mode="after")
     def _production_safety(self):
-        if not self.is_development and not self.cookie_secure:
-            raise ValueError("HAVEN_COOKIE_SECURE may only be false in development")
+        if not self.is_local and not self.cookie_secure:
+            raise ValueError("HAVEN_COOKIE_SECURE may only be false in development or tests")
         return self

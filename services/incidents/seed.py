@@ -58,8 +58,8 @@ def main() -> None:
     from .settings import IncidentsSettings
 
     settings = IncidentsSettings()
-    if not settings.is_development:
-        sys.exit("The demo school is for development only (HAVEN_ENV=development); refusing to seed.")
+    if not settings.is_local:
+        sys.exit("The demo school is for development only (HAVEN_ENV=development or test); refusing to seed.")
     migrate(settings.incidents_database_url, os.path.join(os.path.dirname(__file__), "migrations"))
     with transaction(session_factory(make_engine(settings.incidents_database_url))) as session:
         print("demo roll created" if seed_demo_school(session) else "demo roll already present")

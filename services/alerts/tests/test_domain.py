@@ -1,0 +1,228 @@
+"""The alerts rules against real PostgreSQL: the staff directory, who is alerted, what the e-mail says."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from services.alerts import domain
+from services.alerts.exceptions import DirectoryIncomplete, Forbidden, MalformedEvent, NotFound
+from services.alerts.models import Alert, Mail, ProcessedEvent, StaffMember
+from services.common.actor import Actor
+
+from .conftest import OTHER_SCHOOL, PUBLIC_URL, SCHOOL, incident_event, staff_event
+
+TEACHER, DSL, DEPUTY, LAPSED_DSL, SLT, OTHER_DSL, NO_EMAIL = 10, 20, 21, 22, 30, 40, 50
+
+
+def save(sessions, event) -> bool:
+    with sessions.begin() as session:
+        return domain.save_staff_member(session, event)
+
+
+def raise_alerts(sessions, event) -> list[int]:
+    with sessions.begin() as session:
+        return [a.id for a in domain.raise_alerts(session, event, PUBLIC_URL)]
+
+
+def count(sessions, model) -> int:
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def alerted(sessions, incident_id) -> list[int]:
+    with sessions() as session:
+        return sorted(session.scalars(select(Alert.user_id).where(Alert.incident_id == incident_id)))
+
+
+def actor(user_id, roles=("staff",), school_id=SCHOOL, second_factor=False) -> Actor:
+    return Actor(user_id=user_id, school_id=school_id, name=f"user {user_id}", roles=tuple(roles),
+                 second_factor_at=time.time() if second_factor else None)
+
+
+@pytest.fixture
+def school(sessions):
+    for event in (staff_event(TEACHER, "Tess Teacher"),
+                  staff_event(DSL, "Dana Lead", roles=["staff", "dsl"]),
+                  staff_event(DEPUTY, "Dev Deputy", roles=["staff", "dsl", "slt"]),
+                  staff_event(LAPSED_DSL, "Ivy Left", roles=["dsl"], active=False),
+                  staff_event(SLT, "Sam Head", roles=["slt"]),
+                  staff_event(OTHER_DSL, "Olga Elsewhere", roles=["dsl"], school_id=OTHER_SCHOOL),
+                  staff_event(NO_EMAIL, "Nia Lunchtime", email=None)):
+        assert save(sessions, event)
+    return sessions
+
+
+# --- the staff directory ----------------------------------------------------------------------
+
+def test_staff_event_is_stored_and_a_redelivery_changes_nothing(sessions):
+    event = staff_event(TEACHER, "Tess Teacher", roles=["staff"])
+    assert save(sessions, event) is True
+    assert save(sessions, dict(event, name="Someone Else")) is False  # same event_id: a redelivery
+    with sessions() as session:
+        staff = session.get(StaffMember, TEACHER)
+        assert (staff.name, staff.email, staff.roles, staff.active) == \
+            ("Tess Teacher", "user10@school.test", ["staff"], True)
+    assert count(sessions, ProcessedEvent) == 1
+
+
+def test_a_newer_staff_event_updates_and_an_older_one_arriving_late_is_ignored(sessions):
+    save(sessions, staff_event(TEACHER, "Tess Teacher", occurred_at="2026-01-05T09:00:00Z"))
+    save(sessions, staff_event(TEACHER, "Tess Lead", roles=["dsl"], occurred_at="2026-01-05T10:00:00Z"))
+    # The 09:30 save was published before the 10:00 one but reaches us after it.
+    assert save(sessions, staff_event(TEACHER, "Tess Stale", roles=["staff"], active=False,
+                                      occurred_at="2026-01-05T09:30:00Z")) is False
+    with sessions() as session:
+        staff = session.get(StaffMember, TEACHER)
+        assert (staff.name, staff.roles, staff.active) == ("Tess Lead", ["dsl"], True)
+
+
+def test_a_malformed_staff_event_is_refused_so_it_ends_in_the_dead_letter_queue(sessions):
+    with pytest.raises(MalformedEvent):
+        save(sessions, dict(staff_event(TEACHER, "Tess"), user_id="10"))
+    assert count(sessions, StaffMember) == 0
+
+
+# --- who is alerted ---------------------------------------------------------------------------
+
+def test_the_dsl_group_is_every_active_dsl_in_the_school(school):
+    event = incident_event(TEACHER, alert_groups=["dsl"])
+    raise_alerts(school, event)
+    assert alerted(school, event["incident_id"]) == [DSL, DEPUTY]
+
+
+def test_the_slt_group_is_every_active_member_of_slt_in_the_school(school):
+    event = incident_event(TEACHER, alert_groups=["slt"], category_names=["Behaviour"])
+    raise_alerts(school, event)
+    assert alerted(school, event["incident_id"]) == [DEPUTY, SLT]
+
+
+def test_named_staff_and_groups_are_alerted_once_each(school):
+    event = incident_event(TEACHER, alert_user_ids=[DSL, SLT, SLT], alert_groups=["dsl", "slt"])
+    raise_alerts(school, event)
+    assert alerted(school, event["incident_id"]) == [DSL, DEPUTY, SLT]
+    assert count(school, Mail) == 3
+
+
+def test_named_staff_who_have_left_or_work_elsewhere_are_not_alerted(school):
+    event = incident_event(TEACHER, alert_user_ids=[LAPSED_DSL, OTHER_DSL, SLT], alert_groups=[])
+    raise_alerts(school, event)
+    assert alerted(school, event["incident_id"]) == [SLT]
+
+
+def test_staff_without_an_email_address_get_the_in_app_alert_only(school):
+    event = incident_event(TEACHER, alert_user_ids=[NO_EMAIL], alert_groups=[])
+    raise_alerts(school, event)
+    assert alerted(school, event["incident_id"]) == [NO_EMAIL]
+    assert count(school, Mail) == 0
+
+
+def test_a_redelivered_incident_event_creates_nothing_new(school):
+    event = incident_event(TEACHER, alert_user_ids=[SLT], alert_groups=["dsl"])
+    assert len(raise_alerts(school, event)) == 3
+    assert raise_alerts(school, event) == []
+    assert (count(school, Alert), count(school, Mail)) == (3, 3)
+
+
+@pytest.mark.parametrize("case", ["unknown recorder", "unknown named user", "empty group"])
+def test_an_incomplete_directory_fails_the_event_so_it_is_retried_and_writes_nothing(sessions, case):
+    save(sessions, staff_event(TEACHER, "Tess Teacher"))
+    save(sessions, staff_event(SLT, "Sam Head", roles=["slt"]))
+    recorder, named, groups = {"unknown recorder": (99, [SLT], []),
+                               "unknown named user": (TEACHER, [SLT, 77], []),
+                               "empty group": (TEACHER, [SLT], ["dsl"])}[case]
+    event = incident_event(recorder, alert_user_ids=named, alert_groups=groups)
+    with pytest.raises(DirectoryIncomplete):
+        raise_alerts(sessions, event)
+    assert (count(sessions, Alert), count(sessions, Mail), count(sessions, ProcessedEvent)) == (0, 0, 2)
+
+    # The missing staff event arrives; the retried incident event now goes through.
+    save(sessions, staff_event(99, "Rae Recorder"))
+    save(sessions, staff_event(77, "Nat Named"))
+    save(sessions, staff_event(DSL, "Dana Lead", roles=["dsl"]))
+    assert raise_alerts(sessions, event)
+    assert count(sessions, ProcessedEvent) == 6
+
+
+def test_an_unknown_alert_group_is_refused(school):
+    with pytest.raises(MalformedEvent):
+        raise_alerts(school, incident_event(TEACHER, alert_groups=["governors"]))
+
+
+# --- what the e-mail says (DESIGN rule 7) -----------------------------------------------------
+
+def test_the_email_names_the_raiser_categories_urgency_and_links_but_carries_nothing_about_the_child(school):
+    # Even if a publisher wrongly put the account or the pupil's name on the event, it must not travel.
+    event = incident_event(TEACHER, alert_user_ids=[], alert_groups=["dsl"], urgent=True,
+                           category_names=["Safeguarding", "Neglect"],
+                           account="SECRET-ACCOUNT said her dad hit her", pupil_name="SECRET-PUPIL Smith")
+    raise_alerts(school, event)
+    with school() as session:
+        mails = session.scalars(select(Mail).order_by(Mail.to_address)).all()
+    assert [m.to_address for m in mails] == ["user20@school.test", "user21@school.test"]
+    for mail in mails:
+        assert mail.subject == "URGENT: Haven alert: Safeguarding, Neglect concern raised"
+        assert "Tess Teacher" in mail.body
+        assert "Safeguarding, Neglect" in mail.body and "URGENT" in mail.body
+        assert f"{PUBLIC_URL}/incidents/{event['incident_id']}" in mail.body
+        for secret in ("SECRET", "987654", "dad"):  # 987654 is the pupil's id
+            assert secret not in mail.subject and secret not in mail.body
+        assert mail.status == "pending" and mail.attempts == 0 and mail.message_id
+
+
+def test_a_routine_concern_is_not_marked_urgent(school):
+    event = incident_event(TEACHER, alert_user_ids=[SLT], alert_groups=[], category_names=["Behaviour"])
+    raise_alerts(school, event)
+    with school() as session:
+        mail = session.scalars(select(Mail)).one()
+    assert mail.subject == "Haven alert: Behaviour concern raised"
+    assert "URGENT" not in mail.body
+
+
+# --- what staff see ---------------------------------------------------------------------------
+
+def test_list_alerts_returns_only_the_callers_alerts_newest_first(school):
+    first = incident_event(TEACHER, alert_user_ids=[SLT], alert_groups=[])
+    second = incident_event(TEACHER, alert_user_ids=[SLT], alert_groups=["dsl"], urgent=True)
+    raise_alerts(school, first)
+    raise_alerts(school, second)
+    with school() as session:
+        mine = domain.list_alerts(session, actor(SLT, roles=["slt"]))
+        assert [a["incident_id"] for a in mine] == [second["incident_id"], first["incident_id"]]
+        assert mine[0] == {"id": mine[0]["id"], "incident_id": second["incident_id"],
+                           "created_at": mine[0]["created_at"], "read_at": None,
+                           "raised_by": {"id": TEACHER, "name": "Tess Teacher"},
+                           "categories": ["Safeguarding"], "urgent": True}
+        assert mine[0]["created_at"].endswith("Z")
+        assert [a["incident_id"] for a in domain.list_alerts(session, actor(DSL, roles=["dsl"]))] == \
+            [second["incident_id"]]
+        assert domain.list_alerts(session, actor(TEACHER)) == []
+        # The same user id presented for another school sees nothing.
+        assert domain.list_alerts(session, actor(SLT, school_id=OTHER_SCHOOL)) == []
+        assert len(domain.list_alerts(session, actor(SLT), limit=1)) == 1
+
+
+def test_marking_an_alert_read_keeps_the_first_read_time_and_only_works_on_your_own(school):
+    raise_alerts(school, incident_event(TEACHER, alert_user_ids=[SLT], alert_groups=["dsl"]))
+    with school.begin() as session:
+        alert_id = domain.list_alerts(session, actor(SLT))[0]["id"]
+        for intruder in (actor(DSL, roles=["dsl"], second_factor=True), actor(SLT, school_id=OTHER_SCHOOL)):
+            with pytest.raises(NotFound):
+                domain.mark_alert_read(session, intruder, alert_id)
+        with pytest.raises(NotFound):
+            domain.mark_alert_read(session, actor(SLT), "1")
+        read = domain.mark_alert_read(session, actor(SLT), alert_id)
+        assert read["read_at"].endswith("Z")
+        assert domain.mark_alert_read(session, actor(SLT), alert_id)["read_at"] == read["read_at"]
+    with school() as session:
+        assert domain.list_alerts(session, actor(SLT), unread_only=True) == []
+        assert len(domain.list_alerts(session, actor(DSL), unread_only=True)) == 1
+
+
+def test_only_a_dsl_with_a_second_factor_may_see_failed_mail(school):
+    with school() as session:
+        assert domain.failed_mail(session, actor(DSL, roles=["dsl"], second_factor=True)) == []
+        for caller in (actor(DSL, roles=["dsl"]), actor(SLT, roles=["slt"], second_factor=True)):
+            with pytest.raises(Forbidden):
+                domain.failed_mail(session, caller)

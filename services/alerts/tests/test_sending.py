@@ -1,0 +1,136 @@
+"""Sending alert e-mail through a real SMTP server (aiosmtpd), with the queue in real PostgreSQL."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from services.alerts import domain
+from services.alerts.mailer import SmtpMailer
+from services.alerts.models import Mail
+from services.common.actor import Actor
+from services.common.db import make_engine, migrate, session_factory, utcnow
+
+from .conftest import MIGRATIONS, PUBLIC_URL, free_port, incident_event, staff_event
+
+TEACHER, DSL, DEPUTY = 10, 20, 21
+
+
+def mailer(port: int) -> SmtpMailer:
+    return SmtpMailer("127.0.0.1", port, mail_from="Haven <haven@school.test>", timeout=5)
+
+
+def setup_school(sessions, urgent=False, **extra) -> dict:
+    with sessions.begin() as session:
+        for event in (staff_event(TEACHER, "Tess Teacher"), staff_event(DSL, "Dana Lead", roles=["dsl"]),
+                      staff_event(DEPUTY, "Dev Deputy", roles=["dsl"])):
+            domain.save_staff_member(session, event)
+    event = incident_event(TEACHER, alert_groups=["dsl"], urgent=urgent, **extra)
+    with sessions.begin() as session:
+        domain.raise_alerts(session, event, PUBLIC_URL)
+    return event
+
+
+def mail_rows(sessions) -> list[Mail]:
+    with sessions() as session:
+        return session.scalars(select(Mail).order_by(Mail.id)).all()
+
+
+def send(sessions, mailer, now) -> int:
+    with sessions() as session:
+        return domain.send_pending_mail(session, mailer, now)
+
+
+def test_the_mailer_delivers_a_plain_text_message(inbox, smtp_port):
+    mailer(smtp_port).send("dana@school.test", "Haven alert: test", "Hello\n", message_id="<m1@haven.test>")
+    [message] = inbox.messages
+    assert (message["To"], message["From"], message["Subject"], message["Message-ID"]) == \
+        ("dana@school.test", "Haven <haven@school.test>", "Haven alert: test", "<m1@haven.test>")
+    assert message.get_content().replace("\r\n", "\n") == "Hello\n"
+
+
+def test_queued_alert_mail_is_sent_once_and_says_nothing_about_the_child(sessions, inbox, smtp_port):
+    event = setup_school(sessions, urgent=True, account="SECRET-ACCOUNT")
+    now = utcnow()
+    assert send(sessions, mailer(smtp_port), now) == 2
+    assert send(sessions, mailer(smtp_port), now + timedelta(hours=1)) == 0
+    assert sorted(m["To"] for m in inbox.messages) == ["user20@school.test", "user21@school.test"]
+    for message in inbox.messages:
+        content = message.get_content()
+        assert message["Subject"] == "URGENT: Haven alert: Safeguarding concern raised"
+        assert f"{PUBLIC_URL}/incidents/{event['incident_id']}" in content and "Tess Teacher" in content
+        assert "SECRET" not in message.as_string()
+    assert [(m.status, m.attempts, m.sent_at) for m in mail_rows(sessions)] == [("sent", 1, now)] * 2
+
+
+def test_a_refused_message_backs_off_and_is_sent_on_a_later_attempt(sessions, inbox, smtp_port):
+    setup_school(sessions)
+    inbox.refuse_next = 3  # both messages on the first sweep, then one of them again
+    start = utcnow()
+    assert send(sessions, mailer(smtp_port), start) == 0
+    rows = mail_rows(sessions)
+    assert [(m.status, m.attempts, m.next_attempt_at) for m in rows] == \
+        [("pending", 1, start + timedelta(seconds=5))] * 2
+    assert all(m.last_error.startswith("SMTPDataError") and "Tess" not in m.last_error for m in rows)
+
+    assert send(sessions, mailer(smtp_port), start + timedelta(seconds=4)) == 0  # not due yet
+    assert send(sessions, mailer(smtp_port), start + timedelta(seconds=5)) == 1  # one refused again
+    retried = [m for m in mail_rows(sessions) if m.status == "pending"]
+    assert [(m.attempts, m.next_attempt_at) for m in retried] == [(2, start + timedelta(seconds=35))]
+    assert send(sessions, mailer(smtp_port), start + timedelta(seconds=35)) == 1
+    assert [m.status for m in mail_rows(sessions)] == ["sent", "sent"]
+    assert sorted(m["To"] for m in inbox.messages) == ["user20@school.test", "user21@school.test"]
+
+
+def test_after_the_last_attempt_the_message_is_marked_failed_for_the_dsl_to_see(sessions):
+    setup_school(sessions)
+    nowhere = mailer(free_port())  # nothing listens there: connection refused
+    now = utcnow()
+    for attempt in range(1, domain.MAX_MAIL_ATTEMPTS + 1):
+        assert send(sessions, nowhere, now) == 0
+        assert {m.attempts for m in mail_rows(sessions)} == {attempt}
+        now += timedelta(hours=2)
+    rows = mail_rows(sessions)
+    assert {m.status for m in rows} == {"failed"}
+    assert all(m.last_error.startswith("ConnectionRefusedError") for m in rows)
+    assert send(sessions, nowhere, now + timedelta(days=1)) == 0  # never tried again
+    dsl = Actor(user_id=DSL, school_id=1, name="Dana Lead", roles=("dsl",), second_factor_at=1.0)
+    with sessions() as session:
+        failed = domain.failed_mail(session, dsl)
+    assert [(f["to_address"], f["attempts"]) for f in failed] == \
+        [("user21@school.test", 10), ("user20@school.test", 10)]
+    assert set(failed[0]) == {"id", "alert_id", "to_address", "attempts", "last_error"}
+
+
+def test_two_senders_at_once_never_send_the_same_message_twice(sessions, inbox, smtp_port):
+    setup_school(sessions)
+    smtp = mailer(smtp_port)
+    now = utcnow()
+    second_sender_sent = []
+
+    class FirstSender:
+        """Mid-way through its first message, a second sender (another worker) sweeps the queue."""
+
+        def send(self, *args, **kwargs):
+            if not second_sender_sent:
+                second_sender_sent.append(send(sessions, smtp, now))
+            smtp.send(*args, **kwargs)
+
+    assert send(sessions, FirstSender(), now) == 1
+    assert second_sender_sent == [1]  # it took the other message, not the one being sent
+    assert len(inbox.messages) == 2
+    assert sorted(m["To"] for m in inbox.messages) == ["user20@school.test", "user21@school.test"]
+
+
+def test_the_embedded_sqlite_database_works_too(tmp_path, inbox, smtp_port):
+    url = f"sqlite:///{tmp_path}/alerts.sqlite3"
+    migrate(url, MIGRATIONS)
+    engine = make_engine(url)
+    try:
+        sessions = session_factory(engine)
+        setup_school(sessions)
+        assert send(sessions, mailer(smtp_port), utcnow()) == 2
+        assert send(sessions, mailer(smtp_port), utcnow() + timedelta(hours=1)) == 0
+        assert len(inbox.messages) == 2
+    finally:
+        engine.dispose()

@@ -1,0 +1,223 @@
+"""The document vault: envelope encryption over a small object store. No Nameko here.
+
+Each document gets a fresh 256-bit data key. The content is sealed with AES-GCM, using the
+document's id as associated data so a ciphertext cannot be passed off as another document's; the
+data key is wrapped with the master key (RFC 3394 AES key wrap) and only the wrapped key is kept,
+in the document's row. Storage only ever sees ciphertext.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from typing import Protocol
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
+
+from .exceptions import IntegrityFailed
+
+log = logging.getLogger(__name__)
+
+MASTER_KEY_BYTES = 32
+NONCE_BYTES = 12
+# Path-like keys of plain segments: nothing that could climb out of a directory or hide as a dotfile.
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}(/[A-Za-z0-9][A-Za-z0-9._-]{0,199}){0,3}")
+
+
+def decode_master_key(text: str) -> bytes:
+    """The master key from its base64 form; ValueError with a message an operator can act on."""
+    hint = ("HAVEN_MASTER_KEY must be the base64 of 32 random bytes, e.g. the output of "
+            "python -c \"import base64, os; print(base64.b64encode(os.urandom(32)).decode())\"")
+    try:
+        key = base64.b64decode((text or "").strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{hint} (it is not valid base64)") from None
+    if len(key) != MASTER_KEY_BYTES:
+        raise ValueError(f"{hint} (it decodes to {len(key)} bytes)")
+    return key
+
+
+def check_key(key: str) -> str:
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        raise ValueError(f"not a valid object key: {key!r}")
+    return key
+
+
+class ObjectMissing(Exception):
+    """The store has no object under that key."""
+
+
+class ObjectStore(Protocol):
+    def prepare(self) -> None: ...
+    def put(self, key: str, data: bytes) -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def exists(self, key: str) -> bool: ...
+
+
+class LocalDirectoryStore:
+    """Objects as files under one directory: written atomically, readable by this user only."""
+
+    def __init__(self, root: str):
+        self.root = os.path.realpath(root)
+
+    def prepare(self) -> None:
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+
+    def _path(self, key: str) -> str:
+        path = os.path.realpath(os.path.join(self.root, *check_key(key).split("/")))
+        if os.path.commonpath([self.root, path]) != self.root:  # e.g. through a symlink
+            raise ValueError(f"object key escapes the vault directory: {key!r}")
+        return path
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        directory = os.path.dirname(path)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        # mkstemp creates the file 0600; the name starts with "." so no valid key can collide with it.
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # make the rename itself durable
+        finally:
+            os.close(dir_fd)
+
+    def get(self, key: str) -> bytes:
+        try:
+            with open(self._path(key), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            raise ObjectMissing(key) from None
+
+    def exists(self, key: str) -> bool:
+        return os.path.isfile(self._path(key))
+
+
+class S3Store:
+    """Objects in one S3 (or MinIO) bucket. Build it once per process: it holds one boto3 client."""
+
+    def __init__(self, bucket: str, region: str, endpoint_url: str | None = None):
+        self.bucket = bucket
+        self.region = region
+        config = BotoConfig(region_name=region, connect_timeout=5, read_timeout=60,
+                            retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=20,
+                            # MinIO and moto serve buckets by path, not by virtual host.
+                            s3={"addressing_style": "path" if endpoint_url else "auto"})
+        self.client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+
+    def prepare(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return
+        except ClientError as exc:
+            if _error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+        extra = {} if self.region == "us-east-1" else {
+            "CreateBucketConfiguration": {"LocationConstraint": self.region}}
+        try:
+            self.client.create_bucket(Bucket=self.bucket, **extra)
+            log.info("created bucket %s", self.bucket)
+        except ClientError as exc:
+            if _error_code(exc) != "BucketAlreadyOwnedByYou":
+                raise
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=check_key(key), Body=data,
+                               ContentType="application/octet-stream")
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=check_key(key))["Body"].read()
+        except ClientError as exc:
+            if _error_code(exc) in ("NoSuchKey", "404"):
+                raise ObjectMissing(key) from None
+            raise
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=check_key(key))
+            return True
+        except ClientError as exc:
+            if _error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def open_store(backend: str, *, vault_dir: str, s3_bucket: str, s3_region: str,
+               s3_endpoint_url: str | None = None) -> ObjectStore:
+    if backend == "local":
+        return LocalDirectoryStore(vault_dir)
+    if backend == "s3":
+        return S3Store(s3_bucket, s3_region, s3_endpoint_url)
+    raise ValueError(f"HAVEN_VAULT_BACKEND must be 'local' or 's3', not {backend!r}")
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """What the document's row keeps so the vault can open the stored ciphertext again."""
+
+    wrapped_key: bytes
+    nonce: bytes
+
+
+class Vault:
+    def __init__(self, store: ObjectStore, master_key: bytes):
+        if not isinstance(master_key, bytes) or len(master_key) != MASTER_KEY_BYTES:
+            raise ValueError(f"the master key must be exactly {MASTER_KEY_BYTES} bytes")
+        self.store = store
+        self._master_key = master_key
+
+    def __repr__(self) -> str:  # never show the key in a log or traceback
+        return f"Vault({type(self.store).__name__})"
+
+    def prepare(self) -> None:
+        self.store.prepare()
+
+    def put(self, storage_key: str, document_id: str, content: bytes) -> Sealed:
+        data_key = AESGCM.generate_key(bit_length=256)
+        nonce = os.urandom(NONCE_BYTES)
+        ciphertext = AESGCM(data_key).encrypt(nonce, content, document_id.encode())
+        self.store.put(storage_key, ciphertext)
+        return Sealed(wrapped_key=aes_key_wrap(self._master_key, data_key), nonce=nonce)
+
+    def get(self, storage_key: str, document_id: str, wrapped_key: bytes, nonce: bytes) -> bytes:
+        """The plaintext, or IntegrityFailed if anything about the stored document is not as sealed."""
+        try:
+            ciphertext = self.store.get(storage_key)
+        except ObjectMissing:
+            log.error("document %s: its stored object %s is missing", document_id, storage_key)
+            raise IntegrityFailed() from None
+        try:
+            data_key = aes_key_unwrap(self._master_key, bytes(wrapped_key))
+        except (InvalidUnwrap, ValueError):
+            log.error("document %s: its data key does not unwrap with the master key", document_id)
+            raise IntegrityFailed() from None
+        try:
+            return AESGCM(data_key).decrypt(bytes(nonce), ciphertext, document_id.encode())
+        except (InvalidTag, ValueError):
+            log.error("document %s: the stored ciphertext failed authentication", document_id)
+            raise IntegrityFailed() from None

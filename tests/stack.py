@@ -1,0 +1,191 @@
+"""A whole Haven for the cross-service tests: real RabbitMQ (a vhost of its own, so a running
+`make run` is not disturbed), fresh PostgreSQL databases, moto's S3 server over HTTP and an
+aiosmtpd server, with every service and the gateway in its own process."""
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+
+from aiosmtpd.controller import Controller
+
+from services.common.testing import create_database, drop_database
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SERVICES = ("incidents", "alerts", "documents", "transfers")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rabbitmqctl(*args) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, stdout=subprocess.DEVNULL, timeout=60)
+
+
+class MailCatcher:
+    """An aiosmtpd server keeping every message in memory."""
+
+    def __init__(self):
+        self.port = free_port()  # Controller(port=0) would not report the real port
+        self.messages: list[tuple[list[str], str]] = []
+        self._lock = threading.Lock()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server, session, envelope):
+        with self._lock:
+            self.messages.append((list(envelope.rcpt_tos), envelope.content.decode("utf-8", "replace")))
+        return "250 OK"
+
+    def to(self, address: str) -> list[str]:
+        with self._lock:
+            return [body for rcpts, body in self.messages if address in rcpts]
+
+    def wait_for(self, predicate, timeout: float = 30.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self._lock:
+                found = [m for m in self.messages if predicate(m)]
+            if found:
+                return found
+            time.sleep(0.1)
+        return []
+
+
+class Stack:
+    def __init__(self):
+        self.tmp = tempfile.mkdtemp(prefix="haven-test-")
+        self.vhost = f"haven-test-{uuid.uuid4().hex[:8]}"
+        self.amqp_uri = f"amqp://guest:guest@127.0.0.1:5672/{self.vhost}"
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.databases: dict[str, str] = {}
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.mail = MailCatcher()
+        self.s3 = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> "Stack":
+        rabbitmqctl("add_vhost", self.vhost)
+        rabbitmqctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
+        for name in (*SERVICES, "gateway"):
+            self.databases[name] = create_database(f"haven_test_{name}")
+        from moto.server import ThreadedMotoServer
+        self.s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.s3.start()
+        s3_host, s3_port = self.s3.get_host_and_port()
+        self.mail.controller.start()
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("HAVEN_")},
+            "HAVEN_ENV": "test",
+            "HAVEN_AMQP_URI": self.amqp_uri,
+            "HAVEN_ACTOR_KEY": secrets.token_urlsafe(48),
+            "HAVEN_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+            "HAVEN_PORT": str(self.port),
+            "HAVEN_PUBLIC_URL": self.base_url,
+            "HAVEN_COOKIE_SECURE": "false",
+            "HAVEN_SMTP_HOST": "127.0.0.1",
+            "HAVEN_SMTP_PORT": str(self.mail.port),
+            "HAVEN_VAULT_BACKEND": "s3",
+            "HAVEN_S3_ENDPOINT_URL": f"http://{s3_host}:{s3_port}",
+            "HAVEN_S3_BUCKET": "haven-test-documents",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "eu-west-2",
+            "PYTHONUNBUFFERED": "1",
+            **{f"HAVEN_{name.upper()}_DATABASE_URL": url for name, url in self.databases.items()},
+        }
+        for module in ("services.incidents.seed", "services.gateway.seed"):
+            subprocess.run([sys.executable, "-m", module], cwd=ROOT, env=self.env, check=True,
+                           stdout=subprocess.DEVNULL)
+        for name in SERVICES:
+            self.start_process(name)
+        self.start_process("gateway")
+        self.wait_healthy()
+        return self
+
+    def stop(self) -> None:
+        for name in list(self.procs):
+            self.stop_process(name)
+        self.mail.controller.stop()
+        if self.s3:
+            self.s3.stop()
+        for url in self.databases.values():
+            try:
+                drop_database(url)
+            except Exception:
+                pass
+        try:
+            rabbitmqctl("delete_vhost", self.vhost)
+        except Exception:
+            pass
+
+    def start_process(self, name: str) -> None:
+        log = open(os.path.join(self.tmp, f"{name}.log"), "ab")
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=self.env,
+                                            stdout=log, stderr=subprocess.STDOUT)
+
+    def stop_process(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def alive(self, name: str) -> bool:
+        proc = self.procs.get(name)
+        return proc is not None and proc.poll() is None
+
+    def log(self, name: str) -> str:
+        try:
+            with open(os.path.join(self.tmp, f"{name}.log"), errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def wait_healthy(self, timeout: float = 90.0) -> None:
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.log(name)[-3000:]}")
+            try:
+                with urllib.request.urlopen(self.base_url + "/api/v1/health", timeout=5) as r:
+                    if r.status == 200:
+                        return
+            except OSError as exc:
+                last = exc
+            time.sleep(0.5)
+        logs = "\n".join(f"--- {n}\n{self.log(n)[-2000:]}" for n in self.procs)
+        raise RuntimeError(f"Haven did not become healthy ({last}):\n{logs}")
+
+    def wait_service(self, name: str, timeout: float = 60.0) -> None:
+        """Until the named service answers its health call through the gateway."""
+        import json
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(self.base_url + "/api/v1/health", timeout=5) as r:
+                    body = json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                body = json.loads(e.read())
+            except OSError:
+                body = {}
+            if body.get("services", {}).get(name) == "ok":
+                return
+            time.sleep(0.3)
+        raise RuntimeError(f"{name} did not come back:\n{self.log(name)[-3000:]}")

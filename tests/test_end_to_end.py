@@ -111,7 +111,7 @@ def test_documents_are_encrypted_in_s3_and_permission_checked(stack, api):
     incident = record(teacher, "Letter from the GP attached.")
     payload = b"%PDF-1.4 confidential letter " + uuid.uuid4().hex.encode()
     r = teacher.post(f"/api/v1/incidents/{incident['id']}/documents",
-                     files={"file": ("gp-letter.pdf", payload, "application/pdf")})
+                     files={"file": ("Łukasz GP letter.pdf", payload, "application/pdf")})
     assert r.status_code == 201, r.text
     doc = r.json()
     assert doc["size"] == len(payload) and len(doc["sha256"]) == 64
@@ -119,6 +119,7 @@ def test_documents_are_encrypted_in_s3_and_permission_checked(stack, api):
     dsl = api(DSL)
     r = dsl.get(f"/api/v1/documents/{doc['id']}")
     assert r.status_code == 200 and r.content == payload
+    assert "UTF-8''%C5%81ukasz%20GP%20letter.pdf" in r.headers["content-disposition"]
     assert api(TEACHER2).get(f"/api/v1/documents/{doc['id']}").status_code == 403
 
     s3 = boto3.client("s3", endpoint_url=stack.env["HAVEN_S3_ENDPOINT_URL"], region_name="eu-west-2",

@@ -8,8 +8,8 @@ import time
 import pika
 import pytest
 
-from services.common.errors import NotFound
-from services.gateway.rpc_client import RpcClient, ServiceTimeout, ServiceUnavailable
+from services.common.errors import NotFound, ServiceTimeout, ServiceUnavailable
+from services.gateway.rpc_client import RpcClient
 
 
 def run(coro):

@@ -53,8 +53,27 @@ class ValidationFailed(HavenError):
         return cls([{"field": field, "message": message}])
 
 
+class ServiceUnavailable(HavenError):
+    """A service Haven needs did not answer; `service` names it."""
+
+    status_code = 503
+    default_message = "A part of Haven is not running. Please try again in a minute."
+
+    def __init__(self, message: str | None = None, service: str | None = None):
+        super().__init__(message, service)
+
+    @property
+    def service(self) -> str | None:
+        return self.args[1] if len(self.args) > 1 else None
+
+
+class ServiceTimeout(ServiceUnavailable):
+    status_code = 504
+    default_message = "A part of Haven took too long to answer. Nothing was changed; please try again."
+
+
 ALL_ERRORS = {cls.__name__: cls for cls in (HavenError, NotFound, Forbidden, Unauthenticated, Conflict,
-                                            ValidationFailed)}
+                                            ValidationFailed, ServiceUnavailable, ServiceTimeout)}
 
 
 def error_from_remote(exc_type: str, exc_args: list) -> HavenError | None:

@@ -87,17 +87,25 @@ class EventPublisher:
 
 
 def relay_outbox(session: Session, outbox_model, publisher: EventPublisher, batch: int = 100) -> int:
-    """Publish unpublished events in order; mark each once the broker has confirmed it."""
-    query = (select(outbox_model).where(outbox_model.published_at.is_(None))
-             .order_by(outbox_model.id).limit(batch))
-    if session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = session.scalars(query).all()
-    for row in rows:
+    """Publish unpublished events in order, one row at a time, each marked once the broker confirms.
+
+    On PostgreSQL the row is locked (SKIP LOCKED) until it is marked, so two relays never publish
+    the same event; should a relay die between the confirm and the commit, the event goes again
+    and consumers, idempotent on event_id, ignore the copy.
+    """
+    sent = 0
+    while sent < batch:
+        query = (select(outbox_model).where(outbox_model.published_at.is_(None))
+                 .order_by(outbox_model.id).limit(1))
+        if session.bind.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        row = session.scalars(query).first()
+        if row is None:
+            break
         publisher.publish(row.event_type, row.body, row.event_id)
         row.published_at = utcnow()
         session.commit()
-    session.commit()
-    if rows:
-        log.info("relayed %d event(s)", len(rows))
-    return len(rows)
+        sent += 1
+    if sent:
+        log.info("relayed %d event(s)", sent)
+    return sent

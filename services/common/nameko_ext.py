@@ -13,6 +13,7 @@ import logging
 from contextlib import contextmanager
 
 from kombu import Connection, Exchange, Producer, Queue
+from nameko import exceptions as nameko_exceptions
 from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
 from nameko.messaging import QueueConsumer
@@ -20,11 +21,26 @@ from nameko.rpc import Rpc, RpcConsumer
 
 from .actor import Actor
 from .actor import verify as verify_actor
+from . import errors
 from .errors import HavenError
 from .db import make_engine, session_factory, transaction
 from .events import EventPublisher
 
 log = logging.getLogger(__name__)
+
+
+def _register_remote_errors() -> None:
+    """A service calling another gets Haven's domain errors back as the same local types.
+
+    Nameko rebuilds a registered exception as `cls(*exc_args)`; our errors' constructors take
+    their arguments in other orders, so each is rebuilt through `error_from_remote` instead.
+    """
+    for name in errors.ALL_ERRORS:
+        nameko_exceptions.registry.setdefault(
+            f"{errors.__name__}.{name}", lambda *args, _name=name: errors.error_from_remote(_name, list(args)))
+
+
+_register_remote_errors()
 
 RETRY_HEADER = "x-haven-attempt"
 MAX_ATTEMPTS = 6

@@ -2,15 +2,11 @@
 from __future__ import annotations
 
 import eventlet
-from nameko import exceptions as nameko_exceptions
 from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 
-from services.common import errors as common_errors
-from services.common.errors import ALL_ERRORS, error_from_remote
-
 from .domain import AccessCheck
-from .exceptions import IncidentsUnavailable
+from .exceptions import incidents_unavailable
 from .vault import Vault, decode_master_key, open_store
 
 
@@ -30,28 +26,14 @@ class DocumentVault(DependencyProvider):
         return self.vault
 
 
-def _register_remote_errors() -> None:
-    """Turn Haven's domain errors raised by other services back into the same local types.
-
-    Nameko rebuilds a registered exception as `cls(*exc_args)`; ValidationFailed takes its
-    arguments in another order, so each is rebuilt through `error_from_remote` instead.
-    """
-    for name in ALL_ERRORS:
-        path = f"{common_errors.__name__}.{name}"
-        nameko_exceptions.registry.setdefault(path, lambda *args, _name=name: error_from_remote(_name, list(args)))
-
-
-_register_remote_errors()
-
-
 def incident_access(incidents, actor_token: str, timeout: float) -> AccessCheck:
     """The domain's `check_access`, asking the incidents service with the caller's own token."""
 
     def check(incident_id: int, purpose: str) -> dict:
         try:
-            with eventlet.Timeout(timeout, IncidentsUnavailable()):
+            with eventlet.Timeout(timeout, incidents_unavailable()):
                 return incidents.check_incident_access(actor_token, incident_id, purpose)
         except UnknownService:
-            raise IncidentsUnavailable() from None
+            raise incidents_unavailable() from None
 
     return check

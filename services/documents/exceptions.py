@@ -4,13 +4,13 @@ from services.common.errors import (  # noqa: F401
     HavenError,
     IntegrityFailed,
     NotFound,
+    ServiceUnavailable,
     Unauthenticated,
     ValidationFailed,
 )
 
 
-class IncidentsUnavailable(HavenError):
+def incidents_unavailable() -> ServiceUnavailable:
     """The incidents service did not answer the permission check, so nothing was stored or shown."""
-
-    status_code = 503
-    default_message = "Haven could not check your permission for that incident just now. Please try again."
+    return ServiceUnavailable("Haven could not check your permission for that incident just now. "
+                              "Please try again.", "incidents")

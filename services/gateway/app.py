@@ -13,12 +13,12 @@ from starlette.concurrency import run_in_threadpool
 
 from services.common import topology
 from services.common.db import migrate
-from services.common.errors import HavenError, ValidationFailed
+from services.common.errors import HavenError, ServiceUnavailable, ValidationFailed
 
 from .database import GatewayDatabase
 from .relay import relay_forever
 from .routes import alerts, directory, health, incidents, session
-from .rpc_client import RpcClient, ServiceTimeout, ServiceUnavailable
+from .rpc_client import RpcClient
 from .settings import GatewaySettings
 from .web import routes as web
 
@@ -56,7 +56,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         body = {"detail": exc.message}
         if isinstance(exc, ValidationFailed):
             body["errors"] = exc.errors
-        if isinstance(exc, (ServiceUnavailable, ServiceTimeout)) and exc.service:
+        if isinstance(exc, ServiceUnavailable) and exc.service:
             body["service"] = exc.service
         return JSONResponse(body, status_code=exc.status_code)
 

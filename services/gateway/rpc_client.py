@@ -18,35 +18,11 @@ import uuid
 import pika
 from pika.adapters.asyncio_connection import AsyncioConnection
 
-from services.common.errors import HavenError, error_from_remote
+from services.common.errors import HavenError, ServiceTimeout, ServiceUnavailable, error_from_remote
 
 log = logging.getLogger("haven.gateway.rpc")
 
 RPC_EXCHANGE = "nameko-rpc"
-
-
-class ServiceUnavailable(HavenError):
-    status_code = 503
-    default_message = "A part of Haven is not running. Please try again in a minute."
-
-    def __init__(self, message: str | None = None, service: str | None = None):
-        super().__init__(message, service)
-
-    @property
-    def service(self) -> str | None:
-        return self.args[1] if len(self.args) > 1 else None
-
-
-class ServiceTimeout(HavenError):
-    status_code = 504
-    default_message = "A part of Haven took too long to answer. Nothing was changed; please try again."
-
-    def __init__(self, message: str | None = None, service: str | None = None):
-        super().__init__(message, service)
-
-    @property
-    def service(self) -> str | None:
-        return self.args[1] if len(self.args) > 1 else None
 
 
 class RemoteFault(HavenError):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request, UploadFile
 from fastapi.responses import Response
@@ -91,7 +92,9 @@ async def download_document(document_id: str, user: CurrentUser, rpc: Rpc, db: D
         raise HTTPException(404, "No such document.")
     doc = await audited(db, user, request, "download_document", "document", document_id,
                         lambda: rpc.call("documents", "get_document", user.actor_token, document_id, timeout=60))
-    filename = doc["filename"].replace('"', "")
+    # RFC 6266/5987: an ASCII fallback plus the real (UTF-8) name, e.g. "Łukasz.pdf".
+    ascii_name = doc["filename"].encode("ascii", "replace").decode().replace('"', "").replace("?", "_")
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(doc['filename'], safe='')}"
     return Response(base64.b64decode(doc["content_b64"]), media_type=doc["content_type"],
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                    headers={"Content-Disposition": disposition,
                              "X-Content-SHA256": doc["sha256"], "Cache-Control": "no-store"})

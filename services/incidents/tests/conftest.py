@@ -1,0 +1,78 @@
+"""Fixtures for the incidents service's tests: real PostgreSQL, the demo school's roll, actors."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from sqlalchemy import func, select, text
+
+from services.common.actor import Actor
+from services.common.db import make_engine, migrate, session_factory
+from services.common.testing import fresh_database
+from services.incidents.models import Category, Pupil, School
+from services.incidents.seed import seed_demo_school
+
+MIGRATIONS = os.path.join(os.path.dirname(__file__), "..", "migrations")
+SCHOOL, OTHER_SCHOOL = 1, 2
+TEACHER, OTHER_TEACHER, DSL_USER, SLT_USER = 10, 11, 20, 30
+
+
+@pytest.fixture(scope="session")
+def engine():
+    with fresh_database("haven_incidents_test") as url:
+        migrate(url, MIGRATIONS)
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine):
+    """A session factory over a freshly seeded demo school, plus a small second school."""
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE outbox, incident_alerts, incident_categories, incidents, categories, "
+                          "pupils, schools RESTART IDENTITY CASCADE"))
+    factory = session_factory(engine)
+    with factory.begin() as session:
+        assert seed_demo_school(session)
+        session.add(School(id=OTHER_SCHOOL, name="Elsewhere Academy"))
+        session.flush()
+        session.add(Pupil(school_id=OTHER_SCHOOL, upn="Z000000000001", legal_forename="Otto",
+                          legal_surname="Elsewhere", year_group="Year 3"))
+        session.add(Category(school_id=OTHER_SCHOOL, name="Safeguarding", sensitivity="safeguarding",
+                             default_alert_groups=["dsl"]))
+        # A pupil who has left and a category no longer in use, both at the demo school.
+        session.add(Pupil(school_id=SCHOOL, upn="L000000000001", legal_forename="Lottie",
+                          legal_surname="Leaver", year_group="Year 6", on_roll=False))
+        session.add(Category(school_id=SCHOOL, name="Retired category", sensitivity="pastoral", active=False))
+    return factory
+
+
+@pytest.fixture
+def session(sessions):
+    s = sessions()
+    yield s
+    s.rollback()
+    s.close()
+
+
+def actor(user_id=TEACHER, roles=("staff",), school_id=SCHOOL, second_factor=False, name=None) -> Actor:
+    return Actor(user_id=user_id, school_id=school_id, name=name or f"user {user_id}", roles=tuple(roles),
+                 second_factor_at=time.time() if second_factor else None)
+
+
+def count(sessions, model) -> int:
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def pupil_id(session, surname=None, *, school_id=SCHOOL, on_roll=True) -> int:
+    query = select(Pupil.id).where(Pupil.school_id == school_id, Pupil.on_roll.is_(on_roll))
+    if surname:
+        query = query.where(Pupil.legal_surname == surname)
+    return session.scalars(query.order_by(Pupil.id)).first()
+
+
+def category_id(session, name, *, school_id=SCHOOL) -> int:
+    return session.scalar(select(Category.id).where(Category.school_id == school_id, Category.name == name))

@@ -93,14 +93,19 @@ class Supervisor:
             print(f"{name:>10} | {line}", end="", flush=True)
 
     def watch(self) -> None:
+        due: dict[str, float] = {}  # name → when to restart it
         while not self.stopping:
-            time.sleep(1)
+            time.sleep(0.5)
             for name, (proc, args) in list(self.procs.items()):
-                if proc.poll() is not None and not self.stopping:
+                if proc.poll() is None or self.stopping:
+                    continue
+                if name not in due:
                     n = self.restarts[name] = self.restarts.get(name, 0) + 1
                     delay = min(2 ** n, 30)
+                    due[name] = time.time() + delay
                     log(f"{name} exited with {proc.returncode}; restarting it in {delay} s")
-                    time.sleep(delay)
+                elif time.time() >= due[name]:
+                    del due[name]
                     self.start(name, args)
 
     def stop(self, *_):

@@ -10,9 +10,10 @@ import re
 import time
 import uuid
 
-import pyotp
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
+
+from .client import fresh_totp
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
@@ -20,7 +21,6 @@ PASSWORD = "haven-demo"
 TEACHER = "teacher@demo.haven.test"
 TEACHER2 = "teacher2@demo.haven.test"
 DSL = "dsl@demo.haven.test"
-TOTP_SECRET = "HAVENDEMOHAVENDEMOHAVENDEMOHAVEN"
 ALERT_WAIT_SECONDS = 30
 
 
@@ -57,20 +57,19 @@ def sign_in(page: Page, base_url: str, email: str) -> None:
 
 
 def give_second_factor(page: Page) -> None:
-    """A code is accepted once per 30 s step per user; if another test spent this step's code,
-    the page says so and we try again with the next one."""
+    """A code is accepted once per 30 s step per user: fresh_totp waits for a step no other test
+    in this run has used; if the code is refused all the same, try once more with the next step."""
     for attempt in range(3):
         expect(page).to_have_url(re.compile(r"/sign-in/code"))
         code_box = page.get_by_label("Code from your authenticator app")
         expect(code_box).to_have_attribute("autocomplete", "one-time-code")
         expect(code_box).to_have_attribute("inputmode", "numeric")
-        code_box.fill(pyotp.TOTP(TOTP_SECRET).now())
+        code_box.fill(fresh_totp(DSL))
         page.get_by_role("button", name="Continue").click()
         page.wait_for_load_state()
         if "/sign-in/code" not in page.url:
             return
         expect(page.locator("#code-error")).to_contain_text("not right")
-        time.sleep(30 - time.time() % 30 + 1)
     pytest.fail("The DSL's TOTP code was refused three steps running")
 
 

@@ -6,10 +6,11 @@ import logging
 import os
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common import topology
 from services.common.db import migrate
@@ -62,14 +63,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
+        if not request.url.path.startswith("/api/"):
+            return web.error_page(request, 404)  # e.g. /incidents/abc
         errors = [{"field": _field(e["loc"]), "message": e["msg"]} for e in exc.errors()]
         return JSONResponse({"detail": "Some fields need correcting.", "errors": errors}, status_code=422)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
-        if request.url.path.startswith("/api/") or exc.status_code not in (401,):
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        return web.to_sign_in(request)
+        if exc.status_code == 401:
+            return web.to_sign_in(request)
+        return web.error_page(request, exc.status_code, str(exc.detail))
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):

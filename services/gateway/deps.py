@@ -106,6 +106,17 @@ async def _dsl_user(user: Annotated[SignedInUser, Depends(_current_user)]) -> Si
     return user
 
 
+async def _maybe_signed_in(request: Request, cfg: Settings, db: Database) -> SignedInUser | None:
+    """For pages like /sign-in that behave differently for someone already signed in (GET only)."""
+    if request.method != "GET" or not request.cookies.get(SESSION_COOKIE):
+        return None
+    try:
+        return await _signed_in(request, cfg, db)
+    except HTTPException:
+        return None
+
+
 SignedIn = Annotated[SignedInUser, Depends(_signed_in)]
+MaybeSignedIn = Annotated[SignedInUser | None, Depends(_maybe_signed_in)]
 CurrentUser = Annotated[SignedInUser, Depends(_current_user)]
 DslUser = Annotated[SignedInUser, Depends(_dsl_user)]

@@ -9,11 +9,10 @@ from __future__ import annotations
 import base64
 import os
 from datetime import datetime, timezone
-from typing import Annotated
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -24,8 +23,8 @@ from starlette.datastructures import UploadFile
 from services.common.errors import HavenError, ValidationFailed
 
 from .. import accounts
-from ..deps import (SESSION_COOKIE, CurrentUser, Database, Rpc, Settings, SignedIn, SignedInUser,
-                    _signed_in, client_ip)
+from ..deps import (SESSION_COOKIE, CurrentUser, Database, MaybeSignedIn, Rpc, Settings, SignedIn,
+                    SignedInUser, client_ip)
 from ..models import StaffMember
 from ..routes.incidents import audited, record
 from ..routes.session import check_second_factor, set_session_cookie, sign_in, sign_out
@@ -86,8 +85,9 @@ def render(request: Request, name: str, user: SignedInUser | None = None, status
 
 ERROR_TITLES = {
     403: ("You cannot open this page",
-          "Records are open to the member of staff who wrote them, the staff alerted to them, and the DSL "
-          "team. If you think you need to see this, speak to your DSL."),
+          "A record can be read by the member of staff who wrote it and by the DSL team (senior leaders "
+          "can read records that are not about safeguarding). If you think you need to see this, speak "
+          "to your DSL."),
     404: ("Page not found", "We could not find that. Check the link, or go back to the home page."),
 }
 
@@ -129,18 +129,6 @@ def static_files() -> StaticFiles:
 
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
-
-
-async def _maybe_signed_in(request: Request, cfg: Settings, db: Database) -> SignedInUser | None:
-    if request.method != "GET" or not request.cookies.get(SESSION_COOKIE):
-        return None
-    try:
-        return await _signed_in(request, cfg, db)
-    except HTTPException:
-        return None
-
-
-MaybeSignedIn = Annotated[SignedInUser | None, Depends(_maybe_signed_in)]
 
 
 def staff_names(session, school_id: int, ids: list[int]) -> dict[int, str]:

@@ -20,33 +20,34 @@ TEACHER, OTHER_TEACHER, DSL_USER, SLT_USER = 10, 11, 20, 30
 
 @pytest.fixture(scope="session")
 def engine():
+    """One database for the run, holding the demo school, a leaver, a retired category and a second school."""
     with fresh_database("haven_incidents_test") as url:
         migrate(url, MIGRATIONS)
         engine = make_engine(url)
+        with session_factory(engine).begin() as session:
+            assert seed_demo_school(session)
+            session.add(School(id=OTHER_SCHOOL, name="Elsewhere Academy"))
+            session.flush()
+            session.add(Pupil(school_id=OTHER_SCHOOL, upn="Z000000000001", legal_forename="Otto",
+                              legal_surname="Elsewhere", year_group="Year 3"))
+            session.add(Category(school_id=OTHER_SCHOOL, name="Safeguarding", sensitivity="safeguarding",
+                                 default_alert_groups=["dsl"]))
+            session.add(Pupil(school_id=SCHOOL, upn="L000000000001", legal_forename="Lottie",
+                              legal_surname="Leaver", year_group="Year 6", on_roll=False))
+            session.add(Category(school_id=SCHOOL, name="Retired category", sensitivity="pastoral",
+                                 active=False))
         yield engine
         engine.dispose()
 
 
 @pytest.fixture
 def sessions(engine):
-    """A session factory over a freshly seeded demo school, plus a small second school."""
+    """A session factory with no incidents or events. The roll and categories are shared: a test that
+    changes them does so in the uncommitted `session` below."""
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE outbox, incident_alerts, incident_categories, incidents, categories, "
-                          "pupils, schools RESTART IDENTITY CASCADE"))
-    factory = session_factory(engine)
-    with factory.begin() as session:
-        assert seed_demo_school(session)
-        session.add(School(id=OTHER_SCHOOL, name="Elsewhere Academy"))
-        session.flush()
-        session.add(Pupil(school_id=OTHER_SCHOOL, upn="Z000000000001", legal_forename="Otto",
-                          legal_surname="Elsewhere", year_group="Year 3"))
-        session.add(Category(school_id=OTHER_SCHOOL, name="Safeguarding", sensitivity="safeguarding",
-                             default_alert_groups=["dsl"]))
-        # A pupil who has left and a category no longer in use, both at the demo school.
-        session.add(Pupil(school_id=SCHOOL, upn="L000000000001", legal_forename="Lottie",
-                          legal_surname="Leaver", year_group="Year 6", on_roll=False))
-        session.add(Category(school_id=SCHOOL, name="Retired category", sensitivity="pastoral", active=False))
-    return factory
+        for table in ("outbox", "incident_alerts", "incident_categories", "incidents"):
+            conn.execute(text(f"DELETE FROM {table}"))
+    return session_factory(engine)
 
 
 @pytest.fixture

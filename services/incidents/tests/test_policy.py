@@ -99,7 +99,8 @@ def test_get_incident_applies_the_same_rule(session):
         domain.get_incident(session, SLT_2FA, incident.id)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: domain.check_incident_access treats any purpose other than "
+@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception,
+                   reason="bug: domain.check_incident_access treats any purpose other than "
                    "'attach' (a typo, 'delete', 'destroy', '') as 'read' instead of refusing it: fails open")
 def test_check_incident_access_refuses_an_unknown_purpose(session):
     incident = recorded(session, "Behaviour")

@@ -126,6 +126,21 @@
     update();
   }
 
+  // The session ends after a spell of inactivity; someone still typing a long account must not
+  // lose it to that. Only recent typing keeps the session alive, so an abandoned screen still times out.
+  function keepAliveWhileWriting() {
+    var form = document.getElementById("incident-form");
+    if (!form || !window.fetch) { return; }
+    var lastInput = 0;
+    form.addEventListener("input", function () { lastInput = Date.now(); });
+    window.setInterval(function () {
+      if (Date.now() - lastInput < 10 * 60 * 1000) {
+        fetch("/api/v1/session", { credentials: "same-origin", headers: { Accept: "application/json" } })
+          .catch(function () {});
+      }
+    }, 4 * 60 * 1000);
+  }
+
   function ready(fn) {
     if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", fn); } else { fn(); }
   }
@@ -134,5 +149,6 @@
     focusErrorSummary();
     pupilPicker();
     alertSuggestions();
+    keepAliveWhileWriting();
   });
 })();

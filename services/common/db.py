@@ -16,6 +16,12 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def contains_pattern(term: str) -> str:
+    """A LIKE pattern (escape character \\) matching `term` literally anywhere: % and _ typed in a
+    search box are not wildcards."""
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def normalise_url(url: str) -> str:
     """PostgreSQL goes through pg8000: pure Python, so eventlet can make it green."""
     for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):

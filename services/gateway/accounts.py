@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pyotp
 from argon2 import PasswordHasher
@@ -12,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.actor import SECOND_FACTOR_ROLES, Actor
-from services.common.db import utcnow
+from services.common.db import contains_pattern, utcnow
+from services.common.errors import Conflict
 from services.common.events import add_to_outbox, make_event
 
 from .models import AuditEntry, LoginSession, OutboxEvent, StaffMember
@@ -32,6 +33,11 @@ def needs_second_factor(user: StaffMember) -> bool:
     return bool(SECOND_FACTOR_ROLES & set(user.roles))
 
 
+def _epoch(naive_utc: datetime) -> float:
+    """Seconds since the epoch of a naive UTC datetime (`.timestamp()` would read it as local time)."""
+    return naive_utc.replace(tzinfo=timezone.utc).timestamp()
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -46,11 +52,14 @@ def authenticate(session: Session, email: str, password: str, now: datetime | No
         except VerificationError:
             pass
         return None
-    if user.locked_until and user.locked_until > now:
-        return None
+    locked = bool(user.locked_until and user.locked_until > now)
     try:
-        hasher.verify(user.password_hash, password)
+        hasher.verify(user.password_hash, password)  # even when locked: no timing difference
+        if locked:
+            return None
     except (VerificationError, InvalidHashError):
+        if locked:
+            return None
         user.failed_logins += 1
         if user.failed_logins >= MAX_FAILED_LOGINS:
             user.locked_until, user.failed_logins = now + LOCKOUT, 0
@@ -93,7 +102,7 @@ def verify_second_factor(session: Session, login: LoginSession, user: StaffMembe
     now = now or utcnow()
     code = (code or "").strip().replace(" ", "")
     totp = pyotp.TOTP(user.totp_secret) if user.totp_secret else None
-    step_now = int(now.timestamp()) // 30
+    step_now = int(_epoch(now)) // 30
     for step in (step_now, step_now - 1, step_now + 1):
         if totp and code.isdigit() and secrets.compare_digest(totp.at(step * 30), code):
             if user.totp_last_step is not None and step <= user.totp_last_step:
@@ -124,7 +133,7 @@ def fully_signed_in(login: LoginSession, user: StaffMember) -> bool:
 
 
 def actor_for(login: LoginSession, user: StaffMember) -> Actor:
-    second = login.second_factor_at.timestamp() if login.second_factor_at else None
+    second = _epoch(login.second_factor_at) if login.second_factor_at else None
     return Actor(user_id=user.id, school_id=user.school_id, name=user.name, roles=tuple(user.roles),
                  second_factor_at=second)
 
@@ -135,6 +144,8 @@ def save_staff_member(session: Session, *, school_id: int, name: str, email: str
     """Create or update an account and tell the other services (alerts keeps a directory copy)."""
     email = email.strip().lower()
     user = session.scalar(select(StaffMember).where(StaffMember.email == email))
+    if user is not None and user.school_id != school_id:
+        raise Conflict("That e-mail address belongs to an account at another school.")
     if user is None:
         user = StaffMember(school_id=school_id, email=email, password_hash=hash_password(
             password or secrets.token_urlsafe(24)))
@@ -154,7 +165,7 @@ def save_staff_member(session: Session, *, school_id: int, name: str, email: str
 def search_staff(session: Session, school_id: int, q: str, limit: int = 20) -> list[StaffMember]:
     query = select(StaffMember).where(StaffMember.school_id == school_id, StaffMember.active.is_(True))
     for term in (q or "").split()[:4]:
-        query = query.where(StaffMember.name.ilike(f"%{term}%"))
+        query = query.where(StaffMember.name.ilike(contains_pattern(term), escape="\\"))
     return list(session.scalars(query.order_by(StaffMember.name).limit(max(1, min(limit, 100)))))
 
 

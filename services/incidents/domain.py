@@ -7,7 +7,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from services.common.actor import Actor
-from services.common.db import utcnow
+from services.common.db import contains_pattern, utcnow
 from services.common.events import add_to_outbox, make_event
 
 from . import schemas
@@ -25,9 +25,9 @@ EARLIEST = datetime(1990, 1, 1)
 def search_pupils(session: Session, actor: Actor, q: str, limit: int = 20) -> list[dict]:
     query = select(Pupil).where(Pupil.school_id == actor.school_id, Pupil.on_roll.is_(True))
     for term in (q or "").split()[:4]:
-        like = f"%{term}%"
-        query = query.where(or_(Pupil.legal_forename.ilike(like), Pupil.legal_surname.ilike(like),
-                                Pupil.preferred_forename.ilike(like), Pupil.upn.ilike(like)))
+        like = contains_pattern(term)
+        query = query.where(or_(*(column.ilike(like, escape="\\") for column in (
+            Pupil.legal_forename, Pupil.legal_surname, Pupil.preferred_forename, Pupil.upn))))
     query = query.order_by(Pupil.legal_surname, Pupil.legal_forename).limit(max(1, min(limit, 100)))
     return [schemas.pupil(p) for p in session.scalars(query)]
 
@@ -47,10 +47,17 @@ def _parse_when(value) -> datetime:
     return when
 
 
+MAX_ID = 2**31 - 1  # the databases' integer range: larger numbers cannot be ids
+
+
+def _is_id(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
 def _int_list(value) -> list[int] | None:
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+    if not isinstance(value, list) or not all(_is_id(v) for v in value):
         return None
     return list(dict.fromkeys(value))
 
@@ -64,7 +71,7 @@ def record_incident(session: Session, actor: Actor, data: dict) -> dict:
 
     pupil = None
     pupil_id = data.get("pupil_id")
-    if not isinstance(pupil_id, int) or isinstance(pupil_id, bool):
+    if not _is_id(pupil_id):
         error("pupil_id", "Choose the pupil this concern is about.")
     else:
         pupil = session.get(Pupil, pupil_id)
@@ -76,7 +83,7 @@ def record_incident(session: Session, actor: Actor, data: dict) -> dict:
     occurred_at = None
     try:
         occurred_at = _parse_when(data.get("occurred_at"))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         error("occurred_at", "Give the date and time it happened, e.g. 2026-03-01T09:30.")
     if occurred_at is not None:
         if occurred_at > utcnow() + CLOCK_SKEW:
@@ -148,7 +155,7 @@ def record_incident(session: Session, actor: Actor, data: dict) -> dict:
 
 
 def _load_incident(session: Session, actor: Actor, incident_id) -> Incident:
-    incident = session.get(Incident, incident_id) if isinstance(incident_id, int) else None
+    incident = session.get(Incident, incident_id) if _is_id(incident_id) else None
     if incident is None or incident.school_id != actor.school_id:
         raise NotFound("No such incident.")
     return incident
@@ -163,8 +170,10 @@ def get_incident(session: Session, actor: Actor, incident_id: int) -> dict:
 
 def check_incident_access(session: Session, actor: Actor, incident_id: int, purpose: str) -> dict:
     """For other services (documents): may this actor read, or attach to, this incident?"""
+    checks = {"read": can_read_incident, "attach": can_attach_to_incident}
+    if purpose not in checks:
+        raise ValidationFailed.one("purpose", f"Unknown purpose {purpose!r}; use one of: {', '.join(checks)}.")
     incident = _load_incident(session, actor, incident_id)
-    allowed = can_attach_to_incident if purpose == "attach" else can_read_incident
-    if not allowed(actor, incident):
+    if not checks[purpose](actor, incident):
         raise Forbidden("You do not have permission to do that to this incident.")
     return {"incident_id": incident.id, "pupil_id": incident.pupil_id, "school_id": incident.school_id}

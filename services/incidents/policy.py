@@ -5,8 +5,9 @@ from services.common.actor import Actor
 
 from .models import Incident
 
-# SLT read everything but safeguarding-level records; the DSL team reads everything.
-SLT_HIDDEN = {"safeguarding"}
+# SLT read non-safeguarding records (behaviour, attendance, parental contact: the "behaviour" and
+# "pastoral" sensitivities); medical and SEN records belong to their leads; the DSL team reads all.
+SLT_READABLE = {"behaviour", "pastoral"}
 
 
 def can_read_incident(actor: Actor, incident: Incident) -> bool:
@@ -17,7 +18,7 @@ def can_read_incident(actor: Actor, incident: Incident) -> bool:
     if actor.is_dsl:
         return True
     if actor.is_slt:
-        return not any(c.sensitivity in SLT_HIDDEN for c in incident.categories)
+        return all(c.sensitivity in SLT_READABLE for c in incident.categories)
     return False
 
 

@@ -286,10 +286,6 @@ class LocalTimeZone:
         time.tzset()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: accounts.verify_second_factor takes naive-UTC `now` (utcnow()) and calls "
-                   "now.timestamp(), which Python reads as local time: on a server whose clock is not "
-                   "UTC every TOTP step is off by the UTC offset and right codes are refused")
 def test_right_code_is_accepted_whatever_the_servers_time_zone(session):
     _, login = start(session, DSL_EMAIL)
     summer = datetime(2026, 7, 1, 12, 0, 0)
@@ -298,9 +294,6 @@ def test_right_code_is_accepted_whatever_the_servers_time_zone(session):
                                              now=summer)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: accounts.actor_for turns the naive-UTC second_factor_at into a timestamp "
-                   "with .timestamp(), read as local time: off by the server's UTC offset")
 def test_actor_second_factor_time_is_utc_whatever_the_servers_time_zone(session):
     _, login = start(session, DSL_EMAIL)
     login.second_factor_at = datetime(2026, 7, 1, 12, 0, 0)
@@ -360,10 +353,6 @@ def test_saving_with_a_new_password_replaces_it_and_keeps_the_totp_secret(sessio
     assert user.totp_secret == DEMO_TOTP_SECRET
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: accounts.save_staff_member finds the account by e-mail alone, so saving "
-                   "for school 2 an e-mail that belongs to a school-1 account renames and re-roles that "
-                   "school-1 account and announces it with school_id=2")
 def test_saving_for_another_school_does_not_take_over_an_account(session):
     user = staff(session, DSL_EMAIL)
     before = len(outbox(session))

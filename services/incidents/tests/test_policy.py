@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from services.incidents import domain
-from services.incidents.exceptions import Forbidden, NotFound
+from services.incidents.exceptions import Forbidden, NotFound, ValidationFailed
 from services.incidents.policy import can_attach_to_incident, can_read_incident
 
 from .conftest import DSL_USER, OTHER_SCHOOL, OTHER_TEACHER, SLT_USER, TEACHER, actor, category_id, pupil_id
@@ -99,10 +99,13 @@ def test_get_incident_applies_the_same_rule(session):
         domain.get_incident(session, SLT_2FA, incident.id)
 
 
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception,
-                   reason="bug: domain.check_incident_access treats any purpose other than "
-                   "'attach' (a typo, 'delete', 'destroy', '') as 'read' instead of refusing it: fails open")
 def test_check_incident_access_refuses_an_unknown_purpose(session):
     incident = recorded(session, "Behaviour")
-    with pytest.raises((Forbidden, ValueError)):
+    with pytest.raises(ValidationFailed):
         domain.check_incident_access(session, SLT_2FA, incident.id, "destroy")
+
+
+@pytest.mark.parametrize("name", ["Medical", "SEN"])
+def test_slt_cannot_read_medical_or_sen_records(session, name):
+    assert can_read_incident(SLT_2FA, recorded(session, name)) is False
+    assert can_read_incident(DSL_2FA, recorded(session, name)) is True

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.common.db import utcnow
@@ -33,14 +34,74 @@ class Pupil(Base):
     legal_forename: Mapped[str] = mapped_column(String(100))
     legal_surname: Mapped[str] = mapped_column(String(100))
     preferred_forename: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    preferred_surname: Mapped[str | None] = mapped_column(String(100), nullable=True)
     date_of_birth: Mapped[date | None] = mapped_column(Date, nullable=True)
+    sex: Mapped[str | None] = mapped_column(String(1), nullable=True)  # M, F or X as in the CTF
     year_group: Mapped[str] = mapped_column(String(20))
     form: Mapped[str | None] = mapped_column(String(20), nullable=True)
     on_roll: Mapped[bool] = mapped_column(Boolean, default=True)
+    admission_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    leaving_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # Flags the school keeps; see FLAGS.
+    cp_plan: Mapped[bool] = mapped_column(Boolean, default=False)
+    child_in_need: Mapped[bool] = mapped_column(Boolean, default=False)
+    looked_after: Mapped[bool] = mapped_column(Boolean, default=False)
+    previously_looked_after: Mapped[bool] = mapped_column(Boolean, default=False)
+    sen_status: Mapped[str] = mapped_column(String(12), default="none")  # none, sen_support, ehcp
+    eal: Mapped[bool] = mapped_column(Boolean, default=False)
+    free_school_meals: Mapped[bool] = mapped_column(Boolean, default=False)
 
     @property
     def name(self) -> str:
-        return f"{self.preferred_forename or self.legal_forename} {self.legal_surname}"
+        return f"{self.preferred_forename or self.legal_forename} {self.preferred_surname or self.legal_surname}"
+
+    @property
+    def legal_name(self) -> str:
+        return f"{self.legal_forename} {self.legal_surname}"
+
+    @property
+    def initials(self) -> str:
+        return "".join(part[0].upper() for part in self.name.split() if part)
+
+
+FLAGS = ("cp_plan", "child_in_need", "looked_after", "previously_looked_after", "eal", "free_school_meals")
+SEN_STATUSES = ("none", "sen_support", "ehcp")
+
+
+class PupilLink(Base):
+    """A family link between two pupils on the roll, stored once each way (so "add siblings" is a lookup)."""
+
+    __tablename__ = "pupil_links"
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id"), primary_key=True)
+    related_pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id"), primary_key=True)
+    relationship: Mapped[str] = mapped_column(String(30), default="sibling")
+
+
+class HouseholdMember(Base):
+    """A parent, carer or other adult in the pupil's household (front sheet)."""
+
+    __tablename__ = "household_members"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    relationship: Mapped[str] = mapped_column(String(60))
+    parental_responsibility: Mapped[bool] = mapped_column(Boolean, default=False)
+    lives_with_pupil: Mapped[bool] = mapped_column(Boolean, default=True)
+    contact: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class AgencyInvolvement(Base):
+    """An agency working with the pupil (children's social care, CAMHS, early help…) (front sheet)."""
+
+    __tablename__ = "agency_involvements"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id"), index=True)
+    agency: Mapped[str] = mapped_column(String(120))
+    contact: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    started_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    ended_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    recorded_by: Mapped[int] = mapped_column(Integer)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 # A category's sensitivity decides who may read records in it (see policy.py).
@@ -56,6 +117,9 @@ class Category(Base):
     sensitivity: Mapped[str] = mapped_column(String(40))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     default_alert_groups: Mapped[list] = mapped_column(JSON, default=list)
+    default_alert_user_ids: Mapped[list] = mapped_column(JSON, default=list)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"), nullable=True)
+    colour: Mapped[str] = mapped_column(String(7), default="#5b6770")
 
 
 class Incident(Base):
@@ -69,9 +133,212 @@ class Incident(Base):
     recorded_by_name: Mapped[str] = mapped_column(String(200))
     account: Mapped[str] = mapped_column(Text)
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What is being recorded (RECORD_TYPES), where, the child's own words, who else was there.
+    record_type: Mapped[str] = mapped_column(String(40), default="observation")
+    location: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    childs_words: Mapped[str | None] = mapped_column(Text, nullable=True)
+    others_present: Mapped[str | None] = mapped_column(Text, nullable=True)
+    recorded_by_role: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    dsl_informed_verbally: Mapped[bool] = mapped_column(Boolean, default=False)
+    dsl_informed_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    dsl_informed_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    source: Mapped[str] = mapped_column(String(20), default="staff")  # staff or tray
     pupil: Mapped[Pupil] = relationship(lazy="joined")
     categories: Mapped[list[Category]] = relationship(secondary="incident_categories", lazy="selectin")
     alerts: Mapped[list["IncidentAlert"]] = relationship(lazy="selectin")
+    linked_pupils: Mapped[list["LinkedPupil"]] = relationship(lazy="selectin")
+    marks: Mapped[list["BodyMapMark"]] = relationship(lazy="selectin", order_by="BodyMapMark.id")
+    amendments: Mapped[list["Amendment"]] = relationship(lazy="selectin", order_by="Amendment.id")
+
+
+RECORD_TYPES = ("observation", "disclosure", "phone_call", "meeting", "parent_conversation",
+                "agency_note", "online_monitoring")
+LINK_ROLES = ("victim", "alleged_perpetrator", "witness", "sibling", "other")
+
+
+class LinkedPupil(Base):
+    """Another pupil involved, with their role in this incident only."""
+
+    __tablename__ = "linked_pupils"
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(30))
+    pupil: Mapped[Pupil] = relationship(lazy="joined")
+
+
+MARK_TYPES = ("bruise", "cut", "burn", "mark", "swelling", "other")
+
+
+class BodyMapMark(Base):
+    """A mark on the body map: position as fractions of the outline's box (0–1), on the front or back."""
+
+    __tablename__ = "body_map_marks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    side: Mapped[str] = mapped_column(String(5))  # front or back
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
+    mark_type: Mapped[str] = mapped_column(String(20))
+    colour: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    shape: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    size: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Amendment(Base):
+    """A correction to a saved incident: the original stays; this says what changed, who, when, why."""
+
+    __tablename__ = "amendments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    field: Mapped[str] = mapped_column(String(40))
+    new_value: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int] = mapped_column(Integer)
+    author_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Action(Base):
+    """Something done or to be done about an incident, optionally assigned with a due date."""
+
+    __tablename__ = "actions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    school_id: Mapped[int] = mapped_column(Integer, index=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    taken_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    assigned_to: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    assigned_to_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    due_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    created_by: Mapped[int] = mapped_column(Integer)
+    created_by_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    completed_by_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    completion_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+DECISION_TYPES = ("refer_childrens_social_care", "early_help", "police", "camhs", "lado", "other_agency",
+                  "no_referral")
+
+
+class Decision(Base):
+    """A decision and its reasons. A decision not to refer must say why."""
+
+    __tablename__ = "decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    school_id: Mapped[int] = mapped_column(Integer, index=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    decision_type: Mapped[str] = mapped_column(String(40))
+    agency: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    reference: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    decided_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    decided_by: Mapped[int] = mapped_column(Integer)
+    decided_by_name: Mapped[str] = mapped_column(String(200))
+
+
+OUTCOME_TYPES = ("no_further_action", "monitoring", "support_in_school", "referral_made", "escalated",
+                 "other")
+
+
+class Outcome(Base):
+    __tablename__ = "outcomes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    school_id: Mapped[int] = mapped_column(Integer, index=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    outcome_type: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    recorded_by: Mapped[int] = mapped_column(Integer)
+    recorded_by_name: Mapped[str] = mapped_column(String(200))
+
+
+CASE_STATUSES = ("open", "closed", "no_further_action")
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    school_id: Mapped[int] = mapped_column(Integer, index=True)
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    owner_id: Mapped[int] = mapped_column(Integer)
+    owner_name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    opened_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    incidents: Mapped[list[Incident]] = relationship(secondary="case_incidents", lazy="selectin")
+
+
+class CaseIncident(Base):
+    __tablename__ = "case_incidents"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+
+
+class CaseEvent(Base):
+    """The case's history: opened, incident added, owner or status changed — who, when and why."""
+
+    __tablename__ = "case_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    what: Mapped[str] = mapped_column(String(200))
+    by_id: Mapped[int] = mapped_column(Integer)
+    by_name: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+ENTRY_TYPES = ("incident", "action", "decision", "outcome", "document", "case", "amendment", "transfer")
+
+
+class ChronologyEntry(Base):
+    """One line of a pupil's chronology, written with the record it points at (so reading a
+    chronology of thousands of entries is one indexed query, not a join over every table)."""
+
+    __tablename__ = "chronology"
+    __table_args__ = (Index("ix_chronology_pupil_when", "pupil_id", "occurred_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    school_id: Mapped[int] = mapped_column(Integer, index=True)
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id"))
+    entry_type: Mapped[str] = mapped_column(String(20))
+    ref_id: Mapped[str] = mapped_column(String(64))
+    incident_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime)
+    title: Mapped[str] = mapped_column(String(300))
+    category_ids: Mapped[list] = mapped_column(JSON, default=list)
+    sensitivities: Mapped[list] = mapped_column(JSON, default=list)
+    role: Mapped[str | None] = mapped_column(String(30), nullable=True)  # a linked pupil's role
+    significant: Mapped[bool] = mapped_column(Boolean, default=False)
+    significant_set_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+TRAY_STATUSES = ("pending", "attached", "dismissed")
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+class TrayItem(Base):
+    """An alert posted by an online-safety monitoring system, waiting for the DSL."""
+
+    __tablename__ = "tray_items"
+    __table_args__ = (UniqueConstraint("integration_id", "external_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    school_id: Mapped[int] = mapped_column(Integer, index=True)
+    integration_id: Mapped[int] = mapped_column(Integer)
+    integration_name: Mapped[str] = mapped_column(String(120))
+    external_id: Mapped[str] = mapped_column(String(120))
+    pupil_identifier: Mapped[str] = mapped_column(String(120))
+    matched_pupil_id: Mapped[int | None] = mapped_column(ForeignKey("pupils.id"), nullable=True)
+    severity: Mapped[str] = mapped_column(String(10))
+    summary: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime)
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True)
+    dismissed_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    handled_by_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    handled_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class IncidentCategory(Base):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, create_engine
 
 from .db import make_engine
 
@@ -14,7 +14,9 @@ def run(metadata: MetaData) -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = make_engine(url)
+    # SQLite rebuilds a table to alter it ("batch" mode); with foreign keys enforced it could not
+    # drop a table others refer to, so migrations run without the pragma make_engine turns on.
+    engine = create_engine(url) if url.startswith("sqlite") else make_engine(url)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=metadata,
                           render_as_batch=connection.dialect.name == "sqlite")

@@ -242,7 +242,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('default_alert_user_ids', sa.JSON(), nullable=False, server_default='[]'))
         batch_op.add_column(sa.Column('parent_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('colour', sa.String(length=7), nullable=False, server_default='#5b6770'))
-        batch_op.create_foreign_key(None, 'categories', ['parent_id'], ['id'])
+        batch_op.create_foreign_key('fk_categories_parent_id', 'categories', ['parent_id'], ['id'])
 
     with op.batch_alter_table('incidents', schema=None) as batch_op:
         batch_op.add_column(sa.Column('record_type', sa.String(length=40), nullable=False, server_default='observation'))
@@ -298,7 +298,7 @@ def downgrade() -> None:
         batch_op.drop_column('record_type')
 
     with op.batch_alter_table('categories', schema=None) as batch_op:
-        batch_op.drop_constraint(None, type_='foreignkey')
+        batch_op.drop_constraint('fk_categories_parent_id', type_='foreignkey')
         batch_op.drop_column('colour')
         batch_op.drop_column('parent_id')
         batch_op.drop_column('default_alert_user_ids')

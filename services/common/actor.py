@@ -28,6 +28,8 @@ class Actor:
     # None: whatever the role allows. A list narrows it (SENCO, first-aid lead… in a later issue).
     categories: tuple[int, ...] | None = None
     year_groups: tuple[str, ...] | None = None
+    job_title: str | None = None  # shown as the recorder's role on what they record
+    kind: str = "staff"  # or "integration": a monitoring system posting to the incident tray
     issued_at: float = field(default_factory=time.time)
 
     def has_role(self, role: str) -> bool:

@@ -135,7 +135,7 @@ def fully_signed_in(login: LoginSession, user: StaffMember) -> bool:
 def actor_for(login: LoginSession, user: StaffMember) -> Actor:
     second = _epoch(login.second_factor_at) if login.second_factor_at else None
     return Actor(user_id=user.id, school_id=user.school_id, name=user.name, roles=tuple(user.roles),
-                 second_factor_at=second)
+                 second_factor_at=second, job_title=user.job_title)
 
 
 def save_staff_member(session: Session, *, school_id: int, name: str, email: str, roles: list[str],

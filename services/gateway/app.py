@@ -18,7 +18,7 @@ from services.common.errors import HavenError, ServiceUnavailable, ValidationFai
 
 from .database import GatewayDatabase
 from .relay import relay_forever
-from .routes import alerts, directory, health, incidents, session
+from .routes import alerts, chronology, directory, health, incidents, records, roll, session, tray
 from .rpc_client import RpcClient
 from .settings import GatewaySettings
 from .web import routes as web
@@ -89,7 +89,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         return response
 
     for router in (session.router, health.router, directory.router, incidents.router, alerts.router,
-                   web.router):
+                   roll.router, records.router, chronology.router, tray.router, web.router):
         app.include_router(router)
     app.mount("/static", web.static_files(), name="static")
     return app

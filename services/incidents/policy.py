@@ -10,16 +10,21 @@ from .models import Incident
 SLT_READABLE = {"behaviour", "pastoral"}
 
 
+def can_read_sensitivities(actor: Actor, sensitivities) -> bool:
+    """May this actor read a record whose categories have these sensitivities (not as its author)?"""
+    if actor.is_dsl:
+        return True
+    if actor.is_slt:
+        return all(s in SLT_READABLE for s in sensitivities)
+    return False
+
+
 def can_read_incident(actor: Actor, incident: Incident) -> bool:
     if incident.school_id != actor.school_id:
         return False
     if incident.recorded_by == actor.user_id:
         return True  # staff can see what they themselves wrote
-    if actor.is_dsl:
-        return True
-    if actor.is_slt:
-        return all(c.sensitivity in SLT_READABLE for c in incident.categories)
-    return False
+    return can_read_sensitivities(actor, [c.sensitivity for c in incident.categories])
 
 
 def can_attach_to_incident(actor: Actor, incident: Incident) -> bool:

@@ -7,10 +7,14 @@ from services.common.events import relay_outbox
 from services.common.nameko_ext import Actors, Database, Events, rpc
 
 from . import domain
+from .entrypoints.chronology import ChronologyEntrypoints
+from .entrypoints.records import RecordsEntrypoints
+from .entrypoints.roll import RollEntrypoints
+from .entrypoints.tray import TrayEntrypoints
 from .models import OutboxEvent
 
 
-class IncidentsService:
+class IncidentsService(RollEntrypoints, RecordsEntrypoints, ChronologyEntrypoints, TrayEntrypoints):
     name = "incidents"
 
     db = Database()

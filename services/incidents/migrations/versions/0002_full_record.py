@@ -1,14 +1,14 @@
-"""full record: roll details, family, agencies, linked pupils, body map, amendments, actions, decisions, outcomes, cases, chronology, tray
+"""full record
 
-Revision ID: 50f9cc3b4025
+Revision ID: 0002
 Revises: 33e96e635576
-Create Date: 2026-11-28 13:17:32.862546
+Create Date: 2026-11-28 13:18:40.980486
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '50f9cc3b4025'
+revision = '0002'
 down_revision = '33e96e635576'
 branch_labels = None
 depends_on = None
@@ -25,8 +25,8 @@ def upgrade() -> None:
     sa.Column('ended_on', sa.Date(), nullable=True),
     sa.Column('recorded_by', sa.Integer(), nullable=False),
     sa.Column('recorded_at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['pupil_id'], ['pupils.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['pupil_id'], ['pupils.id'], name=op.f('fk_agency_involvements_pupil_id_pupils')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_agency_involvements'))
     )
     with op.batch_alter_table('agency_involvements', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_agency_involvements_pupil_id'), ['pupil_id'], unique=False)
@@ -41,8 +41,8 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('opened_at', sa.DateTime(), nullable=False),
     sa.Column('closed_at', sa.DateTime(), nullable=True),
-    sa.ForeignKeyConstraint(['pupil_id'], ['pupils.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['pupil_id'], ['pupils.id'], name=op.f('fk_cases_pupil_id_pupils')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_cases'))
     )
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_cases_pupil_id'), ['pupil_id'], unique=False)
@@ -62,8 +62,8 @@ def upgrade() -> None:
     sa.Column('role', sa.String(length=30), nullable=True),
     sa.Column('significant', sa.Boolean(), nullable=False),
     sa.Column('significant_set_by', sa.String(length=200), nullable=True),
-    sa.ForeignKeyConstraint(['pupil_id'], ['pupils.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['pupil_id'], ['pupils.id'], name=op.f('fk_chronology_pupil_id_pupils')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_chronology'))
     )
     with op.batch_alter_table('chronology', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_chronology_incident_id'), ['incident_id'], unique=False)
@@ -78,8 +78,8 @@ def upgrade() -> None:
     sa.Column('parental_responsibility', sa.Boolean(), nullable=False),
     sa.Column('lives_with_pupil', sa.Boolean(), nullable=False),
     sa.Column('contact', sa.String(length=200), nullable=True),
-    sa.ForeignKeyConstraint(['pupil_id'], ['pupils.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['pupil_id'], ['pupils.id'], name=op.f('fk_household_members_pupil_id_pupils')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_household_members'))
     )
     with op.batch_alter_table('household_members', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_household_members_pupil_id'), ['pupil_id'], unique=False)
@@ -88,9 +88,9 @@ def upgrade() -> None:
     sa.Column('pupil_id', sa.Integer(), nullable=False),
     sa.Column('related_pupil_id', sa.Integer(), nullable=False),
     sa.Column('relationship', sa.String(length=30), nullable=False),
-    sa.ForeignKeyConstraint(['pupil_id'], ['pupils.id'], ),
-    sa.ForeignKeyConstraint(['related_pupil_id'], ['pupils.id'], ),
-    sa.PrimaryKeyConstraint('pupil_id', 'related_pupil_id')
+    sa.ForeignKeyConstraint(['pupil_id'], ['pupils.id'], name=op.f('fk_pupil_links_pupil_id_pupils')),
+    sa.ForeignKeyConstraint(['related_pupil_id'], ['pupils.id'], name=op.f('fk_pupil_links_related_pupil_id_pupils')),
+    sa.PrimaryKeyConstraint('pupil_id', 'related_pupil_id', name=op.f('pk_pupil_links'))
     )
     op.create_table('actions',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -107,8 +107,8 @@ def upgrade() -> None:
     sa.Column('completed_at', sa.DateTime(), nullable=True),
     sa.Column('completed_by_name', sa.String(length=200), nullable=True),
     sa.Column('completion_note', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], name=op.f('fk_actions_incident_id_incidents')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_actions'))
     )
     with op.batch_alter_table('actions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_actions_assigned_to'), ['assigned_to'], unique=False)
@@ -124,8 +124,8 @@ def upgrade() -> None:
     sa.Column('author_id', sa.Integer(), nullable=False),
     sa.Column('author_name', sa.String(length=200), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], name=op.f('fk_amendments_incident_id_incidents')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_amendments'))
     )
     with op.batch_alter_table('amendments', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_amendments_incident_id'), ['incident_id'], unique=False)
@@ -141,8 +141,8 @@ def upgrade() -> None:
     sa.Column('shape', sa.String(length=60), nullable=True),
     sa.Column('size', sa.String(length=60), nullable=True),
     sa.Column('description', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], name=op.f('fk_body_map_marks_incident_id_incidents')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_body_map_marks'))
     )
     with op.batch_alter_table('body_map_marks', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_body_map_marks_incident_id'), ['incident_id'], unique=False)
@@ -154,8 +154,8 @@ def upgrade() -> None:
     sa.Column('by_id', sa.Integer(), nullable=False),
     sa.Column('by_name', sa.String(length=200), nullable=False),
     sa.Column('at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_case_events_case_id_cases')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_case_events'))
     )
     with op.batch_alter_table('case_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_case_events_case_id'), ['case_id'], unique=False)
@@ -163,9 +163,9 @@ def upgrade() -> None:
     op.create_table('case_incidents',
     sa.Column('case_id', sa.Integer(), nullable=False),
     sa.Column('incident_id', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
-    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], ),
-    sa.PrimaryKeyConstraint('case_id', 'incident_id')
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_case_incidents_case_id_cases')),
+    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], name=op.f('fk_case_incidents_incident_id_incidents')),
+    sa.PrimaryKeyConstraint('case_id', 'incident_id', name=op.f('pk_case_incidents'))
     )
     op.create_table('decisions',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -178,8 +178,8 @@ def upgrade() -> None:
     sa.Column('decided_at', sa.DateTime(), nullable=False),
     sa.Column('decided_by', sa.Integer(), nullable=False),
     sa.Column('decided_by_name', sa.String(length=200), nullable=False),
-    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], name=op.f('fk_decisions_incident_id_incidents')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_decisions'))
     )
     with op.batch_alter_table('decisions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_decisions_incident_id'), ['incident_id'], unique=False)
@@ -189,9 +189,9 @@ def upgrade() -> None:
     sa.Column('incident_id', sa.Integer(), nullable=False),
     sa.Column('pupil_id', sa.Integer(), nullable=False),
     sa.Column('role', sa.String(length=30), nullable=False),
-    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], ),
-    sa.ForeignKeyConstraint(['pupil_id'], ['pupils.id'], ),
-    sa.PrimaryKeyConstraint('incident_id', 'pupil_id')
+    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], name=op.f('fk_linked_pupils_incident_id_incidents')),
+    sa.ForeignKeyConstraint(['pupil_id'], ['pupils.id'], name=op.f('fk_linked_pupils_pupil_id_pupils')),
+    sa.PrimaryKeyConstraint('incident_id', 'pupil_id', name=op.f('pk_linked_pupils'))
     )
     with op.batch_alter_table('linked_pupils', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_linked_pupils_pupil_id'), ['pupil_id'], unique=False)
@@ -205,8 +205,8 @@ def upgrade() -> None:
     sa.Column('recorded_at', sa.DateTime(), nullable=False),
     sa.Column('recorded_by', sa.Integer(), nullable=False),
     sa.Column('recorded_by_name', sa.String(length=200), nullable=False),
-    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], name=op.f('fk_outcomes_incident_id_incidents')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outcomes'))
     )
     with op.batch_alter_table('outcomes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outcomes_incident_id'), ['incident_id'], unique=False)
@@ -229,10 +229,10 @@ def upgrade() -> None:
     sa.Column('dismissed_reason', sa.Text(), nullable=True),
     sa.Column('handled_by_name', sa.String(length=200), nullable=True),
     sa.Column('handled_at', sa.DateTime(), nullable=True),
-    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], ),
-    sa.ForeignKeyConstraint(['matched_pupil_id'], ['pupils.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('integration_id', 'external_id')
+    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], name=op.f('fk_tray_items_incident_id_incidents')),
+    sa.ForeignKeyConstraint(['matched_pupil_id'], ['pupils.id'], name=op.f('fk_tray_items_matched_pupil_id_pupils')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tray_items')),
+    sa.UniqueConstraint('integration_id', 'external_id', name=op.f('uq_tray_items_integration_id'))
     )
     with op.batch_alter_table('tray_items', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_tray_items_school_id'), ['school_id'], unique=False)
@@ -242,7 +242,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('default_alert_user_ids', sa.JSON(), nullable=False, server_default='[]'))
         batch_op.add_column(sa.Column('parent_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('colour', sa.String(length=7), nullable=False, server_default='#5b6770'))
-        batch_op.create_foreign_key('fk_categories_parent_id', 'categories', ['parent_id'], ['id'])
+        batch_op.create_foreign_key(batch_op.f('fk_categories_parent_id_categories'), 'categories', ['parent_id'], ['id'])
 
     with op.batch_alter_table('incidents', schema=None) as batch_op:
         batch_op.add_column(sa.Column('record_type', sa.String(length=40), nullable=False, server_default='observation'))
@@ -298,7 +298,7 @@ def downgrade() -> None:
         batch_op.drop_column('record_type')
 
     with op.batch_alter_table('categories', schema=None) as batch_op:
-        batch_op.drop_constraint('fk_categories_parent_id', type_='foreignkey')
+        batch_op.drop_constraint(batch_op.f('fk_categories_parent_id_categories'), type_='foreignkey')
         batch_op.drop_column('colour')
         batch_op.drop_column('parent_id')
         batch_op.drop_column('default_alert_user_ids')

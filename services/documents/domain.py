@@ -20,10 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.actor import Actor
+from services.common.events import add_to_outbox, make_event
 
 from . import schemas
 from .exceptions import Forbidden, IntegrityFailed, NotFound, ValidationFailed
-from .models import Document
+from .models import Document, OutboxEvent
 from .vault import Vault
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,10 @@ def store_document(session: Session, actor: Actor, vault: Vault, check_access: A
                         wrapped_key=sealed.wrapped_key, nonce=sealed.nonce, uploaded_by=actor.user_id,
                         uploaded_by_name=actor.name)
     session.add(document)
+    # Ids only (never the file's name): incidents adds the document to the pupil's chronology.
+    add_to_outbox(session, OutboxEvent, make_event(
+        "document_stored", actor.school_id, document_id=document_id, incident_id=incident_id,
+        uploaded_by=actor.user_id))
     session.flush()
     session.refresh(document)
     return schemas.document(document)

@@ -1,4 +1,4 @@
-"""The documents service's table: one row per stored file, never updated or deleted in place."""
+"""The documents service's tables: one row per stored file (never updated or deleted in place), and the outbox."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,9 +7,14 @@ from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.db import utcnow
+from services.common.events import OutboxMixin
 
 
 class Base(DeclarativeBase):
+    pass
+
+
+class OutboxEvent(OutboxMixin, Base):
     pass
 
 

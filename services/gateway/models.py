@@ -1,4 +1,4 @@
-"""The gateway's tables: staff accounts, sessions, the audit log and the outbox."""
+"""The gateway's tables: staff accounts, sessions, the audit log, integrations and the outbox."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -61,3 +61,24 @@ class AuditEntry(Base):
     object_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     outcome: Mapped[str] = mapped_column(String(20))
     ip: Mapped[str | None] = mapped_column(String(45), nullable=True)
+
+
+class Integration(Base):
+    """An online-safety monitoring system allowed to post alerts to the school's incident tray.
+
+    Only the SHA-256 of its API key is kept (the key is shown once, when it is made), with the
+    key's first characters so the DSL can tell keys apart. Revoked, never deleted.
+    """
+
+    __tablename__ = "integrations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    school_id: Mapped[int] = mapped_column(Integer, index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(12))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by: Mapped[int] = mapped_column(Integer)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

@@ -12,6 +12,8 @@ SLT_READABLE = {"behaviour", "pastoral"}
 
 def can_read_sensitivities(actor: Actor, sensitivities) -> bool:
     """May this actor read a record whose categories have these sensitivities (not as its author)?"""
+    if actor.kind != "staff":
+        return False  # an integration posts to the tray and reads nothing
     if actor.is_dsl:
         return True
     if actor.is_slt:
@@ -20,7 +22,7 @@ def can_read_sensitivities(actor: Actor, sensitivities) -> bool:
 
 
 def can_read_incident(actor: Actor, incident: Incident) -> bool:
-    if incident.school_id != actor.school_id:
+    if incident.school_id != actor.school_id or actor.kind != "staff":
         return False
     if incident.recorded_by == actor.user_id:
         return True  # staff can see what they themselves wrote
@@ -28,4 +30,5 @@ def can_read_incident(actor: Actor, incident: Incident) -> bool:
 
 
 def can_attach_to_incident(actor: Actor, incident: Incident) -> bool:
-    return incident.school_id == actor.school_id and (incident.recorded_by == actor.user_id or actor.is_dsl)
+    return (incident.school_id == actor.school_id and actor.kind == "staff"
+            and (incident.recorded_by == actor.user_id or actor.is_dsl))

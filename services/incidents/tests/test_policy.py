@@ -109,3 +109,11 @@ def test_check_incident_access_refuses_an_unknown_purpose(session):
 def test_slt_cannot_read_medical_or_sen_records(session, name):
     assert can_read_incident(SLT_2FA, recorded(session, name)) is False
     assert can_read_incident(DSL_2FA, recorded(session, name)) is True
+
+
+def test_an_integration_reads_nothing_even_with_a_colliding_user_id(session):
+    from dataclasses import replace
+    incident = recorded(session, "Behaviour")
+    integration = replace(RECORDER, kind="integration", roles=("integration",))
+    assert can_read_incident(integration, incident) is False
+    assert can_attach_to_incident(integration, incident) is False

@@ -1,8 +1,16 @@
-"""docker-compose.yml must match what the code reads: no Docker engine is needed to check that."""
+"""docker-compose.yml and .env.example agree with what the code reads. No Docker engine needed.
+
+A typo in a HAVEN_* name would otherwise be ignored by the settings class (extra="ignore") and the
+process would quietly run on a default: SQLite inside the container, or 127.0.0.1 for the broker.
+"""
 from __future__ import annotations
 
+import base64
+import functools
+import importlib.util
 import os
 import re
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -14,56 +22,225 @@ from services.incidents.settings import IncidentsSettings
 from services.transfers.settings import TransfersSettings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SETTINGS = {"gateway": GatewaySettings, "incidents": IncidentsSettings, "alerts": AlertsSettings,
-            "documents": DocumentsSettings, "transfers": TransfersSettings}
-# Variables some processes read that are not Haven settings (boto3's credentials).
+INFRASTRUCTURE = ("rabbitmq", "postgres", "minio", "mailpit")
+SERVICES = {"incidents": IncidentsSettings, "alerts": AlertsSettings, "documents": DocumentsSettings,
+            "transfers": TransfersSettings, "gateway": GatewaySettings}
+# Every process that runs the Haven image, with the settings classes it reads.
+PROCESSES = {**{name: (cls,) for name, cls in SERVICES.items()},
+             "seed": (IncidentsSettings, GatewaySettings)}
+SEED_MODULES = ("services.incidents.seed", "services.gateway.seed")
+# Read by a library, not by our settings: boto3's credentials.
 FOREIGN = {"documents": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}}
+SECRET_NAME = re.compile(r"PASS|SECRET|_KEY$")
+# Compose's ${NAME}, ${NAME:-default}, ${NAME:?message} and friends.
+INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}")
+# Stands in for every value compose takes from .env: base64 of 32 bytes is both a valid master key
+# and long enough for an actor key, and it is safe inside a URL.
+STAND_IN = base64.b64encode(bytes(32)).decode()
 
 
+def read(*path: str) -> str:
+    with open(os.path.join(ROOT, *path)) as f:
+        return f.read()
+
+
+@functools.cache
 def compose() -> dict:
-    with open(os.path.join(ROOT, "docker-compose.yml")) as f:
-        return yaml.safe_load(f)
+    return yaml.safe_load(read("docker-compose.yml"))
 
 
-def env_names(settings_cls) -> set[str]:
-    return {"HAVEN_" + name.upper() for name in settings_cls.model_fields}
+def environment(service: str) -> dict[str, str]:
+    env = compose()["services"][service].get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {key: str(value) for key, value in env.items()}
 
 
-def required_names(settings_cls) -> set[str]:
-    return {"HAVEN_" + name.upper() for name, f in settings_cls.model_fields.items() if f.is_required()}
+def resolve(value: str) -> str:
+    """The value as compose would pass it, with STAND_IN for whatever comes from .env."""
+    def one(m: re.Match) -> str:
+        return m["arg"] if m["op"] in ("-", ":-") else STAND_IN
+    return INTERPOLATION.sub(one, value).replace("$$", "$")
 
 
-def test_every_part_of_the_stack_is_there():
-    services = compose()["services"]
-    assert {"rabbitmq", "postgres", "minio", "mailpit", *SETTINGS} <= set(services)
+def field_names(classes) -> set[str]:
+    return {"HAVEN_" + name.upper() for cls in classes for name in cls.model_fields}
 
 
-@pytest.mark.parametrize("service", sorted(SETTINGS))
-def test_each_service_sets_only_variables_its_code_reads_and_all_it_requires(service):
+def strings(node) -> list[str]:
+    """Every string value in the file: what compose interpolates (comments are not)."""
+    if isinstance(node, dict):
+        return [s for value in node.values() for s in strings(value)]
+    if isinstance(node, list):
+        return [s for value in node for s in strings(value)]
+    return [node] if isinstance(node, str) else []
+
+
+def depends_on(service: str) -> dict[str, str]:
+    deps = compose()["services"][service].get("depends_on") or {}
+    if isinstance(deps, list):
+        return dict.fromkeys(deps, "service_started")
+    return {name: spec.get("condition", "service_started") for name, spec in deps.items()}
+
+
+# (a) ------------------------------------------------------------------------------------------
+
+def test_the_whole_stack_is_there():
+    missing = {*INFRASTRUCTURE, *PROCESSES} - set(compose()["services"])
+    assert not missing, f"docker-compose.yml lacks services: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("service", sorted(PROCESSES))
+def test_haven_processes_run_the_haven_image_and_a_module_that_exists(service):
     spec = compose()["services"][service]
-    env = spec["environment"]
-    known = env_names(SETTINGS[service])
-    unknown = {k for k in env if k.startswith("HAVEN_")} - known
-    assert not unknown, f"{service} sets variables its settings do not read: {unknown}"
-    assert not ({k for k in env if not k.startswith("HAVEN_")} - FOREIGN.get(service, set()))
-    missing = required_names(SETTINGS[service]) - set(env)
-    assert not missing, f"{service} lacks required settings: {missing}"
-    assert spec["command"] == ["python", "-m", f"services.{service}"]
+    assert spec["build"]["dockerfile"] == "deploy/Dockerfile"
+    assert os.path.isfile(os.path.join(ROOT, spec["build"].get("context", "."), "deploy", "Dockerfile"))
+    if service == "seed":
+        command = " ".join(spec["command"])
+        modules = SEED_MODULES
+        assert all(f"python -m {m}" in command for m in modules), command
+    else:
+        modules = (f"services.{service}",)
+        assert spec["command"] == ["python", "-m", f"services.{service}"]
+    for module in modules:
+        assert importlib.util.find_spec(module) is not None, module
 
 
-@pytest.mark.parametrize("service", sorted(SETTINGS))
-def test_each_service_uses_its_own_database_on_postgres_and_the_broker(service):
-    env = compose()["services"][service]["environment"]
-    url = env[f"HAVEN_{service.upper()}_DATABASE_URL"]
-    assert re.fullmatch(rf"postgresql://haven:\$\{{HAVEN_POSTGRES_PASSWORD\}}@postgres:5432/haven_{service}", url)
-    assert "@rabbitmq:5672/" in env["HAVEN_AMQP_URI"]
-    with open(os.path.join(ROOT, "deploy", "postgres", "init-databases.sh")) as f:
-        assert f"haven_{service}" in f.read()
+# (b) ------------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("service", sorted(PROCESSES))
+def test_every_haven_variable_is_a_settings_field(service):
+    env = set(environment(service))
+    unknown = {k for k in env if k.startswith("HAVEN_")} - field_names(PROCESSES[service])
+    assert not unknown, f"{service} sets variables its settings do not read: {sorted(unknown)}"
+    foreign = {k for k in env if not k.startswith("HAVEN_")} - FOREIGN.get(service, set())
+    assert not foreign, f"{service} sets variables nothing reads: {sorted(foreign)}"
+
+
+# (c) ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("service", sorted(PROCESSES))
+def test_every_required_setting_is_set(service):
+    required = {"HAVEN_" + name.upper() for cls in PROCESSES[service]
+                for name, field in cls.model_fields.items() if field.is_required()}
+    missing = required - set(environment(service))
+    assert not missing, f"{service} lacks required settings: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("service", sorted(PROCESSES))
+def test_settings_load_from_the_compose_environment(service, monkeypatch):
+    """Catches what the field list cannot: the actor key the validator demands, bad types, and
+    settings the classes refuse together (insecure cookies outside development)."""
+    for key in list(os.environ):
+        if key.startswith(("HAVEN_", "AWS_")):
+            monkeypatch.delenv(key)
+    for key, value in environment(service).items():
+        monkeypatch.setenv(key, resolve(value))
+    for cls in PROCESSES[service]:
+        settings = cls(_env_file=None)  # not the developer's .env
+        if service == "seed":
+            assert settings.is_local, "the seeds refuse to run outside development"
+
+
+# (d) ------------------------------------------------------------------------------------------
+
+def created_databases() -> set[str]:
+    script = read("deploy", "postgres", "init-databases.sh")
+    names = re.search(r"^for haven_service in (.+); do$", script, re.M)
+    assert names, "deploy/postgres/init-databases.sh: no `for haven_service in ...; do` line"
+    return {f"haven_{name}" for name in names[1].split()}
+
+
+@pytest.mark.parametrize("service", sorted(PROCESSES))
+def test_databases_are_each_services_own_on_postgres(service):
+    env = environment(service)
+    urls = {m[1].lower(): value for key, value in env.items()
+            if (m := re.fullmatch(r"HAVEN_(\w+)_DATABASE_URL", key))}
+    if service in SERVICES:
+        assert set(urls) == {service}, f"{service} must set HAVEN_{service.upper()}_DATABASE_URL only"
+    postgres_env = environment("postgres")
+    for owner, raw in urls.items():
+        url = urlsplit(resolve(raw))
+        assert (url.scheme, url.hostname, url.port) == ("postgresql", "postgres", 5432), raw
+        assert url.path == f"/haven_{owner}" and url.username == f"haven_{owner}", raw
+        assert url.path[1:] in created_databases(), f"init-databases.sh does not create {url.path[1:]}"
+        # The password is the one the init script gave that role.
+        password_var = f"{owner.upper()}_DB_PASSWORD"
+        assert f"${{{password_var}:?" in raw, raw
+        assert postgres_env.get(password_var, "").startswith(f"${{{password_var}:?"), password_var
+    assert created_databases() == {f"haven_{s}" for s in SERVICES}
+
+
+@pytest.mark.parametrize("service", sorted(PROCESSES))
+def test_the_broker_is_the_rabbitmq_service_with_its_user(service):
+    raw = environment(service)["HAVEN_AMQP_URI"]
+    url, rabbit = urlsplit(resolve(raw)), environment("rabbitmq")
+    assert (url.scheme, url.hostname, url.port) == ("amqp", "rabbitmq", 5672), raw
+    assert url.username == rabbit["RABBITMQ_DEFAULT_USER"]
+    assert INTERPOLATION.search(raw)["name"] == INTERPOLATION.search(rabbit["RABBITMQ_DEFAULT_PASS"])["name"]
+
+
+def test_every_process_shares_one_broker_and_one_actor_key():
+    for key in ("HAVEN_AMQP_URI", "HAVEN_ACTOR_KEY"):
+        values = {environment(s)[key] for s in PROCESSES}
+        assert len(values) == 1, f"{key} differs between processes: {values}"
+    assert environment("gateway")["HAVEN_ACTOR_KEY"].startswith("${HAVEN_ACTOR_KEY:?")
+
+
+# (e) ------------------------------------------------------------------------------------------
 
 def test_env_example_names_every_variable_compose_takes_from_the_environment():
-    with open(os.path.join(ROOT, "docker-compose.yml")) as f:
-        taken = set(re.findall(r"\$\{(\w+)", f.read()))
-    with open(os.path.join(ROOT, ".env.example")) as f:
-        example = f.read()
-    assert taken and all(re.search(rf"^{name}=", example, re.M) for name in taken), taken
+    values = [v.replace("$$", "") for v in strings(compose())]
+    assert not [v for v in values if re.search(r"\$(?!\{)", v)], "use ${VAR}, not $VAR, so this test sees it"
+    taken = {m["name"]: m["op"] or "" for v in values for m in INTERPOLATION.finditer(v)}
+    example = read(".env.example")
+    assert taken
+    for name, op in taken.items():
+        pattern = rf"^{name}=" if "?" in op else rf"^(# )?{name}="  # required ones uncommented
+        assert re.search(pattern, example, re.M), f".env.example does not set {name}"
+
+
+def mask(raw: str) -> tuple[str, dict[str, re.Match]]:
+    """raw with each ${...} replaced by a plain token, so it can be parsed as a URL."""
+    tokens: dict[str, re.Match] = {}
+
+    def one(m: re.Match) -> str:
+        tokens[token := f"var{len(tokens)}x"] = m
+        return token
+    return INTERPOLATION.sub(one, raw), tokens
+
+
+def test_secrets_come_only_from_the_environment():
+    for service in compose()["services"]:
+        for key, raw in environment(service).items():
+            masked, tokens = mask(raw)
+            if "://" in masked:
+                secret = urlsplit(masked).password
+            else:
+                secret = masked if SECRET_NAME.search(key) else None
+            if secret is not None:
+                assert secret in tokens and "?" in (tokens[secret]["op"] or ""), \
+                    f"{service}: the secret in {key} must be exactly ${{VAR:?...}}, got {raw!r}"
+    for line in read(".env.example").splitlines():
+        name, _, value = line.partition("=")
+        if SECRET_NAME.search(name) and not name.startswith("#"):
+            assert value == "", f".env.example must not hold a value for {name}"
+
+
+# Start-up order ---------------------------------------------------------------------------------
+
+def test_start_up_order_can_be_met():
+    services = compose()["services"]
+    for service in services:
+        for target, condition in depends_on(service).items():
+            assert target in services, f"{service} depends on unknown {target}"
+            if condition == "service_healthy":
+                assert "healthcheck" in services[target], f"{target} has no healthcheck for {service}"
+            if condition == "service_completed_successfully":
+                assert services[target].get("restart") == "no", f"{target} must be a one-shot"
+    for service in SERVICES:
+        assert depends_on(service)["rabbitmq"] == depends_on(service)["postgres"] == "service_healthy"
+    assert depends_on("gateway")["seed"] == "service_completed_successfully"
+    gateway = environment("gateway")
+    assert gateway["HAVEN_HOST"] == "0.0.0.0", "127.0.0.1 cannot be reached from outside the container"
+    assert any(str(p).endswith(f"8000:{gateway['HAVEN_PORT']}") for p in services["gateway"]["ports"])

@@ -8,7 +8,7 @@ from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Index,
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.common.db import utcnow
-from services.common.events import OutboxMixin
+from services.common.events import OutboxMixin, ProcessedEventMixin
 
 
 class Base(DeclarativeBase):
@@ -22,10 +22,17 @@ class OutboxEvent(OutboxMixin, Base):
     pass
 
 
+class ProcessedEvent(ProcessedEventMixin, Base):
+    """Events from other services already handled (consumers are idempotent on event_id)."""
+
+
 class School(Base):
     __tablename__ = "schools"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # A fresh random token whenever any of the school's pupils changes (search.py keeps it up to
+    # date): the pupil picker's in-memory index is rebuilt when it no longer matches.
+    roll_version: Mapped[str] = mapped_column(String(32), default="")
 
 
 class Pupil(Base):
@@ -218,6 +225,7 @@ class Action(Base):
     created_by_name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    completed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
     completed_by_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     completion_note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
@@ -288,6 +296,7 @@ class CaseEvent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     what: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # why the status changed
     by_id: Mapped[int] = mapped_column(Integer)
     by_name: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -315,6 +324,7 @@ class ChronologyEntry(Base):
     role: Mapped[str | None] = mapped_column(String(30), nullable=True)  # a linked pupil's role
     significant: Mapped[bool] = mapped_column(Boolean, default=False)
     significant_set_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    significant_set_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 TRAY_STATUSES = ("pending", "attached", "dismissed")
@@ -340,6 +350,7 @@ class TrayItem(Base):
     status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True)
     dismissed_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    handled_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
     handled_by_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     handled_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 

@@ -1,7 +1,7 @@
 """What crosses the wire from the incidents service: plain JSON-ready dicts."""
 from __future__ import annotations
 
-from .models import Category, Incident, Pupil
+from .models import Amendment, BodyMapMark, Category, Incident, LinkedPupil, Pupil
 
 
 def _iso(value) -> str | None:
@@ -17,17 +17,106 @@ def category(c: Category) -> dict:
             "default_alert_groups": list(c.default_alert_groups or [])}
 
 
-def incident(i: Incident) -> dict:
-    return {
+# --- incidents ----------------------------------------------------------------------------------
+
+RECORD_TYPE_LABELS = {
+    "observation": "Observation",
+    "disclosure": "Disclosure or conversation with the child",
+    "phone_call": "Phone call",
+    "meeting": "Meeting",
+    "parent_conversation": "Conversation with a parent or carer",
+    "agency_note": "Note from another agency",
+    "online_monitoring": "Online-monitoring alert",
+}
+# Short forms for one-line titles (the chronology): "Disclosure — Safeguarding, Bullying".
+RECORD_TYPE_TITLES = {**RECORD_TYPE_LABELS, "disclosure": "Disclosure", "parent_conversation": "Parent or carer",
+                      "agency_note": "Agency note"}
+LINK_ROLE_LABELS = {"victim": "Victim", "alleged_perpetrator": "Alleged perpetrator", "witness": "Witness",
+                    "sibling": "Sibling", "other": "Other"}
+MARK_TYPE_LABELS = {"bruise": "Bruise", "cut": "Cut", "burn": "Burn", "mark": "Mark", "swelling": "Swelling",
+                    "other": "Other"}
+# What an amendment may correct, and how each field is named to a reader.
+AMENDABLE_FIELDS = {"account": "Account", "childs_words": "The child's own words", "location": "Where",
+                    "others_present": "Who else was present", "occurred_at": "When it happened",
+                    "record_type": "What is being recorded"}
+
+
+def initials(p: Pupil) -> str:
+    """"J.S.": how the text of a record refers to a linked pupil."""
+    return "".join(f"{part[0].upper()}." for part in p.name.split() if part)
+
+
+def linked_pupil(link: LinkedPupil) -> dict:
+    p = link.pupil
+    return {"pupil": {"id": p.id, "name": p.name, "year_group": p.year_group, "form": p.form,
+                      "initials": initials(p)},
+            "role": link.role, "role_label": LINK_ROLE_LABELS.get(link.role, link.role)}
+
+
+def mark(m: BodyMapMark) -> dict:
+    return {"id": m.id, "side": m.side, "x": m.x, "y": m.y, "mark_type": m.mark_type,
+            "mark_type_label": MARK_TYPE_LABELS.get(m.mark_type, m.mark_type), "colour": m.colour,
+            "shape": m.shape, "size": m.size, "description": m.description}
+
+
+def amendment(a: Amendment) -> dict:
+    return {"id": a.id, "field": a.field, "field_label": AMENDABLE_FIELDS.get(a.field, a.field),
+            "new_value": amended_value(a.field, a.new_value), "reason": a.reason,
+            "author": {"id": a.author_id, "name": a.author_name}, "created_at": _iso(a.created_at)}
+
+
+def amended_value(field: str, stored: str):
+    """An amendment's value as the field reads on the wire: an emptied optional field is null."""
+    return stored if stored or field in ("account", "occurred_at", "record_type") else None
+
+
+def _as_recorded(i: Incident) -> dict:
+    return {"account": i.account, "childs_words": i.childs_words, "location": i.location,
+            "others_present": i.others_present, "occurred_at": _iso(i.occurred_at), "record_type": i.record_type}
+
+
+def current_values(i: Incident) -> dict:
+    """The amendable fields with the latest amendment to each applied (amendments are in id order)."""
+    values = _as_recorded(i)
+    for a in i.amendments:
+        if a.field in values:
+            values[a.field] = amended_value(a.field, a.new_value)
+    values["record_type_label"] = RECORD_TYPE_LABELS.get(values["record_type"], values["record_type"])
+    return values
+
+
+def incident(i: Incident, *, show_original: bool = True, warnings: list[dict] | None = None) -> dict:
+    """The whole record. With `show_original` (the DSL team) the fields are as first recorded and
+    `current` has the amendments applied; otherwise the fields read as currently amended. Either
+    way `amendments` is the history of corrections."""
+    current = current_values(i)
+    fields = _as_recorded(i) if show_original else {k: current[k] for k in AMENDABLE_FIELDS}
+    result = {
         "id": i.id,
         "pupil": pupil(i.pupil),
         "pupil_id": i.pupil_id,
-        "occurred_at": _iso(i.occurred_at),
+        "occurred_at": fields["occurred_at"],
         "recorded_at": _iso(i.recorded_at),
-        "recorded_by": {"id": i.recorded_by, "name": i.recorded_by_name},
-        "account": i.account,
+        "recorded_by": {"id": i.recorded_by, "name": i.recorded_by_name, "role": i.recorded_by_role},
+        "record_type": fields["record_type"],
+        "record_type_label": RECORD_TYPE_LABELS.get(fields["record_type"], fields["record_type"]),
+        "location": fields["location"],
+        "account": fields["account"],
+        "childs_words": fields["childs_words"],
+        "others_present": fields["others_present"],
+        "dsl_informed": {"verbally": i.dsl_informed_verbally, "user_id": i.dsl_informed_user_id,
+                         "name": i.dsl_informed_name},
         "urgent": i.urgent,
+        "source": i.source,
         "categories": [category(c) for c in i.categories],
         "alert_user_ids": [a.user_id for a in i.alerts if a.user_id is not None],
         "alert_groups": [a.group for a in i.alerts if a.group is not None],
+        "linked_pupils": [linked_pupil(link) for link in sorted(i.linked_pupils, key=lambda link: link.pupil_id)],
+        "body_map": [mark(m) for m in i.marks],
+        "amendments": [amendment(a) for a in i.amendments],
+        "current": current,
+        "shows_original": show_original,
     }
+    if warnings is not None:
+        result["warnings"] = warnings
+    return result

@@ -6,15 +6,17 @@ from nameko.timer import timer
 from services.common.events import relay_outbox
 from services.common.nameko_ext import Actors, Database, Events, rpc
 
-from . import domain
+from . import amendments, bodymap, domain
 from .entrypoints.chronology import ChronologyEntrypoints
+from .entrypoints.events import EventEntrypoints
 from .entrypoints.records import RecordsEntrypoints
 from .entrypoints.roll import RollEntrypoints
 from .entrypoints.tray import TrayEntrypoints
 from .models import OutboxEvent
 
 
-class IncidentsService(RollEntrypoints, RecordsEntrypoints, ChronologyEntrypoints, TrayEntrypoints):
+class IncidentsService(RollEntrypoints, RecordsEntrypoints, ChronologyEntrypoints, TrayEntrypoints,
+                       EventEntrypoints):
     name = "incidents"
 
     db = Database()
@@ -46,6 +48,31 @@ class IncidentsService(RollEntrypoints, RecordsEntrypoints, ChronologyEntrypoint
     def get_incident(self, actor, incident_id):
         with self.db.transaction() as session:
             return domain.get_incident(session, self.actors.verify(actor), incident_id)
+
+    @rpc
+    def amend_incident(self, actor, incident_id, amendment):
+        who = self.actors.verify(actor)
+        with self.db.transaction() as session:
+            result = amendments.amend_incident(session, who, incident_id, amendment)
+        self.relay_events()
+        return result
+
+    @rpc
+    def check_incident_text(self, actor, texts):
+        who = self.actors.verify(actor)
+        with self.db.transaction() as session:
+            return domain.check_incident_text(session, who, texts)
+
+    @rpc
+    def body_map_svg(self, actor, incident_id, side=None):
+        who = self.actors.verify(actor)
+        with self.db.transaction() as session:
+            return domain.body_map_svg(session, who, incident_id, side)
+
+    @rpc
+    def body_map_outline(self, actor):
+        self.actors.verify(actor)
+        return bodymap.outline()
 
     @rpc
     def check_incident_access(self, actor, incident_id, purpose="read"):

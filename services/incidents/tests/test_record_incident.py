@@ -1,21 +1,38 @@
-"""record_incident against real PostgreSQL: each field's validation, the outbox event, time zones."""
+"""record_incident against real PostgreSQL: each field's validation, the outbox event, time zones,
+linked pupils and their roles, the body map, warnings about full names, the chronology lines."""
 from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from services.common.actor import Actor
 from services.common.db import utcnow
 from services.incidents import domain
 from services.incidents.exceptions import ValidationFailed
-from services.incidents.models import Incident, IncidentAlert, IncidentCategory, OutboxEvent
+from services.incidents.models import (BodyMapMark, ChronologyEntry, Incident, IncidentAlert, IncidentCategory,
+                                       LinkedPupil, OutboxEvent)
 
 from .conftest import OTHER_SCHOOL, SCHOOL, actor, category_id, count, pupil_id
 
 ACCOUNT = "Jo said her uncle hit her with a belt on Saturday; bruise on left forearm."
-TABLES = (Incident, IncidentCategory, IncidentAlert, OutboxEvent)
+TABLES = (Incident, IncidentCategory, IncidentAlert, OutboxEvent, LinkedPupil, BodyMapMark, ChronologyEntry)
+# Rows that point at incidents; the shared `sessions` fixture only clears the foundation's tables.
+RECORD_TABLES = ("amendments", "body_map_marks", "linked_pupils", "chronology")
+
+
+@pytest.fixture(autouse=True)
+def clean_record_tables(engine):
+    """Runs before `sessions` (autouse fixtures come first) and after the test, so incidents can be deleted."""
+    def clean():
+        with engine.begin() as conn:
+            for table in RECORD_TABLES:
+                conn.execute(text(f"DELETE FROM {table}"))
+    clean()
+    yield
+    clean()
 
 
 @pytest.fixture
@@ -224,7 +241,8 @@ def test_every_error_is_reported_together_and_nothing_is_saved(sessions, session
                                 "alert_user_ids": "all", "alert_groups": ["governors"], "urgent": "yes"})
     assert fields(errors) == ["pupil_id", "occurred_at", "account", "category_ids", "alert_user_ids",
                               "alert_groups", "urgent"]
-    assert rows(sessions) == {"Incident": 1, "IncidentCategory": 1, "IncidentAlert": 1, "OutboxEvent": 1}
+    assert rows(sessions) == {"Incident": 1, "IncidentCategory": 1, "IncidentAlert": 1, "OutboxEvent": 1,
+                              "LinkedPupil": 0, "BodyMapMark": 0, "ChronologyEntry": 1}
 
 
 # --- what a saved incident writes -------------------------------------------------------------
@@ -237,12 +255,13 @@ def test_saved_incident_writes_its_rows_and_exactly_one_event_without_the_accoun
 
     assert result["pupil_id"] == valid["pupil_id"]
     assert result["pupil"]["name"] == "Quinn Quigley"
-    assert result["recorded_by"] == {"id": recorder.user_id, "name": "Tess Teacher"}
+    assert result["recorded_by"] == {"id": recorder.user_id, "name": "Tess Teacher", "role": None}
     assert result["account"] == ACCOUNT
     assert result["urgent"] is True
     assert result["alert_user_ids"] == [31, 32]
     assert result["alert_groups"] == ["slt"]  # Behaviour and Bullying's default group, once
-    assert rows(sessions) == {"Incident": 1, "IncidentCategory": 2, "IncidentAlert": 3, "OutboxEvent": 1}
+    assert rows(sessions) == {"Incident": 1, "IncidentCategory": 2, "IncidentAlert": 3, "OutboxEvent": 1,
+                              "LinkedPupil": 0, "BodyMapMark": 0, "ChronologyEntry": 1}
 
     with sessions() as s:
         outbox = s.scalars(select(OutboxEvent)).one()
@@ -295,3 +314,279 @@ def test_incident_belongs_to_the_actors_school(sessions, valid):
     result = record(sessions, valid)
     with sessions() as s:
         assert s.get(Incident, result["id"]).school_id == SCHOOL
+
+
+# --- what is being recorded, where, the child's words, who else was there --------------------
+
+def test_new_fields_default_sensibly_so_the_old_form_keeps_working(sessions, valid):
+    result = record(sessions, valid)
+    assert result["record_type"] == "observation" and result["record_type_label"] == "Observation"
+    assert result["location"] is None and result["childs_words"] is None and result["others_present"] is None
+    assert result["dsl_informed"] == {"verbally": False, "user_id": None, "name": None}
+    assert result["linked_pupils"] == [] and result["body_map"] == [] and result["amendments"] == []
+    assert result["warnings"] == []
+
+
+def test_the_full_record_is_kept_and_read_back(sessions, valid):
+    recorder = Actor(user_id=10, school_id=SCHOOL, name="Tom Archer", roles=("staff",),
+                     job_title="Class Teacher, Year 4")
+    words = "  He said \"my dad's belt\" — and then 'don't tell'.\n"
+    result = record(sessions, {**valid, "record_type": "disclosure", "location": " Year 4 cloakroom ",
+                               "childs_words": words, "others_present": "Mrs Bell (TA)",
+                               "recorded_by_role": "Headteacher"}, recorder)
+    assert result["record_type_label"] == "Disclosure or conversation with the child"
+    assert result["location"] == "Year 4 cloakroom"
+    assert result["childs_words"] == words.strip()
+    assert result["others_present"] == "Mrs Bell (TA)"
+    # The role comes from the recorder's account, never from what was typed.
+    assert result["recorded_by"] == {"id": 10, "name": "Tom Archer", "role": "Class Teacher, Year 4"}
+    with sessions() as s:
+        assert domain.get_incident(s, recorder, result["id"]) == {
+            k: v for k, v in result.items() if k != "warnings"}
+
+
+@pytest.mark.parametrize("bad", ["incident", "Observation", 3, ["observation"]])
+def test_record_type_must_be_one_of_the_list(sessions, valid, bad):
+    errors = refused(sessions, {**valid, "record_type": bad})
+    assert fields(errors) == ["record_type"]
+    assert "disclosure or conversation with the child" in errors[0]["message"]
+
+
+@pytest.mark.parametrize("field,limit", [("location", 200), ("childs_words", 20_000), ("others_present", 2_000)])
+def test_text_fields_have_limits(sessions, valid, field, limit):
+    assert record(sessions, {**valid, field: "w" * limit})[field] == "w" * limit
+    errors = refused(sessions, {**valid, field: "w" * (limit + 1)})
+    assert fields(errors) == [field] and f"{limit:,}" in errors[0]["message"]
+    assert fields(refused(sessions, {**valid, field: 12})) == [field]
+
+
+def test_blank_optional_text_is_stored_as_nothing(sessions, valid):
+    result = record(sessions, {**valid, "location": "  ", "childs_words": "", "others_present": "\n"})
+    assert (result["location"], result["childs_words"], result["others_present"]) == (None, None, None)
+
+
+# --- the DSL informed in person ---------------------------------------------------------------
+
+def test_dsl_informed_verbally_needs_who(sessions, valid):
+    errors = refused(sessions, {**valid, "dsl_informed_verbally": True})
+    assert errors == [{"field": "dsl_informed_user_id", "message": "Choose the member of the DSL team you told."}]
+    result = record(sessions, {**valid, "dsl_informed_verbally": True, "dsl_informed_user_id": 20,
+                               "dsl_informed_name": "Dana Shah"})
+    assert result["dsl_informed"] == {"verbally": True, "user_id": 20, "name": "Dana Shah"}
+
+
+def test_who_was_told_is_dropped_when_the_dsl_was_not_told(sessions, valid):
+    result = record(sessions, {**valid, "dsl_informed_verbally": False, "dsl_informed_user_id": 20,
+                               "dsl_informed_name": "Dana Shah"})
+    assert result["dsl_informed"] == {"verbally": False, "user_id": None, "name": None}
+    assert fields(refused(sessions, {**valid, "dsl_informed_verbally": "yes"})) == ["dsl_informed_verbally"]
+
+
+# --- linked pupils ----------------------------------------------------------------------------
+
+def test_each_linked_pupil_has_its_own_role_in_the_record_and_the_chronology(sessions, session, valid):
+    gill, foster = pupil_id(session, "Gill"), pupil_id(session, "Foster")
+    result = record(sessions, {**valid, "category_ids": [category_id(session, "Safeguarding"),
+                                                         category_id(session, "Bullying")],
+                               "record_type": "disclosure",
+                               "linked_pupils": [{"pupil_id": gill, "role": "alleged_perpetrator"},
+                                                 {"pupil_id": foster, "role": "witness"}]})
+    roles = {link["pupil"]["id"]: link["role"] for link in result["linked_pupils"]}
+    assert roles == {gill: "alleged_perpetrator", foster: "witness"}
+    jack = next(link for link in result["linked_pupils"] if link["pupil"]["id"] == gill)
+    assert jack["pupil"] == {"id": gill, "name": "Jack Gill", "year_group": "Year 2", "form": "Y2B",
+                             "initials": "J.G."}
+    with sessions() as s:
+        lines = {(e.pupil_id, e.role, e.title, e.entry_type, e.incident_id)
+                 for e in s.scalars(select(ChronologyEntry))}
+        entry = s.scalars(select(ChronologyEntry).where(ChronologyEntry.pupil_id == gill)).one()
+    title = "Disclosure — Safeguarding, Bullying"
+    assert lines == {(valid["pupil_id"], None, title, "incident", result["id"]),
+                     (gill, "alleged_perpetrator", title, "incident", result["id"]),
+                     (foster, "witness", title, "incident", result["id"])}
+    assert sorted(entry.sensitivities) == ["behaviour", "safeguarding"]
+    assert entry.occurred_at == datetime(2026, 1, 5, 9, 30)
+    # Linking a perpetrator never tags them a victim anywhere.
+    assert "victim" not in {e[1] for e in lines}
+
+
+def test_chronology_title_never_carries_the_account(sessions, valid):
+    record(sessions, valid)
+    with sessions() as s:
+        entry = s.scalars(select(ChronologyEntry)).one()
+    assert entry.title == "Observation — Behaviour"
+    assert "belt" not in entry.title
+
+
+def test_linked_pupil_errors_name_the_row(sessions, session, valid):
+    gill = pupil_id(session, "Gill")
+    errors = refused(sessions, {**valid, "linked_pupils": [
+        {"pupil_id": gill, "role": "victim"},
+        {"pupil_id": gill, "role": "witness"},                                     # twice
+        {"pupil_id": valid["pupil_id"], "role": "witness"},                        # the main pupil
+        {"pupil_id": pupil_id(session, on_roll=False), "role": "witness"},          # left the roll
+        {"pupil_id": pupil_id(session, school_id=OTHER_SCHOOL), "role": "witness"},  # another school
+        {"pupil_id": 999_999, "role": "witness"},                                  # unknown
+        {"pupil_id": pupil_id(session, "Foster"), "role": "bystander"},            # unknown role
+        {"pupil_id": "12", "role": "victim"},                                      # not an id
+        "Jack",                                                                    # not a link at all
+    ]})
+    assert errors == [
+        {"field": "linked_pupils.1", "message": "This pupil is linked twice. Link each pupil once, with one role."},
+        {"field": "linked_pupils.2",
+         "message": "This is the pupil the record is about; they cannot also be a linked pupil."},
+        {"field": "linked_pupils.3",
+         "message": "That pupil has left the roll; ask the DSL to record against their archived file."},
+        {"field": "linked_pupils.4",
+         "message": "That pupil is not on this school's roll. Choose the pupil from the list."},
+        {"field": "linked_pupils.5",
+         "message": "That pupil is not on this school's roll. Choose the pupil from the list."},
+        {"field": "linked_pupils.6.role",
+         "message": "Choose this pupil's role: victim, alleged perpetrator, witness, sibling or other."},
+        {"field": "linked_pupils.7", "message": "Choose the linked pupil from the list."},
+        {"field": "linked_pupils.8", "message": "Each linked pupil needs a pupil and a role."},
+    ]
+
+
+def test_linked_pupils_must_be_a_list_and_not_too_many(sessions, session, valid):
+    assert fields(refused(sessions, {**valid, "linked_pupils": {"pupil_id": 1}})) == ["linked_pupils"]
+    many = [{"pupil_id": i, "role": "other"} for i in range(1, domain.MAX_LINKED_PUPILS + 2)]
+    assert fields(refused(sessions, {**valid, "linked_pupils": many})) == ["linked_pupils"]
+
+
+# --- the body map -----------------------------------------------------------------------------
+
+MARK = {"side": "front", "x": 0.5, "y": 0.35, "mark_type": "bruise", "colour": "purple-yellow",
+        "shape": "oval", "size": "3 cm", "description": "Finger-tip pattern"}
+
+
+def test_marks_are_kept_with_their_details(sessions, valid):
+    back = {"side": "back", "x": 0.4, "y": 0.7, "mark_type": "burn"}
+    result = record(sessions, {**valid, "body_map": [MARK, back]})
+    first, second = result["body_map"]
+    assert {k: first[k] for k in MARK} == MARK and first["id"] and first["mark_type_label"] == "Bruise"
+    assert second["side"] == "back" and second["colour"] is None and second["description"] is None
+    assert rows(sessions)["BodyMapMark"] == 2
+
+
+@pytest.mark.parametrize("where", [(0.02, 0.5), (0.5, 0.99), (0.2, 0.02), (0.24, 0.5), (1.5, 0.3), (-0.1, 0.3)],
+                         ids=["beside-the-arm", "below-the-feet", "beside-the-head", "between-arm-and-body",
+                              "off-the-box", "negative"])
+def test_a_mark_outside_the_outline_is_refused_naming_the_mark(sessions, valid, where):
+    x, y = where
+    errors = refused(sessions, {**valid, "body_map": [MARK, MARK, {**MARK, "side": "back", "x": x, "y": y}]})
+    assert errors == [{"field": "body_map.2", "message": "This mark is outside the body outline. Place it on the body."}]
+
+
+def test_each_mark_field_is_checked(sessions, valid):
+    errors = refused(sessions, {**valid, "body_map": [
+        {**MARK, "side": "top"},
+        {**MARK, "x": "0.5", "y": None},
+        {**MARK, "x": float("nan")},
+        {**MARK, "mark_type": "graze"},
+        {**MARK, "colour": "c" * 61, "description": "d" * 2001},
+        {**MARK, "x": True},
+        [0.5, 0.5],
+    ]})
+    assert fields(errors) == ["body_map.0.side", "body_map.1.x", "body_map.1.y", "body_map.2.x",
+                              "body_map.3.mark_type", "body_map.4.colour", "body_map.4.description",
+                              "body_map.5.x", "body_map.6"]
+
+
+def test_at_most_sixty_marks(sessions, valid):
+    assert len(record(sessions, {**valid, "body_map": [MARK] * 60})["body_map"]) == 60
+    errors = refused(sessions, {**valid, "body_map": [MARK] * 61})
+    assert fields(errors) == ["body_map"] and "60" in errors[0]["message"]
+
+
+# --- warnings about full names ------------------------------------------------------------------
+
+@pytest.mark.parametrize("mention", ["Jack Gill", "JACK   GILL", "gill, jack", "Gill,Jack"])
+def test_a_linked_pupils_full_name_in_the_text_is_a_warning_not_an_error(sessions, session, valid, mention):
+    gill = pupil_id(session, "Gill")
+    result = record(sessions, {**valid, "account": f"Seen at the gate with {mention} at 3pm.",
+                               "linked_pupils": [{"pupil_id": gill, "role": "witness"}]})
+    assert result["id"]
+    assert result["warnings"] == [{"field": "account", "pupil_id": gill,
+                                   "message": "This names a linked pupil in full; refer to linked pupils by "
+                                              "their initials (e.g. J.G.)"}]
+
+
+def test_preferred_names_and_every_text_field_are_checked(sessions, session, valid):
+    foster = pupil_id(session, "Foster")  # Sami Foster, known as Sam
+    result = record(sessions, {**valid, "account": "Sam Foster pushed him.", "childs_words": "sami foster did it",
+                               "others_present": "Foster, Sam",
+                               "linked_pupils": [{"pupil_id": foster, "role": "alleged_perpetrator"}]})
+    assert [w["field"] for w in result["warnings"]] == ["account", "childs_words", "others_present"]
+
+
+@pytest.mark.parametrize("text_", ["J.G. was there.", "Jack was there.", "Mr Gill phoned.", "Jackie Gillespie came",
+                                   "Jack, Gill and others"])
+def test_initials_or_part_of_a_name_are_not_warned_about(sessions, session, valid, text_):
+    gill = pupil_id(session, "Gill")
+    result = record(sessions, {**valid, "account": text_, "linked_pupils": [{"pupil_id": gill, "role": "witness"}]})
+    assert result["warnings"] == []
+
+
+def test_the_main_pupils_name_is_not_warned_about(sessions, valid):
+    assert record(sessions, {**valid, "account": "Quinn Quigley said it hurt."})["warnings"] == []
+
+
+def test_check_text_warns_before_saving_without_writing(sessions, session):
+    o_brien = pupil_id(session, "O'Brien")
+    before = rows(sessions)
+    with sessions() as s:
+        result = domain.check_incident_text(s, actor(), {
+            "account": "Chloe O'Brien saw it", "childs_words": None, "others_present": "C.O.",
+            "linked_pupils": [{"pupil_id": o_brien}, {"pupil_id": pupil_id(s, school_id=OTHER_SCHOOL)}, "x"]})
+    assert result == {"warnings": [{"field": "account", "pupil_id": o_brien,
+                                    "message": "This names a linked pupil in full; refer to linked pupils by "
+                                               "their initials (e.g. C.O.)"}]}
+    assert rows(sessions) == before
+
+
+def test_check_text_ignores_pupils_of_another_school(sessions, session):
+    other = pupil_id(session, school_id=OTHER_SCHOOL)
+    with sessions() as s:
+        assert domain.check_incident_text(s, actor(), {"account": "Otto Elsewhere",
+                                                       "linked_pupils": [other]}) == {"warnings": []}
+
+
+# --- the event, and nothing half-saved --------------------------------------------------------
+
+def test_event_carries_linked_pupil_ids_only(sessions, session, valid):
+    gill, foster = pupil_id(session, "Gill"), pupil_id(session, "Foster")
+    record(sessions, {**valid, "childs_words": "it was at the park",
+                      "linked_pupils": [{"pupil_id": foster, "role": "victim"}, {"pupil_id": gill, "role": "sibling"}],
+                      "body_map": [MARK]})
+    with sessions() as s:
+        body = s.scalars(select(OutboxEvent.body)).one()
+    event = json.loads(body)
+    assert event["linked_pupil_ids"] == [foster, gill]
+    for secret in ("Gill", "Foster", "park", "Finger-tip", "victim", "sibling"):
+        assert secret not in body
+
+
+def test_one_bad_mark_saves_nothing_at_all(sessions, session, valid):
+    record(sessions, valid)
+    before = rows(sessions)
+    assert before["ChronologyEntry"] == 1 and before["OutboxEvent"] == 1
+    errors = refused(sessions, {**valid, "linked_pupils": [{"pupil_id": pupil_id(session, "Gill"), "role": "victim"}],
+                                "body_map": [MARK, {**MARK, "x": 0.01}], "record_type": "disclosure",
+                                "childs_words": "words"})
+    assert fields(errors) == ["body_map.1"]
+    assert rows(sessions) == before
+
+
+def test_a_failure_after_validation_rolls_everything_back(sessions, session, valid, monkeypatch):
+    """Everything is one transaction: a fault while writing (here, in the outbox) leaves no trace."""
+    before = rows(sessions)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("outbox unavailable")
+
+    monkeypatch.setattr(domain, "add_to_outbox", broken)
+    with pytest.raises(RuntimeError):
+        record(sessions, {**valid, "linked_pupils": [{"pupil_id": pupil_id(session, "Gill"), "role": "victim"}],
+                          "body_map": [MARK]})
+    assert rows(sessions) == before

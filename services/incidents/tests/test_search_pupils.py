@@ -23,7 +23,8 @@ def test_finds_by_preferred_name_and_shows_it(session):
     session.add(Pupil(school_id=SCHOOL, upn="P000000000001", legal_forename="Alexandra",
                       legal_surname="Mountbatten", preferred_forename="Lexi", year_group="Year 2"))
     session.flush()
-    assert names(session, "lexi") == ["Lexi Mountbatten"]
+    # Typo tolerance may add near misses (Ezra Lewis for "lexi"), always below the real match.
+    assert names(session, "lexi")[0] == "Lexi Mountbatten"
     assert names(session, "alexandra") == ["Lexi Mountbatten"]
 
 

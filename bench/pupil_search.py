@@ -18,14 +18,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from sqlalchemy import insert  # noqa: E402
-
 from services.common.actor import Actor  # noqa: E402
 from services.common.db import make_engine, migrate, session_factory, transaction  # noqa: E402
 from services.common.testing import fresh_database  # noqa: E402
 from services.incidents import domain, search  # noqa: E402
-from services.incidents.models import Pupil, School  # noqa: E402
-from services.incidents.roll import upn_check_letter  # noqa: E402
+from services.incidents.models import FLAGS, School  # noqa: E402
+from services.incidents.roll import insert_pupils, upn_check_letter  # noqa: E402
 
 MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "services", "incidents",
                           "migrations")
@@ -63,6 +61,19 @@ PREFERRED = {"Alexander": "Alex", "William": "Will", "Benjamin": "Ben", "Theodor
 YEARS = ["Reception"] + [f"Year {n}" for n in range(1, 14)]
 
 
+SYLLABLES = ("ab al an ar as ba be bi bo da de di do el en er fa fe fi ga ge go ha he hi ho ka ke ki ko la le li lo "
+             "ma me mi mo na ne ni no ol on or pa pe ra re ri ro sa se si so ta te ti to ul un ur va ve vi wa we "
+             "ya yo za ze zi").split()
+
+
+def long_tail(rng: random.Random, count: int) -> list[str]:
+    """Invented names for the long tail a real roll has (a school of 50,000 has thousands of surnames)."""
+    names = set()
+    while len(names) < count:
+        names.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))).capitalize())
+    return sorted(names)
+
+
 def zipf_weights(n: int, s: float = 1.0) -> list[float]:
     return [1 / (rank ** s) for rank in range(1, n + 1)]
 
@@ -75,13 +86,16 @@ def make_upn(rng: random.Random) -> str:
 
 def invented_roll(count: int, rng: random.Random) -> list[dict]:
     fw, sw = zipf_weights(len(FORENAMES), 0.8), zipf_weights(len(SURNAMES), 0.9)
+    rare_forenames, rare_surnames = long_tail(rng, count // 12), long_tail(rng, count // 4)
     rows, seen = [], set()
     while len(rows) < count:
         upn = make_upn(rng)
         if upn in seen:
             continue
         seen.add(upn)
-        forename, surname = rng.choices(FORENAMES, fw)[0], rng.choices(SURNAMES, sw)[0]
+        # Most pupils have common names; a third have a rarer surname, a fifth a rarer forename.
+        forename = rng.choice(rare_forenames) if rng.random() < 0.2 else rng.choices(FORENAMES, fw)[0]
+        surname = rng.choice(rare_surnames) if rng.random() < 0.33 else rng.choices(SURNAMES, sw)[0]
         if rng.random() < 0.05:
             surname = f"{surname}-{rng.choices(SURNAMES, sw)[0]}"
         preferred = PREFERRED.get(forename) if rng.random() < 0.6 else None
@@ -90,7 +104,7 @@ def invented_roll(count: int, rng: random.Random) -> list[dict]:
                      "preferred_forename": preferred,
                      "preferred_surname": rng.choices(SURNAMES, sw)[0] if rng.random() < 0.01 else None,
                      "year_group": year, "form": f"{year.split()[-1][:2]}{rng.choice('ABCDEFGH')}", "on_roll": True,
-                     "sen_status": "none"})
+                     "sen_status": "none", **{flag: False for flag in FLAGS}})
     return rows
 
 
@@ -153,8 +167,7 @@ def main() -> None:
         with transaction(factory) as session:
             session.add(School(id=1, name="Bench Academy"))
             session.flush()
-            for start in range(0, len(rows), 1000):
-                session.execute(insert(Pupil).values(rows[start:start + 1000]))
+            insert_pupils(session, rows)  # as an import does
             search.roll_changed(session, [1])
         print(f"roll: {len(rows):,} pupils written in {time.perf_counter() - started:.1f} s")
 

@@ -7,7 +7,7 @@ cases are the DSL team's, so only they see them.
 """
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.common.actor import Actor
@@ -15,9 +15,10 @@ from services.common.db import utcnow
 from services.common.errors import Conflict
 
 from . import chronology, schemas
-from .exceptions import Forbidden, NotFound
-from .models import CASE_STATUSES, Case, CaseEvent, CaseIncident, Incident, LinkedPupil, Pupil
-from .records import MAX_NAME_CHARS, Errors, is_id, iso, text
+from .exceptions import Forbidden, NotFound, ValidationFailed
+from .models import CASE_STATUSES, Case, CaseEvent, CaseIncident, Incident, Pupil
+from .fields import Errors, is_id, iso, text
+from .records import MAX_NAME_CHARS
 
 MAX_TITLE_CHARS = 200
 MAX_REASON_CHARS = 5_000
@@ -155,10 +156,10 @@ def open_case(session: Session, actor: Actor, data) -> dict:
 def add_incident(session: Session, actor: Actor, case_id, incident_id) -> dict:
     case = _load_case(session, actor, case_id)
     error = Errors()
-    (incident,) = _incidents(session, actor, [incident_id], case.pupil_id, error, "incident_id") or (None,)
+    chosen = _incidents(session, actor, [incident_id], case.pupil_id, error)
     if error.items:
-        error.items = [{**e, "field": "incident_id"} for e in error.items]
-    error.raise_if_any()
+        raise ValidationFailed([{"field": "incident_id", "message": e["message"]} for e in error.items])
+    incident = chosen[0]
     if session.get(CaseIncident, (case.id, incident.id)) is not None:
         raise Conflict(f"Incident {incident.id} is already in this case.")
     session.add(CaseIncident(case_id=case.id, incident_id=incident.id))
@@ -240,5 +241,3 @@ def pupil_cases_query(pupil_id: int):
     """Open cases about a pupil (the front sheet)."""
     return select(Case).where(Case.pupil_id == pupil_id, Case.status == "open").order_by(Case.opened_at)
 
-
-__all__ = ["LinkedPupil", "or_"]

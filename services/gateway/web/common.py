@@ -134,6 +134,13 @@ def error_page(request: Request, status_code: int, message: str | None = None,
                   explanation=default if message and default and message != default else None)
 
 
+def dsl_only(request: Request, user: SignedInUser) -> HTMLResponse | None:
+    """The page for anyone not on the DSL team (the service re-checks every call)."""
+    if user.is_dsl:
+        return None
+    return error_page(request, 403, "This page is for the DSL team.", user)
+
+
 def safe_next(target: str | None) -> str:
     """Only ever send people back to a page of ours (no open redirect)."""
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):

@@ -39,12 +39,10 @@ async def body_map_outline(rpc, user) -> dict | None:
     return _outline_cache["outline"]
 
 
-async def categories_for(rpc, user) -> list[dict]:
-    try:
-        found = await rpc.call("incidents", "list_category_tree", user.actor_token, False)
-    except HavenError:  # an older incidents service: the flat list
-        found = await rpc.call("incidents", "list_categories", user.actor_token)
-    return category_tree([c for c in found if c.get("active", True)])
+async def categories_for(rpc, user, include_inactive: bool = False) -> list[dict]:
+    """The school's categories in tree order (retired ones too, for showing old records to the DSL team)."""
+    found = await rpc.call("incidents", "list_category_tree", user.actor_token, include_inactive)
+    return category_tree([c for c in found if include_inactive or c.get("active", True)])
 
 
 # --- reading the form ----------------------------------------------------------------------------

@@ -45,7 +45,10 @@ def sessions(engine):
     """A session factory with no incidents or events. The roll and categories are shared: a test that
     changes them does so in the uncommitted `session` below."""
     with engine.begin() as conn:
-        for table in ("outbox", "incident_alerts", "incident_categories", "incidents"):
+        # Everything a test may have recorded, children before parents (the roll and categories stay).
+        for table in ("outbox", "processed_events", "chronology", "case_events", "case_incidents", "cases",
+                      "actions", "decisions", "outcomes", "amendments", "body_map_marks", "linked_pupils",
+                      "tray_items", "incident_alerts", "incident_categories", "incidents"):
             conn.execute(text(f"DELETE FROM {table}"))
     return session_factory(engine)
 

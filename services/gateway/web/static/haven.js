@@ -1,6 +1,10 @@
-/* Haven: small progressive enhancements. Every page works without this file. */
+/* Haven: small progressive enhancements. Every page works without this file: each button here
+   also works by sending the form to the server, which answers with the same change made. */
 (function () {
   "use strict";
+
+  var each = function (list, fn) { Array.prototype.forEach.call(list, fn); };
+  var byId = function (id) { return document.getElementById(id); };
 
   // GOV.UK pattern: after a failed submit, move focus to the error summary so it is read out.
   function focusErrorSummary() {
@@ -8,24 +12,32 @@
     if (summary) { summary.focus(); }
   }
 
-  // Pupil picker: filter the list as you type, asking the server so the whole roll is searched.
-  function pupilPicker() {
-    var search = document.getElementById("pupil-search");
-    var select = document.getElementById("pupil_id");
-    var count = document.getElementById("pupil-count");
-    if (!search || !select || !window.fetch) { return; }
-    Array.prototype.forEach.call(document.querySelectorAll("[data-without-js]"), function (el) {
-      el.parentNode.removeChild(el);
-    });
+  function removeNoJsButtons() {
+    each(document.querySelectorAll("[data-without-js]"), function (el) { el.parentNode.removeChild(el); });
+  }
 
+  function csrfToken(form) {
+    var field = form && form.querySelector("input[name=csrf_token]");
+    return field ? field.value : "";
+  }
+
+  // --- pupil pickers: filter the list as you type, asking the server so the whole roll is searched ---
+  function pupilLabel(p) {
+    var where = [p.year_group, p.form].filter(Boolean).join(", ");
+    var text = where ? p.name + " \u2014 " + where : p.name;
+    if (p.legal_name && p.legal_name !== p.name) { text += " (legal name " + p.legal_name + ")"; }
+    return text;
+  }
+
+  function picker(search) {
+    var select = byId(search.getAttribute("data-picker"));
+    var count = byId(search.getAttribute("data-picker-count"));
+    if (!select || !window.fetch) { return; }
     var timer = null;
     var controller = null;
     var lastQuery = search.value.trim();
 
-    function label(p) {
-      var where = [p.year_group, p.form].filter(Boolean).join(", ");
-      return where ? p.name + " \u2014 " + where : p.name;
-    }
+    function say(text) { if (count) { count.textContent = text; } }
 
     function show(pupils) {
       var chosen = select.selectedIndex >= 0 ? select.options[select.selectedIndex] : null;
@@ -33,16 +45,15 @@
       while (select.options.length) { select.remove(0); }
       var seen = false;
       pupils.forEach(function (p) {
-        var option = new Option(label(p), String(p.id));
+        var option = new Option(pupilLabel(p), String(p.id));
         if (keep && keep.value === String(p.id)) { option.selected = true; seen = true; }
         select.add(option);
       });
       if (keep && !seen) {  // never silently drop the child already chosen
-        var kept = new Option(keep.text, keep.value, true, true);
-        select.add(kept, 0);
+        select.add(new Option(keep.text, keep.value, true, true), 0);
       }
       var n = pupils.length;
-      count.textContent = n ? n + (n === 1 ? " pupil" : " pupils") + " listed." : "No pupils match that search.";
+      say(n ? n + (n === 1 ? " pupil" : " pupils") + " listed." : "No pupils match that search.");
     }
 
     function query() {
@@ -61,9 +72,9 @@
         .then(show)
         .catch(function (err) {
           if (err.name === "AbortError") { return; }
-          count.textContent = err.message === "signed-out"
-            ? "Your session has ended. Copy your account somewhere safe, then sign in again."
-            : "The pupil search did not answer. Choose from the list, or try again.";
+          say(err.message === "signed-out"
+            ? "Your session has ended. Copy what you have written somewhere safe, then sign in again."
+            : "The pupil search did not answer. Choose from the list, or try again.");
         });
     }
 
@@ -72,7 +83,7 @@
       timer = window.setTimeout(query, 200);
     });
     search.addEventListener("keydown", function (e) {
-      if (e.key === "Enter") {  // searching must never submit the incident
+      if (e.key === "Enter") {  // searching must never submit the form
         e.preventDefault();
         window.clearTimeout(timer);
         query();
@@ -88,10 +99,11 @@
   // A category's default recipients are always alerted by the server; tick them here so the
   // form shows what will happen, and say why.
   function alertSuggestions() {
-    var form = document.getElementById("incident-form");
-    var note = document.getElementById("dsl-suggestion");
+    var form = byId("incident-form");
+    var note = byId("dsl-suggestion");
     if (!form || !note) { return; }
     var boxes = form.querySelectorAll("input[name=category_ids]");
+    var count = byId("category-count");
     var names = { dsl: "the DSL team", slt: "SLT" };
 
     function groupsFor(box) {
@@ -104,8 +116,10 @@
 
     function update() {
       var because = {};
-      Array.prototype.forEach.call(boxes, function (box) {
+      var chosen = 0;
+      each(boxes, function (box) {
         if (!box.checked) { return; }
+        chosen += 1;
         var label = form.querySelector("label[for='" + box.id + "']");
         groupsFor(box).forEach(function (g) {
           (because[g] = because[g] || []).push(label ? label.textContent.trim() : "this category");
@@ -113,23 +127,348 @@
       });
       var lines = [];
       Object.keys(because).forEach(function (g) {
-        var target = document.getElementById("alert-" + g);
+        var target = byId("alert-" + g);
         if (target) { target.checked = true; }
         lines.push((names[g] || g).replace(/^./, function (c) { return c.toUpperCase(); }) +
                    " will be alerted because you chose " + because[g].join(" and ") + ".");
       });
       note.textContent = lines.join(" ");
       note.hidden = lines.length === 0;
+      if (count) {
+        count.textContent = chosen > 3 ? "You have chosen " + chosen + ". Choose at most 3."
+          : chosen ? chosen + " of up to 3 chosen." : "";
+        count.classList.toggle("hint--problem", chosen > 3);
+      }
     }
 
-    Array.prototype.forEach.call(boxes, function (box) { box.addEventListener("change", update); });
+    each(boxes, function (box) { box.addEventListener("change", update); });
     update();
+  }
+
+  // "Who did you tell?" only matters once "Yes" is chosen.
+  function conditionalReveals() {
+    each(document.querySelectorAll("[data-reveal-when]"), function (block) {
+      var radio = byId(block.getAttribute("data-reveal-when"));
+      if (!radio) { return; }
+      var group = document.querySelectorAll("input[name='" + radio.name + "']");
+      function update() {
+        block.hidden = !radio.checked;
+        radio.setAttribute("aria-expanded", radio.checked ? "true" : "false");
+      }
+      each(group, function (r) { r.addEventListener("change", update); });
+      update();
+    });
+  }
+
+  // Rows copied from a <template>: "__N__" in ids and names becomes the row's number.
+  function fromTemplate(id, n) {
+    var template = byId(id);
+    var holder = document.createElement("div");
+    holder.innerHTML = template.innerHTML.replace(/__N__/g, String(n)).trim();
+    return holder.firstElementChild;
+  }
+
+  function nextIndex(container, selector) {
+    var highest = -1;
+    each(container.querySelectorAll(selector), function (row) {
+      var n = parseInt(row.id.replace(/^\D+/, ""), 10);
+      if (n > highest) { highest = n; }
+    });
+    return highest + 1;
+  }
+
+  // --- linked pupils -------------------------------------------------------------------------
+  function linkedPupils(onChange) {
+    var list = byId("linked-list");
+    var status = byId("linked-status");
+    if (!list || !byId("linked-row-template")) { return; }
+    var main = byId("pupil_id");
+
+    function linkedIds() {
+      var ids = [];
+      each(list.querySelectorAll("[data-linked-row]"), function (row) { ids.push(row.getAttribute("data-pupil-id")); });
+      return ids;
+    }
+
+    function addRow(id, label, role) {
+      var row = fromTemplate("linked-row-template", nextIndex(list, "[data-linked-row]"));
+      row.setAttribute("data-pupil-id", id);
+      row.querySelector("[data-field=pupil_id]").value = id;
+      row.querySelector("[data-field=label]").value = label;
+      each(row.querySelectorAll("[data-label-text]"), function (el) { el.textContent = label; });
+      if (role) { row.querySelector("[data-field=role]").value = role; }
+      list.appendChild(row);
+      return row;
+    }
+
+    function say(text) { status.textContent = text; }
+
+    list.addEventListener("click", function (e) {
+      var button = e.target.closest("[data-remove-link]");
+      if (!button) { return; }
+      e.preventDefault();
+      var row = button.closest("[data-linked-row]");
+      var name = row.querySelector("[data-field=label]").value;
+      row.parentNode.removeChild(row);
+      say(name + " is no longer linked.");
+      byId("linked-search").focus();
+      onChange();
+    });
+
+    byId("link-pupil").addEventListener("click", function (e) {
+      e.preventDefault();
+      var pick = byId("linked_pick");
+      var option = pick.selectedIndex >= 0 ? pick.options[pick.selectedIndex] : null;
+      if (!option) { say("Choose the pupil to link from the list first."); pick.focus(); return; }
+      if (main && option.value === main.value) { say("That is the pupil the record is about; choose another pupil to link."); return; }
+      if (linkedIds().indexOf(option.value) >= 0) { say("That pupil is already linked."); return; }
+      var row = addRow(option.value, option.text, "");
+      say(option.text + " linked. Choose their role.");
+      row.querySelector("[data-field=role]").focus();
+      onChange();
+    });
+
+    var siblings = byId("add-siblings");
+    siblings.addEventListener("click", function (e) {
+      if (!window.fetch) { return; }
+      e.preventDefault();
+      if (!main || !main.value) { say("Choose the pupil first; then their siblings can be added."); main.focus(); return; }
+      var url = siblings.getAttribute("data-siblings-url").replace("{id}", encodeURIComponent(main.value));
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { if (!r.ok) { throw new Error("failed"); } return r.json(); })
+        .then(function (found) {
+          var have = linkedIds();
+          var added = 0;
+          found.forEach(function (s) {
+            if (have.indexOf(String(s.id)) >= 0 || s.on_roll === false || String(s.id) === main.value) { return; }
+            addRow(String(s.id), pupilLabel(s), "sibling");
+            added += 1;
+          });
+          say(!found.length ? "No siblings are recorded for this pupil."
+            : added ? "Added " + added + (added === 1 ? " sibling" : " siblings") + " as linked pupils."
+            : "Their siblings are already linked.");
+          if (added) { onChange(); }
+        })
+        .catch(function () { say("The siblings could not be found just now. Link them one by one below."); });
+    });
+  }
+
+  // --- the body map --------------------------------------------------------------------------
+  function bodyMap() {
+    var svg = byId("body-map-svg");
+    var marks = byId("marks");
+    var error = byId("body-map-error");
+    var status = byId("marks-status");
+    var regionSelect = byId("mark_region");
+    if (!marks || !byId("mark-template")) { return; }
+    var dots = byId("body-map-dots");
+    var SVG_NS = "http://www.w3.org/2000/svg";
+
+    function regions(side) {
+      var found = [];
+      each(regionSelect.options, function (o) {
+        if (o.value && o.getAttribute("data-side") === side) {
+          found.push({ x: parseFloat(o.getAttribute("data-x")), y: parseFloat(o.getAttribute("data-y")),
+                       name: o.getAttribute("data-name") });
+        }
+      });
+      return found;
+    }
+
+    function describe(side, x, y) {
+      var best = null;
+      var bestDistance = Infinity;
+      regions(side).forEach(function (r) {
+        var d = Math.pow(r.x - x, 2) + Math.pow((r.y - y) * 2, 2);
+        if (d < bestDistance) { best = r; bestDistance = d; }
+      });
+      var name = side.charAt(0).toUpperCase() + side.slice(1);
+      return best ? name + ", near the " + best.name : name;
+    }
+
+    function showError(text) {
+      error.textContent = text;
+      error.hidden = !text;
+    }
+
+    function renumber() {
+      var rows = marks.querySelectorAll("[data-mark-row]");
+      each(rows, function (row, i) {
+        each(row.querySelectorAll("[data-mark-number]"), function (el) { el.textContent = String(i + 1); });
+        var dot = dots && dots.querySelector("[data-dot='" + row.getAttribute("data-index") + "']");
+        if (dot) { dot.querySelector("text").textContent = String(i + 1); }
+      });
+      status.textContent = rows.length ? "" : "No marks added.";
+    }
+
+    function drawDot(index, side, x, y) {
+      if (!svg || !dots) { return; }
+      var group = svg.querySelector(".body-map__side[data-side='" + side + "']");
+      var cx = parseFloat(group.getAttribute("data-left")) + x * parseFloat(svg.getAttribute("data-box-width"));
+      var cy = parseFloat(group.getAttribute("data-top")) + y * parseFloat(svg.getAttribute("data-box-height"));
+      var g = document.createElementNS(SVG_NS, "g");
+      g.setAttribute("class", "body-map__dot");
+      g.setAttribute("data-dot", String(index));
+      var circle = document.createElementNS(SVG_NS, "circle");
+      circle.setAttribute("cx", cx.toFixed(1));
+      circle.setAttribute("cy", cy.toFixed(1));
+      circle.setAttribute("r", "9");
+      var text = document.createElementNS(SVG_NS, "text");
+      text.setAttribute("x", cx.toFixed(1));
+      text.setAttribute("y", (cy + 4).toFixed(1));
+      text.setAttribute("text-anchor", "middle");
+      g.appendChild(circle);
+      g.appendChild(text);
+      dots.appendChild(g);
+    }
+
+    function addMark(side, x, y) {
+      var index = nextIndex(marks, "[data-mark-row]");
+      var row = fromTemplate("mark-template", index);
+      row.setAttribute("data-index", String(index));
+      row.querySelector("[data-field=side]").value = side;
+      row.querySelector("[data-field=x]").value = x.toFixed(4);
+      row.querySelector("[data-field=y]").value = y.toFixed(4);
+      var where = describe(side, x, y);
+      row.querySelector("[data-mark-where]").textContent = where;
+      marks.appendChild(row);
+      drawDot(index, side, x, y);
+      renumber();
+      showError("");
+      status.textContent = "Mark " + marks.querySelectorAll("[data-mark-row]").length + " added: " + where +
+        ". Describe it below.";
+      row.querySelector("[data-field=mark_type]").focus();
+    }
+
+    function inside(polygon, px, py) {
+      var points = polygon.points;
+      var isInside = false;
+      for (var i = 0, j = points.numberOfItems - 1; i < points.numberOfItems; j = i++) {
+        var a = points.getItem(i);
+        var b = points.getItem(j);
+        if ((a.y > py) !== (b.y > py) && px < (b.x - a.x) * (py - a.y) / (b.y - a.y) + a.x) { isInside = !isInside; }
+      }
+      return isInside;
+    }
+
+    if (svg) {
+      svg.addEventListener("click", function (e) {
+        var point = svg.createSVGPoint();
+        point.x = e.clientX;
+        point.y = e.clientY;
+        var p = point.matrixTransform(svg.getScreenCTM().inverse());
+        var boxWidth = parseFloat(svg.getAttribute("data-box-width"));
+        var boxHeight = parseFloat(svg.getAttribute("data-box-height"));
+        var placed = false;
+        each(svg.querySelectorAll(".body-map__side"), function (group) {
+          if (placed) { return; }
+          var x = (p.x - parseFloat(group.getAttribute("data-left"))) / boxWidth;
+          var y = (p.y - parseFloat(group.getAttribute("data-top"))) / boxHeight;
+          if (x < 0 || x > 1 || y < 0 || y > 1) { return; }
+          if (inside(group.querySelector("polygon"), p.x, p.y)) {
+            placed = true;
+            addMark(group.getAttribute("data-side"), x, y);
+          }
+        });
+        if (!placed) {
+          showError("That place is outside the body outline. Click or tap on the body itself to place a mark.");
+        }
+      });
+    }
+
+    byId("add-mark").addEventListener("click", function (e) {
+      e.preventDefault();
+      var option = regionSelect.options[regionSelect.selectedIndex];
+      if (!option || !option.value) {
+        showError("Choose where the mark is, then press Add mark.");
+        regionSelect.focus();
+        return;
+      }
+      addMark(option.getAttribute("data-side"), parseFloat(option.getAttribute("data-x")),
+              parseFloat(option.getAttribute("data-y")));
+    });
+
+    marks.addEventListener("click", function (e) {
+      var button = e.target.closest("[data-remove-mark]");
+      if (!button) { return; }
+      e.preventDefault();
+      var row = button.closest("[data-mark-row]");
+      var dot = dots && dots.querySelector("[data-dot='" + row.getAttribute("data-index") + "']");
+      if (dot) { dot.parentNode.removeChild(dot); }
+      row.parentNode.removeChild(row);
+      renumber();
+      status.textContent = "Mark removed. The other marks have been renumbered.";
+      regionSelect.focus();
+    });
+  }
+
+  // --- full names of linked pupils in the text ------------------------------------------------
+  function nameCheck() {
+    var form = byId("incident-form");
+    var panel = byId("name-warning");
+    if (!form || !panel || !window.fetch) { return function () {}; }
+    var timer = null;
+    var labels = { account: "What happened", childs_words: "The child's own words",
+                   others_present: "Who else was present" };
+
+    function check() {
+      var linked = [];
+      each(form.querySelectorAll("#linked-list [data-field=pupil_id]"), function (input) {
+        var id = parseInt(input.value, 10);
+        if (id) { linked.push({ pupil_id: id }); }
+      });
+      if (!linked.length) { panel.hidden = true; panel.textContent = ""; return; }
+      var body = { linked_pupils: linked };
+      Object.keys(labels).forEach(function (k) { body[k] = form.elements[k] ? form.elements[k].value : null; });
+      fetch(form.getAttribute("data-check-text-url"), {
+        method: "POST", credentials: "same-origin", body: JSON.stringify(body),
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrfToken(form) }
+      }).then(function (r) { if (!r.ok) { throw new Error("failed"); } return r.json(); })
+        .then(function (answer) {
+          var warnings = answer.warnings || [];
+          panel.textContent = "";
+          panel.hidden = !warnings.length;
+          if (!warnings.length) { return; }
+          var title = document.createElement("p");
+          title.className = "warning-panel__title";
+          title.textContent = "Check the names";
+          panel.appendChild(title);
+          var list = document.createElement("ul");
+          warnings.forEach(function (w) {
+            var item = document.createElement("li");
+            item.textContent = (labels[w.field] || "The text") + ": " + w.message + ".";
+            list.appendChild(item);
+          });
+          panel.appendChild(list);
+        })
+        .catch(function () {});
+    }
+
+    function soon() {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(check, 700);
+    }
+    each(form.querySelectorAll("[data-name-check]"), function (box) { box.addEventListener("input", soon); });
+    check();
+    return soon;
+  }
+
+  // Enter in a one-line box must not send the incident (or press "Find pupil"): only the buttons do.
+  function noImplicitSubmit() {
+    var form = byId("incident-form");
+    if (!form) { return; }
+    form.addEventListener("keydown", function (e) {
+      var t = e.target;
+      if (e.key === "Enter" && t.tagName === "INPUT" && ["checkbox", "radio", "submit", "button", "file"].indexOf(t.type) < 0) {
+        e.preventDefault();
+      }
+    });
   }
 
   // The session ends after a spell of inactivity; someone still typing a long account must not
   // lose it to that. Only recent typing keeps the session alive, so an abandoned screen still times out.
   function keepAliveWhileWriting() {
-    var form = document.getElementById("incident-form");
+    var form = byId("incident-form");
     if (!form || !window.fetch) { return; }
     var lastInput = 0;
     form.addEventListener("input", function () { lastInput = Date.now(); });
@@ -141,14 +480,80 @@
     }, 4 * 60 * 1000);
   }
 
+  // A decision not to refer must say why: make that plain as soon as it is chosen.
+  function decisionReasons() {
+    var form = byId("decision-form");
+    if (!form) { return; }
+    var reason = byId("reason");
+    var hint = byId("reason-hint");
+    function update() {
+      var noReferral = byId("decision_type-no_referral");
+      var on = noReferral && noReferral.checked;
+      reason.setAttribute("aria-required", on ? "true" : "false");
+      hint.classList.toggle("hint--emphasis", !!on);
+    }
+    each(form.querySelectorAll("input[name=decision_type]"), function (r) { r.addEventListener("change", update); });
+    update();
+  }
+
+  // Roll import: preview in the page, so the chosen file stays chosen for the import itself.
+  function rollPreview() {
+    var form = byId("roll-import-form");
+    var button = byId("preview-import");
+    if (!form || !button || !window.fetch || !window.FormData || !window.DOMParser) { return; }
+    button.addEventListener("click", function (e) {
+      e.preventDefault();
+      var data = new FormData(form);
+      data.set("action", "preview");
+      button.disabled = true;
+      fetch(form.getAttribute("action"), { method: "POST", body: data, credentials: "same-origin" })
+        .then(function (r) { return r.text(); })
+        .then(function (html) {
+          var page = new DOMParser().parseFromString(html, "text/html");
+          ["import-errors", "file-problems", "import-report"].forEach(function (id) {
+            var fresh = page.getElementById(id);
+            byId(id).innerHTML = fresh ? fresh.innerHTML : "";
+          });
+          var fileField = byId("file").closest(".field");
+          fileField.classList.toggle("field--error", !!byId("file-error"));
+          byId("file").setAttribute("aria-invalid", byId("file-error") ? "true" : "false");
+          var target = byId("import-errors").querySelector(".error-summary") || byId("report-title");
+          if (target) { target.setAttribute("tabindex", "-1"); target.focus(); }
+        })
+        .catch(function () {
+          byId("import-report").textContent = "The preview did not answer. Try again, or press Import.";
+        })
+        .then(function () { button.disabled = false; });
+    });
+  }
+
+  // Correcting a record: choosing the field shows the form for it (without JavaScript, "Choose" does).
+  function amendFieldChooser() {
+    var form = byId("amend-form");
+    var field = byId("field");
+    if (!form || !field) { return; }
+    field.addEventListener("change", function () {
+      if (field.value) { window.location.assign(form.getAttribute("action") + "?field=" + encodeURIComponent(field.value)); }
+    });
+  }
+
   function ready(fn) {
     if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", fn); } else { fn(); }
   }
 
   ready(function () {
     focusErrorSummary();
-    pupilPicker();
+    removeNoJsButtons();
+    each(document.querySelectorAll("input[data-picker]"), picker);
     alertSuggestions();
+    conditionalReveals();
+    var recheckNames = nameCheck();
+    linkedPupils(recheckNames);
+    bodyMap();
+    noImplicitSubmit();
     keepAliveWhileWriting();
+    decisionReasons();
+    rollPreview();
+    amendFieldChooser();
   });
 })();

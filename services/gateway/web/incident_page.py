@@ -1,0 +1,354 @@
+"""An incident's page: everything recorded, its corrections, actions, decisions, outcomes, cases and
+documents, with the forms to add to each; and "My actions".
+
+Each form posts to its own path and comes back to the incident page: with the section's errors and
+what was typed (422) when the service refused it, or at the section's anchor when it was saved.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+
+from fastapi import APIRouter, Request
+
+from services.common.errors import HavenError, ValidationFailed
+
+from ..deps import CurrentUser, Database, Rpc, Settings
+from . import bodymap_form, labels
+from .api import Pages
+from .common import (FormErrors, as_id, error_page, form_text, redirect, render, staff_list, to_local_input,
+                     to_utc_iso, who_was_alerted)
+from .incident_form import _read_upload, categories_for
+
+router = APIRouter(include_in_schema=False)
+
+
+def may_attach(user, incident: dict) -> bool:
+    # Mirrors the incidents service's can_attach_to_incident; the service re-checks.
+    return user.is_dsl or incident["recorded_by"]["id"] == user.id
+
+
+def may_amend(user, incident: dict) -> bool:
+    return user.is_dsl or incident["recorded_by"]["id"] == user.id
+
+
+def may_add_action(user, incident: dict) -> bool:
+    """Mirrors the incidents service's can_add_action (the DSL team, the recorder, staff alerted)."""
+    groups = incident.get("alert_groups") or []
+    return (user.is_dsl or incident["recorded_by"]["id"] == user.id or user.id in (incident.get("alert_user_ids") or [])
+            or ("slt" in groups and user.actor.is_slt))
+
+
+def may_read_pupil(user) -> bool:
+    return user.is_dsl or user.actor.is_slt
+
+
+async def read_incident(pages: Pages, incident_id: int) -> dict:
+    return await pages.read("read_incident", "incident", incident_id, "get_incident", incident_id)
+
+
+def describe_marks(incident: dict) -> list[dict]:
+    marks = []
+    for n, m in enumerate(incident.get("body_map") or [], start=1):
+        marks.append({**m, "number": n, "where": bodymap_form.describe(m.get("side"), m.get("x"), m.get("y")),
+                      "type_label": m.get("mark_type_label") or labels.label(labels.MARK_TYPES, m.get("mark_type"))})
+    return marks
+
+
+def body_map_alt(marks: list[dict]) -> str:
+    if not marks:
+        return "Body map with no marks."
+    parts = [f"{m['number']}. {m['type_label']}, {m['where'].lower()}" for m in marks]
+    count = f"{len(marks)} mark{'s' if len(marks) != 1 else ''}"
+    return f"Body map, front and back, with {count}: " + "; ".join(parts) + "."
+
+
+async def cases_for(pages: Pages, incident: dict) -> tuple[list[dict], list[dict]]:
+    """(the cases this incident is in, the pupil's other open cases): the DSL team manages cases."""
+    if not pages.user.is_dsl:
+        return [], []
+    found, _ = await pages.optional("list_cases", None, incident["pupil_id"], default=[],
+                                    audit=("list_cases", "pupil", incident["pupil_id"]))
+    within = []
+    for summary in found or []:
+        case, _ = await pages.optional("get_case", summary["id"], audit=("read_case", "case", summary["id"]))
+        if case and any(i["id"] == incident["id"] for i in case.get("incidents") or []):
+            within.append(case)
+    ids = {c["id"] for c in within}
+    return within, [c for c in found or [] if c["status"] == "open" and c["id"] not in ids]
+
+
+async def incident_view(request, user, rpc, db, incident_id: int, forms: dict | None = None,
+                        status_code: int = 200, **extra):
+    pages = Pages(request, user, rpc, db)
+    try:
+        incident = await read_incident(pages, incident_id)
+    except HavenError as exc:
+        return error_page(request, exc.status_code, exc.message, user)
+    # The rest of the page only once the record itself may be read; its parts are asked for together.
+    follow_ups = user.is_dsl or user.actor.is_slt  # decisions and outcomes; the service re-checks
+
+    async def documents():
+        try:
+            return await rpc.call("documents", "list_documents", user.actor_token, incident_id), None
+        except HavenError as exc:
+            return [], exc.message
+
+    async def nothing():
+        return None, None
+
+    async def category_colours():
+        try:
+            return await categories_for(rpc, user, include_inactive=user.is_dsl)
+        except HavenError:
+            return []  # tags without their colours
+
+    (actions, actions_problem), (decisions, _), (outcomes, _), (files, files_problem), (cases, open_cases), \
+        categories = await asyncio.gather(
+            pages.optional("list_incident_actions", incident_id, default=[],
+                           audit=("read_actions", "incident", incident_id)),
+            pages.optional("list_decisions", incident_id, audit=("read_decisions", "incident", incident_id))
+            if follow_ups else nothing(),
+            pages.optional("list_outcomes", incident_id, audit=("read_outcomes", "incident", incident_id))
+            if follow_ups else nothing(),
+            documents(), cases_for(pages, incident), category_colours())
+    colours = {c["id"]: c.get("colour") for c in categories}
+    incident["categories"] = [{**c, "colour": colours.get(c["id"])} for c in incident.get("categories") or []]
+    staff = await db.run(staff_list, user.school_id)
+    marks = describe_marks(incident)
+    forms = forms or {}
+    return render(request, "incident.html", user, status_code, incident=incident, current=incident.get("current")
+                  or incident, documents=files, documents_problem=files_problem,
+                  alerted=await who_was_alerted(db, user, incident), may_attach=may_attach(user, incident),
+                  may_amend=may_amend(user, incident), may_read_pupil=may_read_pupil(user),
+                  may_add_action=may_add_action(user, incident),
+                  actions=actions or [], actions_problem=actions_problem if actions_problem and
+                  actions_problem.status_code != 403 else None,
+                  decisions=decisions, outcomes=outcomes, cases=cases, open_cases=open_cases, staff=staff,
+                  marks=marks, body_map_alt=body_map_alt(marks), forms=forms,
+                  file_error=forms.get("file_error"), attached=extra.get("attached", ""),
+                  done=extra.get("done", ""))
+
+
+@router.get("/incidents/{incident_id}/recorded")
+async def incident_recorded(request: Request, incident_id: int, user: CurrentUser, rpc: Rpc, db: Database,
+                            file: str = "", named: str = ""):
+    try:
+        incident = await read_incident(Pages(request, user, rpc, db), incident_id)
+    except HavenError as exc:
+        return error_page(request, exc.status_code, exc.message, user)
+    fields = {"account": "what happened", "childs_words": "the child's own words",
+              "others_present": "who else was present"}
+    named_fields = [fields[f] for f in named.split(",") if f in fields]
+    return render(request, "incident_recorded.html", user, incident=incident,
+                  alerted=await who_was_alerted(db, user, incident), file_failed=file == "failed",
+                  named_fields=named_fields)
+
+
+@router.get("/incidents/{incident_id}")
+async def incident_page(request: Request, incident_id: int, user: CurrentUser, rpc: Rpc, db: Database,
+                        alert: int | None = None, attached: str = "", done: str = ""):
+    if alert is not None:
+        # Opening the record from an alert is the read receipt the DSL relies on.
+        try:
+            await rpc.call("alerts", "mark_alert_read", user.actor_token, alert)
+        except HavenError:
+            pass
+    return await incident_view(request, user, rpc, db, incident_id, attached=attached, done=done[:20])
+
+
+@router.post("/incidents/{incident_id}/documents")
+async def attach_document(request: Request, incident_id: int, user: CurrentUser, rpc: Rpc, db: Database,
+                          cfg: Settings):
+    form = await request.form()
+    upload, content, problem = await _read_upload(form, cfg)
+    if upload is None:
+        problem = "Choose the file to attach."
+    if problem is None:
+        try:
+            await rpc.call("documents", "store_document", user.actor_token, incident_id, upload.filename,
+                           upload.content_type or "application/octet-stream",
+                           base64.b64encode(content).decode(), timeout=60)
+            return redirect(f"/incidents/{incident_id}?attached=1#documents")
+        except ValidationFailed as exc:
+            problem = " ".join(e.get("message", "") for e in exc.errors) or exc.message
+        except HavenError as exc:
+            return error_page(request, exc.status_code, exc.message, user)
+    return await incident_view(request, user, rpc, db, incident_id, {"file_error": problem}, 422)
+
+
+# --- amendments --------------------------------------------------------------------------------
+
+def _amend_value(incident: dict, field: str) -> str:
+    current = incident.get("current") or incident
+    value = current.get(field)
+    if field == "occurred_at":
+        return to_local_input(value)
+    return value or ""
+
+
+async def _amend_view(request, user, rpc, db, incident_id: int, field: str, values: dict | None = None,
+                      errors: list[dict] | None = None, status_code: int = 200):
+    try:
+        incident = await read_incident(Pages(request, user, rpc, db), incident_id)
+    except HavenError as exc:
+        return error_page(request, exc.status_code, exc.message, user)
+    if not may_amend(user, incident):
+        return error_page(request, 403, "Only the member of staff who recorded this, or the DSL team, can "
+                                        "correct it.", user)
+    field = field if field in labels.AMENDABLE_FIELDS else ""
+    values = values or {"field": field, "new_value": _amend_value(incident, field) if field else "", "reason": ""}
+    form_errors = FormErrors(errors, {"field": "field", "new_value": "new_value", "reason": "reason"})
+    return render(request, "amend.html", user, status_code, incident=incident, field=field, values=values,
+                  errors=form_errors, summary=form_errors.summary, current=incident.get("current") or incident)
+
+
+@router.get("/incidents/{incident_id}/amend")
+async def amend_page(request: Request, incident_id: int, user: CurrentUser, rpc: Rpc, db: Database,
+                     field: str = ""):
+    return await _amend_view(request, user, rpc, db, incident_id, field[:40])
+
+
+@router.post("/incidents/{incident_id}/amend")
+async def amend_submit(request: Request, incident_id: int, user: CurrentUser, rpc: Rpc, db: Database):
+    form = await request.form()
+    field = form_text(form, "field", 40)
+    values = {"field": field, "new_value": form_text(form, "new_value"), "reason": form_text(form, "reason", 10_000)}
+    if form_text(form, "action", 20) == "choose" or field not in labels.AMENDABLE_FIELDS:
+        # Choosing the field (without JavaScript): show the form for that field.
+        errors = [] if field in labels.AMENDABLE_FIELDS else [{"field": "field",
+                                                               "message": "Choose what you are correcting."}]
+        return await _amend_view(request, user, rpc, db, incident_id, field, None if not errors else values,
+                                 errors, 422 if errors else 200)
+    new_value = to_utc_iso(values["new_value"]) if field == "occurred_at" else values["new_value"]
+    pages = Pages(request, user, rpc, db)
+    try:
+        await pages.write("amend_incident", "incident", incident_id, "amend_incident", incident_id,
+                          {"field": field, "new_value": new_value, "reason": values["reason"]})
+    except ValidationFailed as exc:
+        return await _amend_view(request, user, rpc, db, incident_id, field, values, exc.errors, 422)
+    except HavenError as exc:
+        return error_page(request, exc.status_code, exc.message, user)
+    return redirect(f"/incidents/{incident_id}?done=amended#corrections")
+
+
+# --- actions -----------------------------------------------------------------------------------
+
+@router.post("/incidents/{incident_id}/actions")
+async def add_action(request: Request, incident_id: int, user: CurrentUser, rpc: Rpc, db: Database):
+    form = await request.form()
+    values = {"description": form_text(form, "description", 10_000), "taken_at": form_text(form, "taken_at", 40),
+              "assigned_to_user_id": form_text(form, "assigned_to_user_id", 12), "due_on": form_text(form, "due_on", 20)}
+    pages = Pages(request, user, rpc, db)
+    body = {"description": values["description"],
+            "taken_at": to_utc_iso(values["taken_at"]) if values["taken_at"].strip() else None,
+            "due_on": values["due_on"].strip() or None}
+    try:
+        assignee = as_id(values["assigned_to_user_id"])
+        if assignee is not None:
+            body["assigned_to_user_id"] = assignee
+            body["assigned_to_name"] = await pages.staff_name(assignee, "assigned_to_user_id")
+        await pages.write("add_action", "incident", incident_id, "add_action", incident_id, body)
+    except ValidationFailed as exc:
+        return await incident_view(request, user, rpc, db, incident_id,
+                                   {"action": {"typed": values, "errors": FormErrors(exc.errors)}}, 422)
+    except HavenError as exc:
+        return error_page(request, exc.status_code, exc.message, user)
+    return redirect(f"/incidents/{incident_id}?done=action#actions")
+
+
+@router.post("/actions/{action_id}/complete")
+async def complete_action(request: Request, action_id: int, user: CurrentUser, rpc: Rpc, db: Database):
+    form = await request.form()
+    note = form_text(form, "note", 10_000)
+    back = form_text(form, "back", 200)
+    pages = Pages(request, user, rpc, db)
+    try:
+        action = await pages.write("complete_action", "action", action_id, "complete_action", action_id,
+                                   {"note": note})
+    except ValidationFailed as exc:
+        incident_id = as_id(form_text(form, "incident_id", 12))
+        if incident_id is None:
+            return error_page(request, 422, " ".join(e.get("message", "") for e in exc.errors), user)
+        return await incident_view(request, user, rpc, db, incident_id,
+                                   {"complete": {"action_id": action_id, "note": note,
+                                                 "errors": FormErrors(exc.errors)}}, 422)
+    except HavenError as exc:
+        return error_page(request, exc.status_code, exc.message, user)
+    if back == "my-actions":
+        return redirect(f"/actions?done={action_id}")
+    return redirect(f"/incidents/{action['incident_id']}?done=completed#action-{action_id}")
+
+
+@router.get("/actions")
+async def my_actions(request: Request, user: CurrentUser, rpc: Rpc, db: Database, show: str = "open",
+                     done: str = ""):
+    pages = Pages(request, user, rpc, db)
+    open_only = show != "all"
+    try:
+        actions = await pages.call("list_my_actions", open_only)
+    except HavenError as exc:
+        return error_page(request, exc.status_code, exc.message, user)
+    return render(request, "actions.html", user, actions=actions, show="all" if not open_only else "open",
+                  done=done[:12])
+
+
+# --- decisions and outcomes (the DSL team) ----------------------------------------------------------
+
+@router.post("/incidents/{incident_id}/decisions")
+async def add_decision(request: Request, incident_id: int, user: CurrentUser, rpc: Rpc, db: Database):
+    form = await request.form()
+    values = {k: form_text(form, k, 10_000) for k in ("decision_type", "reason", "agency", "reference")}
+    body = {"decision_type": values["decision_type"] or None, "reason": values["reason"],
+            "agency": values["agency"].strip() or None, "reference": values["reference"].strip() or None}
+    try:
+        await Pages(request, user, rpc, db).write("record_decision", "incident", incident_id, "record_decision",
+                                                  incident_id, body)
+    except ValidationFailed as exc:
+        return await incident_view(request, user, rpc, db, incident_id,
+                                   {"decision": {"typed": values, "errors": FormErrors(
+                                       exc.errors, {"decision_type": f"decision_type-{next(iter(labels.DECISION_TYPES))}"})}},
+                                   422)
+    except HavenError as exc:
+        return error_page(request, exc.status_code, exc.message, user)
+    return redirect(f"/incidents/{incident_id}?done=decision#decisions")
+
+
+@router.post("/incidents/{incident_id}/outcomes")
+async def add_outcome(request: Request, incident_id: int, user: CurrentUser, rpc: Rpc, db: Database):
+    form = await request.form()
+    values = {k: form_text(form, k, 10_000) for k in ("outcome_type", "note")}
+    body = {"outcome_type": values["outcome_type"] or None, "note": values["note"].strip() or None}
+    try:
+        await Pages(request, user, rpc, db).write("record_outcome", "incident", incident_id, "record_outcome",
+                                                  incident_id, body)
+    except ValidationFailed as exc:
+        return await incident_view(request, user, rpc, db, incident_id,
+                                   {"outcome": {"typed": values, "errors": FormErrors(
+                                       exc.errors, {"outcome_type": f"outcome_type-{next(iter(labels.OUTCOME_TYPES))}",
+                                                    "note": "outcome-note"})}},
+                                   422)
+    except HavenError as exc:
+        return error_page(request, exc.status_code, exc.message, user)
+    return redirect(f"/incidents/{incident_id}?done=outcome#outcomes")
+
+
+@router.post("/incidents/{incident_id}/case")
+async def add_to_case(request: Request, incident_id: int, user: CurrentUser, rpc: Rpc, db: Database):
+    form = await request.form()
+    case_id = as_id(form_text(form, "case_id", 12))
+    if case_id is None:
+        return await incident_view(request, user, rpc, db, incident_id,
+                                   {"case": {"errors": FormErrors([{"field": "case_id",
+                                                                   "message": "Choose the case to add this to."}])}},
+                                   422)
+    try:
+        await Pages(request, user, rpc, db).write("add_incident_to_case", "case", case_id, "add_incident_to_case",
+                                                  case_id, incident_id)
+    except ValidationFailed as exc:
+        return await incident_view(request, user, rpc, db, incident_id,
+                                   {"case": {"errors": FormErrors([{**e, "field": "case_id"} for e in exc.errors])}},
+                                   422)
+    except HavenError as exc:
+        return error_page(request, exc.status_code, exc.message, user)
+    return redirect(f"/incidents/{incident_id}?done=case#cases")

@@ -1,0 +1,186 @@
+"""Reading a pupil's chronology against real PostgreSQL: the order, every filter, who sees which
+lines, and the DSL's significant-event flag."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime
+
+import pytest
+
+from services.incidents import chronology
+from services.incidents.exceptions import Forbidden, NotFound, ValidationFailed
+from services.incidents.models import ChronologyEntry
+
+from .conftest import OTHER_SCHOOL, SCHOOL, actor, category_id, pupil_id
+from .test_records import DSL, RECORDER, SLT, call, clean_follow_up  # noqa: F401
+
+ENTRY_KEYS = {"id", "entry_type", "occurred_at", "title", "incident_id", "ref_id", "category_ids", "role",
+              "significant"}
+
+
+@pytest.fixture
+def pupil(session) -> int:
+    return pupil_id(session, "Quigley")
+
+
+@pytest.fixture
+def entries(sessions, session, pupil) -> dict[str, int]:
+    """Lines written out of order, in several categories and sensitivities; returns their ids by name."""
+    safeguarding, neglect = category_id(session, "Safeguarding"), category_id(session, "Neglect")
+    behaviour, bullying = category_id(session, "Behaviour"), category_id(session, "Bullying")
+    rows = [  # name, type, when, categories, sensitivities
+        ("neglect", "incident", "2026-03-10T09:00", [neglect], ["safeguarding"]),
+        ("chair", "incident", "2026-01-05T10:00", [behaviour], ["behaviour"]),
+        ("decision", "decision", "2026-03-10T09:00", [neglect], ["safeguarding"]),  # same time: after by id
+        ("bully", "incident", "2026-02-01T23:30", [bullying, safeguarding], ["behaviour", "safeguarding"]),
+        ("action", "action", "2026-02-02T00:00", [behaviour], ["behaviour"]),
+        ("document", "document", "2026-04-01T08:00", [], []),
+    ]
+    ids = {}
+    with sessions.begin() as s:
+        for name, kind, when, categories, sensitivities in rows:
+            entry = chronology.add_entry(s, school_id=SCHOOL, pupil_id=pupil, entry_type=kind, ref_id=name,
+                                         occurred_at=datetime.fromisoformat(when), title=f"{name} title",
+                                         category_ids=categories, sensitivities=sensitivities)
+            s.flush()
+            ids[name] = entry.id
+        # Another pupil's line never shows.
+        chronology.add_entry(s, school_id=SCHOOL, pupil_id=pupil_id(session, "Gill"), entry_type="incident",
+                             ref_id="other", occurred_at=datetime(2026, 1, 1), title="other pupil")
+    return ids
+
+
+def read(sessions, pupil, who=DSL, **filters) -> list[str]:
+    with sessions() as s:
+        result = chronology.read_chronology(s, who, pupil, **filters)
+    return [e["ref_id"] for e in result["entries"]]
+
+
+def refused(sessions, pupil, **filters) -> list[str]:
+    with pytest.raises(ValidationFailed) as caught:
+        read(sessions, pupil, **filters)
+    return [e["field"] for e in caught.value.errors]
+
+
+def test_the_dsl_reads_every_line_in_the_order_things_happened(sessions, pupil, entries):
+    with sessions() as s:
+        result = chronology.read_chronology(s, DSL, pupil)
+    assert result["pupil"]["id"] == pupil and result["pupil"]["name"] == "Quinn Quigley"
+    assert [e["ref_id"] for e in result["entries"]] == ["chair", "bully", "action", "neglect", "decision", "document"]
+    first = result["entries"][0]
+    assert set(first) == ENTRY_KEYS
+    assert first["occurred_at"] == "2026-01-05T10:00:00Z" and first["entry_type"] == "incident"
+    assert first["significant"] is False and first["role"] is None
+
+
+def test_slt_see_only_lines_whose_every_sensitivity_they_may_read(sessions, pupil, entries):
+    assert read(sessions, pupil, SLT) == ["chair", "action", "document"]
+
+
+@pytest.mark.parametrize("who", [RECORDER, actor(30, roles=("slt",)), actor(20, roles=("dsl",))],
+                         ids=["teacher", "slt-without-second-factor", "dsl-without-second-factor"])
+def test_staff_do_not_read_chronologies(sessions, pupil, entries, who):
+    with pytest.raises(Forbidden):
+        read(sessions, pupil, who)
+
+
+def test_another_schools_pupil_is_not_found(sessions, session, entries):
+    with pytest.raises(NotFound):
+        read(sessions, pupil_id(session, school_id=OTHER_SCHOOL))
+    with pytest.raises(NotFound):
+        read(sessions, 2**40)
+
+
+def test_filter_by_type(sessions, pupil, entries):
+    assert read(sessions, pupil, entry_type="incident") == ["chair", "bully", "neglect"]
+    assert read(sessions, pupil, entry_type="decision,action") == ["action", "decision"]
+    assert refused(sessions, pupil, entry_type="rumour") == ["type"]
+
+
+def test_filter_by_category_includes_its_sub_categories(sessions, session, pupil, entries):
+    assert read(sessions, pupil, category_id=category_id(session, "Safeguarding")) == ["bully", "neglect", "decision"]
+    assert read(sessions, pupil, category_id=category_id(session, "Neglect")) == ["neglect", "decision"]
+    assert read(sessions, pupil, category_id=category_id(session, "Bullying")) == ["bully"]
+    assert read(sessions, pupil, SLT, category_id=category_id(session, "Behaviour")) == ["chair", "action"]
+    assert refused(sessions, pupil, category_id=2**40) == ["category_id"]
+    other_school = category_id(session, "Safeguarding", school_id=OTHER_SCHOOL)
+    assert refused(sessions, pupil, category_id=other_school) == ["category_id"]
+
+
+def test_filter_by_dates_whole_days_inclusive(sessions, pupil, entries):
+    assert read(sessions, pupil, date_from="2026-02-01", date_to="2026-02-01") == ["bully"]
+    assert read(sessions, pupil, date_from="2026-02-02") == ["action", "neglect", "decision", "document"]
+    assert read(sessions, pupil, date_to="2026-01-31") == ["chair"]
+    assert read(sessions, pupil, date_from="2026-03-10T09:00:00Z", date_to="2026-03-10T09:00:00Z") == [
+        "neglect", "decision"]
+    assert read(sessions, pupil, date_from="2026-02-02T01:45:00+02:00", date_to="2026-02-02") == ["action"]
+    assert refused(sessions, pupil, date_from="01/02/2026") == ["from"]
+    assert refused(sessions, pupil, date_from="2026-02-31", date_to="yesterday") == ["from", "to"]
+    assert refused(sessions, pupil, date_from="2026-03-01", date_to="2026-02-01") == ["to"]
+
+
+def test_the_dsl_marks_significant_events_and_filters_on_them(sessions, pupil, entries):
+    flagged = call(sessions, chronology.set_significant, DSL, entries["neglect"], True)
+    assert flagged["significant"] is True and flagged["significant_set_by"] == "Dana Shah"
+    assert flagged["significant_set_at"]
+    call(sessions, chronology.set_significant, DSL, entries["chair"], True)
+    assert read(sessions, pupil, significant=True) == ["chair", "neglect"]
+    assert read(sessions, pupil, significant=False) == ["bully", "action", "decision", "document"]
+    assert read(sessions, pupil, SLT, significant=True) == ["chair"]
+    assert read(sessions, pupil, significant=True, entry_type="incident", date_from="2026-02-01") == ["neglect"]
+    unflagged = call(sessions, chronology.set_significant, DSL, entries["chair"], False)
+    assert unflagged["significant"] is False
+    assert read(sessions, pupil, significant=True) == ["neglect"]
+    # The flag is about the chronology line only: the line's title and time are untouched.
+    with sessions() as s:
+        entry = s.get(ChronologyEntry, entries["neglect"])
+        assert (entry.title, entry.occurred_at) == ("neglect title", datetime(2026, 3, 10, 9))
+
+
+def test_only_the_dsl_team_marks_significant_events(sessions, entries):
+    for who in (SLT, RECORDER):
+        with pytest.raises(Forbidden):
+            call(sessions, chronology.set_significant, who, entries["chair"], True)
+    elsewhere = dataclasses.replace(DSL, school_id=OTHER_SCHOOL)
+    with pytest.raises(NotFound):
+        call(sessions, chronology.set_significant, elsewhere, entries["chair"], True)
+    with pytest.raises(ValidationFailed) as caught:
+        call(sessions, chronology.set_significant, DSL, entries["chair"], "yes")
+    assert caught.value.errors[0]["field"] == "significant"
+    assert read(sessions, pupil_id_of(sessions, entries["chair"]), significant=True) == []
+
+
+def pupil_id_of(sessions, entry_id) -> int:
+    with sessions() as s:
+        return s.get(ChronologyEntry, entry_id).pupil_id
+
+
+# --- the JSON the HTTP API passes on as it is --------------------------------------------------------------
+
+@pytest.mark.parametrize("who, filters", [
+    (DSL, {}), (SLT, {}), (DSL, {"entry_type": "incident,decision", "date_from": "2026-02-01"}),
+    (DSL, {"significant": False}), (SLT, {"category_id": "Behaviour"}), (DSL, {"category_id": "Safeguarding"}),
+    (DSL, {"date_from": "2030-01-01"})], ids=["dsl", "slt", "types-and-dates", "unflagged", "slt-category",
+                                              "category", "nothing"])
+def test_the_json_written_by_the_database_is_the_chronology_built_in_python(sessions, session, pupil, entries, who, filters):
+    if "category_id" in filters:
+        filters = {**filters, "category_id": category_id(session, filters["category_id"])}
+    with sessions.begin() as s:  # awkward text, and times within one second, must survive too
+        chronology.add_entry(s, school_id=SCHOOL, pupil_id=pupil, entry_type="action", ref_id='a"b\\c',
+                             occurred_at=datetime(2026, 3, 10, 9, 0, 0, 500), role="witness",
+                             title='Action assigned to Siân "Sam" O\'Neill\\\n(due 2026-12-01) — 😀\t',
+                             category_ids=[category_id(session, "Behaviour")], sensitivities=["behaviour"])
+    with sessions() as s:
+        encoded = chronology.read_chronology_json(s, who, pupil, **filters)
+        about, where = chronology._plan(s, who, pupil, **filters)
+        assert json.loads(encoded) == {"pupil": about, "entries": chronology._entries(s, where)}  # built in Python
+        assert json.loads(encoded) == chronology.read_chronology(s, who, pupil, **filters)
+
+
+def test_the_json_path_checks_the_reader_and_the_filters_the_same_way(sessions, pupil, entries):
+    with sessions() as s:
+        with pytest.raises(Forbidden):
+            chronology.read_chronology_json(s, RECORDER, pupil)
+        with pytest.raises(ValidationFailed):
+            chronology.read_chronology_json(s, DSL, pupil, entry_type="gossip")

@@ -1,0 +1,136 @@
+"""The front sheet against real PostgreSQL: key details, flags, household, siblings, agencies, open
+cases and counts; SLT without the safeguarding-only parts; adding household members and agencies."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+
+from services.common.db import utcnow
+from services.incidents import cases, frontsheet, records
+from services.incidents.exceptions import Forbidden, NotFound, ValidationFailed
+from services.incidents.models import AgencyInvolvement, HouseholdMember
+
+from .conftest import DSL_USER, OTHER_SCHOOL, actor, count, pupil_id
+from .test_records import DSL, RECORDER, SLT, call, clean_follow_up, record_incident  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def clean_household(engine):
+    """The demo roll's household members stay; what a test adds goes, as do agencies (none are seeded)."""
+    with engine.connect() as conn:
+        seeded = conn.execute(select(func.coalesce(func.max(HouseholdMember.id), 0))).scalar()
+    yield
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM household_members WHERE id > :n"), {"n": seeded})
+        conn.execute(text("DELETE FROM agency_involvements"))
+
+
+@pytest.fixture
+def pupil(session) -> int:
+    return pupil_id(session, "O'Brien")  # the demo roll gives her a household and a sibling
+
+
+def sheet(sessions, pupil, who=DSL) -> dict:
+    with sessions() as s:
+        return frontsheet.front_sheet(s, who, pupil)
+
+
+def test_the_dsl_sees_key_details_flags_household_and_siblings(sessions, session, pupil):
+    fs = sheet(sessions, pupil)
+    assert fs["pupil"]["name"] == "Chloe O'Brien" and fs["pupil"]["upn"] == "H801000000002"
+    assert fs["pupil"]["legal_surname"] == "O'Brien" and fs["pupil"]["sex"] == "F" and fs["pupil"]["on_roll"]
+    assert fs["pupil"]["date_of_birth"] and fs["pupil"]["admission_date"] and fs["pupil"]["leaving_date"] is None
+    assert fs["flags"] == {"cp_plan": False, "child_in_need": False, "looked_after": False,
+                           "previously_looked_after": False, "eal": False, "free_school_meals": False,
+                           "sen_status": "sen_support"}
+    assert [(m["name"], m["relationship"], m["parental_responsibility"], m["lives_with_pupil"])
+            for m in fs["household"]] == [("Sarah O'Brien", "Mother", True, True),
+                                          ("Piotr Nowak", "Stepfather", False, True),
+                                          ("Liam O'Brien", "Father", True, False)]
+    assert [(s["id"], s["relationship"]) for s in fs["siblings"]] == [(pupil_id(session, "Nowak"), "sibling")]
+    assert fs["agencies"] == [] and fs["open_cases"] == [] and fs["withheld"] == []
+    assert fs["counts"] == {"incidents": 0, "open_actions": 0}
+
+
+def test_flags_of_a_pupil_on_a_plan(sessions, session):
+    assert sheet(sessions, pupil_id(session, "Vaughan"))["flags"]["cp_plan"] is True
+
+
+def test_counts_open_cases_and_what_slt_may_not_see(sessions, session, pupil):
+    safeguarding = record_incident(sessions, session, surname="O'Brien", linked=())
+    behaviour = record_incident(sessions, session, surname="Gill", category="Behaviour",
+                                linked=(("O'Brien", "victim"),))
+    for i in (safeguarding, behaviour):
+        call(sessions, records.add_action, DSL, i["id"], {"description": "Follow up."})
+    done = call(sessions, records.add_action, DSL, behaviour["id"], {"description": "Phone home."})
+    call(sessions, records.complete_action, DSL, done["id"], {})
+    case = call(sessions, cases.open_case, DSL, {"pupil_id": pupil, "title": "Home concerns", "owner_user_id": DSL_USER,
+                                                 "owner_name": "Dana Shah", "incident_ids": [safeguarding["id"]]})
+    closed = call(sessions, cases.open_case, DSL, {"pupil_id": pupil, "title": "Old", "owner_user_id": DSL_USER,
+                                                   "owner_name": "Dana Shah"})
+    call(sessions, cases.set_status, DSL, closed["id"], {"status": "closed", "reason": "Resolved."})
+    call(sessions, frontsheet.add_agency_involvement, DSL, pupil, {"agency": "Early help", "started_on": "2025-09-01"})
+
+    fs = sheet(sessions, pupil)
+    assert fs["counts"] == {"incidents": 2, "open_actions": 2}
+    assert [(c["id"], c["title"], c["owner"]["name"]) for c in fs["open_cases"]] == [
+        (case["id"], "Home concerns", "Dana Shah")]
+    assert [a["agency"] for a in fs["agencies"]] == ["Early help"]
+
+    slt = sheet(sessions, pupil, SLT)
+    assert slt["counts"] == {"incidents": 1, "open_actions": 1}  # the behaviour incident only
+    assert "agencies" not in slt and "open_cases" not in slt
+    assert slt["withheld"] == ["agencies", "open_cases"]
+    assert slt["household"] == fs["household"] and slt["flags"] == fs["flags"]
+
+
+def test_staff_and_other_schools_do_not_see_front_sheets(sessions, session, pupil):
+    with pytest.raises(Forbidden):
+        sheet(sessions, pupil, RECORDER)
+    with pytest.raises(Forbidden):
+        sheet(sessions, pupil, actor(DSL_USER, roles=("dsl",)))  # no second factor
+    with pytest.raises(NotFound):
+        sheet(sessions, pupil_id(session, school_id=OTHER_SCHOOL))
+
+
+def test_adding_a_household_member(sessions, pupil):
+    member = call(sessions, frontsheet.add_household_member, DSL, pupil,
+                  {"name": "Gran (Maureen O'Brien)", "relationship": "Grandmother", "lives_with_pupil": False,
+                   "contact": "07700 900123"})
+    assert member["parental_responsibility"] is False and member["lives_with_pupil"] is False
+    assert sheet(sessions, pupil)["household"][-1] == member
+
+    before = count(sessions, HouseholdMember)
+    with pytest.raises(ValidationFailed) as caught:
+        call(sessions, frontsheet.add_household_member, DSL, pupil,
+             {"name": "", "parental_responsibility": "yes", "contact": "x" * 201})
+    assert [e["field"] for e in caught.value.errors] == ["name", "relationship", "parental_responsibility",
+                                                         "contact"]
+    assert count(sessions, HouseholdMember) == before
+    with pytest.raises(Forbidden):
+        call(sessions, frontsheet.add_household_member, SLT, pupil, {"name": "A", "relationship": "Aunt"})
+
+
+def test_adding_agencies_current_ones_first(sessions, pupil):
+    today = utcnow().date()
+    ended = call(sessions, frontsheet.add_agency_involvement, DSL, pupil,
+                 {"agency": "CAMHS", "started_on": "2024-01-10", "ended_on": "2024-07-01"})
+    current = call(sessions, frontsheet.add_agency_involvement, DSL, pupil,
+                   {"agency": "Children's social care", "contact": "A. Worker, 01632 960000",
+                    "started_on": "2025-02-03"})
+    assert ended["current"] is False and current["current"] is True
+    assert [a["id"] for a in sheet(sessions, pupil)["agencies"]] == [current["id"], ended["id"]]
+
+    before = count(sessions, AgencyInvolvement)
+    with pytest.raises(ValidationFailed) as caught:
+        call(sessions, frontsheet.add_agency_involvement, DSL, pupil,
+             {"agency": " ", "started_on": (today + timedelta(days=1)).isoformat(), "ended_on": "2020-01-01"})
+    assert [e["field"] for e in caught.value.errors] == ["agency", "started_on", "ended_on"]
+    with pytest.raises(ValidationFailed) as caught:
+        call(sessions, frontsheet.add_agency_involvement, DSL, pupil, {"agency": "Police", "started_on": "1/2/25"})
+    assert [e["field"] for e in caught.value.errors] == ["started_on"]
+    assert count(sessions, AgencyInvolvement) == before
+    with pytest.raises(Forbidden):
+        call(sessions, frontsheet.add_agency_involvement, RECORDER, pupil, {"agency": "Police"})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from services.common.errors import HavenError, ValidationFailed
 
-from ..routes.incidents import audited, dsl_team_member, unknown_staff
+from ..routes.incidents import audited, dsl_team_member
+from ..routes.records import staff_name
 
 
 class Pages:
@@ -21,7 +22,7 @@ class Pages:
         return await audited(self.db, self.user, self.request, action, object_type, object_id,
                              lambda: self.call(method, *args, **kwargs))
 
-    # Changes are audited the same way, as the JSON API's routes do.
+    # Changes made from a page go in the audit log too.
     write = read
 
     async def optional(self, method: str, *args, default=None, audit: tuple | None = None):
@@ -34,16 +35,18 @@ class Pages:
         except HavenError as exc:
             return default, exc
 
-    # --- staff checks the gateway makes before a service is asked ---------------------------------
+    # --- staff checks the gateway makes before a service is asked (as routes/records.py does) -----
 
     async def staff_name(self, user_id, field: str) -> str:
-        if user_id is None or await self.db.run(unknown_staff, self.user.school_id, [user_id]):
-            raise ValidationFailed.one(field, "Choose a member of staff from the list.")
-        from .common import staff_names
-        return (await self.db.run(staff_names, self.user.school_id, [user_id]))[user_id]
+        name = await self.db.run(staff_name, self.user.school_id, user_id) if user_id is not None else None
+        if name is None:
+            raise ValidationFailed.one(field, "That person is not an active member of staff. Choose who to assign "
+                                              "this to from the list.")
+        return name
 
     async def dsl_name(self, user_id, field: str) -> str:
         name = await self.db.run(dsl_team_member, self.user.school_id, user_id)
         if name is None:
-            raise ValidationFailed.one(field, "Choose someone on the DSL team.")
+            raise ValidationFailed.one(field, "That person is not on the DSL team. Choose the DSL or a deputy to "
+                                              "own the case.")
         return name

@@ -123,9 +123,12 @@ ERROR_TITLES = {
 
 
 def error_page(request: Request, status_code: int, message: str | None = None,
-               user: SignedInUser | None = None) -> HTMLResponse:
-    """A friendly page for an error. app.py uses it for HTTP errors on web paths too."""
+               user: SignedInUser | None = None, explain: bool = True) -> HTMLResponse:
+    """A friendly page for an error. app.py uses it for HTTP errors on web paths too. `explain`
+    adds the general explanation (who may read a record) under a specific message."""
     title, default = ERROR_TITLES.get(status_code, ("Something went wrong", None))
+    if not explain and message:
+        default = None
     if status_code >= 500:
         title = "Haven could not finish that"
     page_title = {403: "Not allowed", 404: "Not found"}.get(status_code, "Error")
@@ -138,7 +141,8 @@ def dsl_only(request: Request, user: SignedInUser) -> HTMLResponse | None:
     """The page for anyone not on the DSL team (the service re-checks every call)."""
     if user.is_dsl:
         return None
-    return error_page(request, 403, "This page is for the DSL team.", user)
+    return error_page(request, 403, "This page is for the DSL team. If you need something from it, speak to "
+                                    "your DSL.", user, explain=False)
 
 
 def safe_next(target: str | None) -> str:

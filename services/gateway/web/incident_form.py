@@ -125,7 +125,7 @@ ANCHORS = {"pupil_id": "pupil_id", "occurred_at": "occurred_at", "account": "acc
            "linked_pupils": "linked-pupils", "body_map": "body-map", "file": "file", "filename": "file"}
 
 
-def _anchors(values: dict, categories: list[dict], errors: list[dict]) -> dict:
+def _anchors(categories: list[dict], errors: list[dict]) -> dict:
     anchors = dict(ANCHORS)
     if categories:
         anchors["category_ids"] = f"category-{categories[0]['id']}"
@@ -152,10 +152,17 @@ async def render_form(request, user, rpc, db, values: dict, errors: list[dict] |
         categories = await categories_for(rpc, user)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
+    chosen = as_id(values["pupil_id"])
+    if chosen is not None and all(p["id"] != chosen for p in pupils):
+        # The child already chosen stays chosen whatever the search box now says.
+        try:
+            pupils.insert(0, await rpc.call("incidents", "get_pupil", user.actor_token, chosen))
+        except HavenError:
+            pass  # no longer on the roll: the service says so when the form is saved
     outline = await body_map_outline(rpc, user)
     staff = await db.run(staff_list, user.school_id)
     errors = errors or []
-    form_errors = FormErrors(errors, _anchors(values, categories, errors))
+    form_errors = FormErrors(errors, _anchors(categories, errors))
     for p in pupils + linked_choices:
         p["label"] = pupil_label(p)
     drawn = bodymap_form.drawing(outline)

@@ -33,7 +33,7 @@ NOT_ALLOWED = ("Pupils' pages are for the DSL team and senior leaders. To record
 @router.get("/pupils")
 async def pupil_search(request: Request, user: CurrentUser, rpc: Rpc, q: str = ""):
     if not may_read_pupils(user):
-        return error_page(request, 403, NOT_ALLOWED, user)
+        return error_page(request, 403, NOT_ALLOWED, user, explain=False)
     q = q.strip()[:100]
     pupils = []
     if q:
@@ -60,7 +60,7 @@ def filter_query(filters: dict) -> str:
 async def pupil_view(request, user, rpc, db, pupil_id: int, filters: dict, status_code: int = 200,
                      notice: str | None = None, forms: dict | None = None):
     if not may_read_pupils(user):
-        return error_page(request, 403, NOT_ALLOWED, user)
+        return error_page(request, 403, NOT_ALLOWED, user, explain=False)
     pages = Pages(request, user, rpc, db)
     try:
         sheet = await pages.read("read_front_sheet", "pupil", pupil_id, "get_front_sheet", pupil_id)

@@ -7,7 +7,6 @@ from fastapi import APIRouter, Request
 from services.common.errors import HavenError, ValidationFailed
 
 from ..deps import CurrentUser, Database, Rpc
-from ..routes.incidents import unknown_staff
 from . import labels
 from .api import Pages
 from .common import FormErrors, as_id, dsl_only, error_page, form_text, ints, pupil_label, redirect, render
@@ -75,9 +74,6 @@ async def tray_attach(request: Request, item_id: int, user: CurrentUser, rpc: Rp
             "alert_groups": values["alert_groups"], "alert_user_ids": [],
             "urgent": values["urgent"] == "yes", "note": values["note"].strip() or None}
     try:
-        if await db.run(unknown_staff, user.school_id, body["alert_user_ids"]):
-            raise ValidationFailed.one("alert_user_ids", "One of the staff chosen to alert is not an active member "
-                                                         "of staff.")
         result = await Pages(request, user, rpc, db).write("attach_tray_item", "tray_item", item_id,
                                                            "attach_tray_item", item_id, body)
     except ValidationFailed as exc:

@@ -6,7 +6,9 @@ the issue's budget is p95 ≤ 100 ms.
 Starts a whole Haven the way the cross-service tests do (tests/stack.py: its own RabbitMQ vhost and
 fresh PostgreSQL databases, so a running Haven is not disturbed), writes the entries straight into
 the incidents database with one SQL statement, signs in as the demo DSL, warms up, then times
-GET /api/v1/pupils/{id}/chronology end to end (request sent → whole body received and decoded).
+GET /api/v1/pupils/{id}/chronology end to end (request sent → whole body received and decoded):
+first as the SQL left the rows, then after giving each row the JSON line Haven stores with every
+row it saves (chronology.py); the budget is for the latter, the chronology Haven itself writes.
 Prints the load average too: on a shared machine other work shows in the figures. Exits 1 when the
 budget is missed.
 """
@@ -64,6 +66,26 @@ def seed(url: str, n: int) -> tuple[int, int]:
     return pupil_id, total
 
 
+def store_lines(url: str, pupil_id: int) -> None:
+    """Give the SQL-written rows the JSON line Haven stores when it saves a row (chronology.py's ORM
+    hook), so they read as rows Haven wrote itself."""
+    from sqlalchemy.orm import Session
+
+    from services.incidents import chronology  # noqa: F401  (registers the hook)
+    from services.incidents.models import ChronologyEntry
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+pg8000://"))
+    try:
+        with Session(engine) as session, session.begin():
+            for entry in session.scalars(sa.select(ChronologyEntry).where(ChronologyEntry.pupil_id == pupil_id)):
+                entry.line = ""  # a change: the hook writes the line afresh when the row is saved
+        with engine.connect() as conn:
+            missing = conn.execute(sa.text("SELECT count(*) FROM chronology WHERE pupil_id = :p AND "
+                                           "(line IS NULL OR line = '')"), {"p": pupil_id}).scalar()
+        assert missing == 0, f"{missing} rows have no stored line"
+    finally:
+        engine.dispose()
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
@@ -110,6 +132,9 @@ def main() -> int:
         print(f"pupil {pupil_id}: {total} chronology entries; {args.calls} timed GETs after {args.warmup} "
               f"to warm up\n")
         timed(api, path, args.warmup)
+        slow = report("lines built when read", *timed(api, path, max(20, args.calls // 4)))
+        store_lines(stack.databases["incidents"], pupil_id)
+        timed(api, path, args.warmup)
         p95 = report("all entries (the budget)", *timed(api, path, args.calls))
         report("significant events only", *timed(api, path, max(20, args.calls // 4), {"significant": "true"}))
         report("one year, incidents only", *timed(api, path, max(20, args.calls // 4),
@@ -117,6 +142,8 @@ def main() -> int:
         api.http.close()
     finally:
         stack.stop()
+    print(f"\n(The first line: rows written with plain SQL have no stored line; PostgreSQL builds each as it "
+          f"reads, p95 {slow:.1f} ms.\n Rows Haven writes carry theirs, as in the lines after it.)")
     verdict = "within" if p95 <= BUDGET_MS else "OVER"
     print(f"\np95 {p95:.1f} ms for {total} entries: {verdict} the {BUDGET_MS:.0f} ms budget "
           f"(load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import Text, cast, literal_column, select
+from sqlalchemy import Text, cast, event, literal_column, select
 from sqlalchemy.orm import Session
 
 from services.common.actor import Actor
@@ -156,11 +156,12 @@ def _entries(session: Session, where: list) -> list[dict]:
             for eid, kind, occurred_at, title, incident_id, ref_id, category_ids, role, flagged in rows]
 
 
-# The same lines as one JSON array, written by PostgreSQL (concat() and to_json() are several times
-# quicker there than json_build_object(), which looks up how to encode each value on every row).
-_PG_ENTRIES = literal_column("""'[' || coalesce(string_agg(concat(
-    '{"id":', chronology.id,
-    ',"entry_type":', to_json(chronology.entry_type),
+# The same lines as one JSON array, written by PostgreSQL: each row's `line` (see `_write_line`)
+# after its id, or — for a row whose line was never written — the line built from its columns
+# (the same text; concat() and to_json() are several times quicker than json_build_object()).
+_PG_ENTRIES = literal_column("""'[' || coalesce(string_agg('{"id":' || chronology.id::text || ',' || coalesce(
+    chronology.line, concat(
+    '"entry_type":', to_json(chronology.entry_type),
     ',"occurred_at":"', to_char(chronology.occurred_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
     '","title":', to_json(chronology.title),
     ',"incident_id":', coalesce(chronology.incident_id::text, 'null'),
@@ -168,7 +169,23 @@ _PG_ENTRIES = literal_column("""'[' || coalesce(string_agg(concat(
     ',"category_ids":', coalesce(chronology.category_ids::text, '[]'),
     ',"role":', coalesce(to_json(chronology.role)::text, 'null'),
     ',"significant":', CASE WHEN chronology.significant THEN 'true' ELSE 'false' END,
-    '}'), ',' ORDER BY chronology.occurred_at, chronology.id), '') || ']'""")
+    '}')), ',' ORDER BY chronology.occurred_at, chronology.id), '') || ']'""")
+
+
+def encode_line(entry: ChronologyEntry) -> str:
+    """A line as the API sends it, as JSON without its opening brace and id (those come from the row)."""
+    return json.dumps({"entry_type": entry.entry_type, "occurred_at": entry.occurred_at.strftime(OCCURRED_AT_FORMAT),
+                       "title": entry.title, "incident_id": entry.incident_id, "ref_id": entry.ref_id,
+                       "category_ids": list(entry.category_ids or []), "role": entry.role,
+                       "significant": bool(entry.significant)}, ensure_ascii=False, separators=(",", ":"))[1:]
+
+
+@event.listens_for(ChronologyEntry, "before_insert")
+@event.listens_for(ChronologyEntry, "before_update")
+def _write_line(_mapper, _connection, entry: ChronologyEntry) -> None:
+    """Whoever saves a line through the ORM (add_entry, the significant flag, an amendment refiling
+    it) saves its JSON with it, so the stored line never disagrees with the columns."""
+    entry.line = encode_line(entry)
 
 
 def _entries_json(session: Session, where: list) -> str:

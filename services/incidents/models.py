@@ -325,6 +325,11 @@ class ChronologyEntry(Base):
     significant: Mapped[bool] = mapped_column(Boolean, default=False)
     significant_set_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     significant_set_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The line as the API sends it (JSON, less its opening brace and id), rewritten by chronology.py's
+    # hook whenever the ORM saves the row, so reading thousands of lines joins text rather than
+    # building it. NULL (e.g. a row written with plain SQL): built from the columns when read. So
+    # change these rows through the ORM, or set `line` to NULL in the same statement.
+    line: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 TRAY_STATUSES = ("pending", "attached", "dismissed")

@@ -49,7 +49,7 @@ NO_REFERRAL_REASON = ("Record why you decided not to refer: a decision not to re
                       "(e.g. what you weighed up and who you consulted).")
 
 
-# --- shared by cases.py ---------------------------------------------------------------------------
+# --- the incident a record is about ---------------------------------------------------------------
 
 def load_incident(session: Session, actor: Actor, incident_id) -> Incident:
     incident = session.get(Incident, incident_id) if is_id(incident_id) else None

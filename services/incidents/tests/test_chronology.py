@@ -7,13 +7,14 @@ import json
 from datetime import datetime
 
 import pytest
+from sqlalchemy import select, text
 
-from services.incidents import chronology
+from services.incidents import amendments, chronology
 from services.incidents.exceptions import Forbidden, NotFound, ValidationFailed
 from services.incidents.models import ChronologyEntry
 
 from .conftest import OTHER_SCHOOL, SCHOOL, actor, category_id, pupil_id
-from .test_records import DSL, RECORDER, SLT, call, clean_follow_up  # noqa: F401
+from .test_records import DSL, RECORDER, SLT, call, clean_follow_up, record_incident  # noqa: F401
 
 ENTRY_KEYS = {"id", "entry_type", "occurred_at", "title", "incident_id", "ref_id", "category_ids", "role",
               "significant"}
@@ -184,3 +185,30 @@ def test_the_json_path_checks_the_reader_and_the_filters_the_same_way(sessions, 
             chronology.read_chronology_json(s, RECORDER, pupil)
         with pytest.raises(ValidationFailed):
             chronology.read_chronology_json(s, DSL, pupil, entry_type="gossip")
+
+
+def test_each_stored_line_follows_its_row_through_the_orm_and_plain_sql_rows_still_read(sessions, session, pupil,
+                                                                                          entries):
+    def same() -> dict:
+        with sessions() as s:
+            encoded = json.loads(chronology.read_chronology_json(s, DSL, pupil))
+            about, where = chronology._plan(s, DSL, pupil)
+            assert encoded == {"pupil": about, "entries": chronology._entries(s, where)}
+            return {e["id"]: e for e in encoded["entries"]}
+
+    with sessions() as s:  # written with the row
+        assert s.get(ChronologyEntry, entries["chair"]).line.startswith('"entry_type":"incident"')
+    call(sessions, chronology.set_significant, DSL, entries["chair"], True)
+    assert same()[entries["chair"]]["significant"] is True
+    # An amendment moving an incident's time refiles its lines through the ORM: the stored line follows.
+    recorded = record_incident(sessions, session, linked=())
+    call(sessions, amendments.amend_incident, DSL, recorded["id"],
+         {"field": "occurred_at", "new_value": "2025-12-01T08:15:00Z", "reason": "Wrong date written."})
+    with sessions() as s:
+        moved = s.scalar(select(ChronologyEntry.id).where(ChronologyEntry.incident_id == recorded["id"],
+                                                         ChronologyEntry.entry_type == "incident"))
+    assert same()[moved]["occurred_at"] == "2025-12-01T08:15:00Z"
+    # A row written with plain SQL has no stored line: it is built when read.
+    with sessions.begin() as s:
+        s.execute(text("UPDATE chronology SET line = NULL WHERE id = :i"), {"i": entries["bully"]})
+    assert same()[entries["bully"]]["title"] == "bully title"

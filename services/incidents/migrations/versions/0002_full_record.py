@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 33e96e635576
-Create Date: 2026-11-28 13:42:23.041904
+Create Date: 2026-11-28 14:21:33.411228
 """
 from alembic import op
 import sqlalchemy as sa
@@ -69,6 +69,7 @@ def upgrade() -> None:
     sa.Column('significant', sa.Boolean(), nullable=False),
     sa.Column('significant_set_by', sa.String(length=200), nullable=True),
     sa.Column('significant_set_at', sa.DateTime(), nullable=True),
+    sa.Column('line', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['pupil_id'], ['pupils.id'], name=op.f('fk_chronology_pupil_id_pupils')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_chronology'))
     )

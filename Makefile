@@ -26,6 +26,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/rpc_overhead.py
+	$(PY) bench/pupil_search.py
+	$(PY) bench/chronology.py
 
 # Start afresh: forget the demo school, every record, the vault, the mail and the dev secrets.
 reset:

@@ -46,3 +46,18 @@ def test_unknown_type_is_not_ours():
     assert error_from_remote("KeyError", ["x"]) is None
     assert error_from_remote("RemoteError", []) is None
     assert error_from_remote("", []) is None
+
+
+def test_database_errors_do_not_carry_the_values_into_logs():
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from services.common.db import make_engine
+    engine = make_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, account TEXT NOT NULL UNIQUE)"))
+        conn.execute(text("INSERT INTO t (account) VALUES (:a)"), {"a": "a secret account"})
+    with pytest.raises(IntegrityError) as failure, engine.begin() as conn:
+        conn.execute(text("INSERT INTO t (account) VALUES (:a)"), {"a": "a secret account"})
+    assert "a secret account" not in str(failure.value)

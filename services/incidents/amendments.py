@@ -70,12 +70,14 @@ def amend_incident(session: Session, actor: Actor, incident_id, data) -> dict:
     session.flush()
 
     categories = incident.categories
-    chronology.add_entry(session, school_id=incident.school_id, pupil_id=incident.pupil_id,
-                         entry_type="amendment", ref_id=amendment.id, incident_id=incident.id,
-                         occurred_at=amendment.created_at,
-                         title=f"Record amended — {schemas.AMENDABLE_FIELDS[field]}",
-                         category_ids=[c.id for c in categories],
-                         sensitivities=[c.sensitivity for c in categories])
+    # In every chronology the incident appears in: the pupil's and each linked pupil's.
+    for pupil_id, role in [(incident.pupil_id, None), *((lp.pupil_id, lp.role) for lp in incident.linked_pupils)]:
+        chronology.add_entry(session, school_id=incident.school_id, pupil_id=pupil_id,
+                             entry_type="amendment", ref_id=amendment.id, incident_id=incident.id,
+                             occurred_at=amendment.created_at,
+                             title=f"Record amended — {schemas.AMENDABLE_FIELDS[field]}",
+                             category_ids=[c.id for c in categories],
+                             sensitivities=[c.sensitivity for c in categories], role=role)
     if field in ("occurred_at", "record_type"):
         _refile_in_chronology(session, incident)
     add_to_outbox(session, OutboxEvent, make_event(

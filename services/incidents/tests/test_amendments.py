@@ -123,11 +123,14 @@ def test_what_is_recorded_can_be_corrected_and_the_title_follows(sessions, incid
     assert titles == {"Disclosure — Safeguarding"}
 
 
-def test_an_amendment_goes_in_the_pupils_chronology_and_is_announced_by_ids(sessions, incident):
+def test_an_amendment_goes_in_each_chronology_the_incident_is_in_and_is_announced_by_ids(sessions, incident):
     result = amend(sessions, incident["id"], CORRECTION)
     with sessions() as s:
-        entry = s.scalars(select(ChronologyEntry).where(ChronologyEntry.entry_type == "amendment")).one()
+        entries = s.scalars(select(ChronologyEntry).where(ChronologyEntry.entry_type == "amendment")
+                            .order_by(ChronologyEntry.id)).all()
         event = s.scalars(select(OutboxEvent).where(OutboxEvent.event_type == "incident_amended")).one()
+    entry, linked = entries  # the pupil's, then the linked witness's
+    assert (linked.pupil_id, linked.role) == (incident["linked_pupils"][0]["pupil"]["id"], "witness")
     assert entry.pupil_id == incident["pupil_id"] and entry.role is None
     assert entry.incident_id == incident["id"] and entry.ref_id == str(result["amendment"]["id"])
     assert entry.title == "Record amended — Account" and entry.sensitivities == ["safeguarding"]

@@ -184,6 +184,52 @@ def raise_alerts(session: Session, event: dict, public_url: str) -> list[Alert]:
     return alerts
 
 
+TRAY_SEVERITIES_ALERTED = ("high", "critical")
+MONITORING = "Online-safety monitoring"
+
+
+def compose_tray_mail(recipient_name: str, severity: str, public_url: str) -> tuple[str, str]:
+    """An online-monitoring alert waits in the tray: say so, its severity and where — nothing else."""
+    subject = f"URGENT: Haven: a {severity} online-safety alert is waiting in the tray"
+    link = f"{public_url.rstrip('/')}/tray"
+    paragraphs = [
+        f"{' '.join(recipient_name.split())},",
+        f"The school's online-safety monitoring has sent Haven an alert of {severity} severity. It is "
+        "waiting in the incident tray for the DSL team to record against a pupil or dismiss.",
+        f"Open the tray in Haven (you will be asked to sign in):\n{link}",
+        "This e-mail deliberately says nothing about the pupil or the alert. Please do not reply "
+        "with details.",
+    ]
+    body = "\n\n".join(p if "\n" in p else textwrap.fill(p, 72) for p in paragraphs) + "\n"
+    return subject, body
+
+
+def raise_tray_alerts(session: Session, event: dict, public_url: str) -> list[Alert]:
+    """High and critical monitoring alerts are e-mailed to the DSL team at once; lower ones wait
+    in the tray. Nothing at all for a redelivered event."""
+    school_id = _field(event, "school_id", int)
+    tray_item_id = _field(event, "tray_item_id", int)
+    severity = _field(event, "severity", str)
+    if already_processed(session, ProcessedEvent, event) or severity not in TRAY_SEVERITIES_ALERTED:
+        return []
+    msgid_domain = urlsplit(public_url).hostname or "haven.local"
+    now = utcnow()
+    alerts = []
+    for staff in resolve_recipients(session, school_id, [], ["dsl"]):
+        alert = Alert(school_id=school_id, incident_id=None, tray_item_id=tray_item_id, user_id=staff.user_id,
+                      raised_by_user_id=0, raised_by_name=MONITORING, category_names=["Online-monitoring alert"],
+                      urgent=True, created_at=now)
+        session.add(alert)
+        session.flush()
+        alerts.append(alert)
+        if staff.email:
+            subject, body = compose_tray_mail(staff.name, severity, public_url)
+            session.add(Mail(alert_id=alert.id, to_address=staff.email, message_id=make_msgid(domain=msgid_domain),
+                             subject=subject, body=body, status=MAIL_PENDING, attempts=0, next_attempt_at=now))
+    session.flush()
+    return alerts
+
+
 # --- sending ----------------------------------------------------------------------------------
 
 def retry_delay(attempts: int) -> timedelta:

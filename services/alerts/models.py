@@ -33,13 +33,15 @@ class StaffMember(Base):
 
 
 class Alert(Base):
-    """One member of staff alerted about one incident; `read_at` is the read receipt."""
+    """One member of staff alerted about one incident (or, for the DSL team, one online-monitoring
+    alert waiting in the tray); `read_at` is the read receipt."""
 
     __tablename__ = "alerts"
     __table_args__ = (Index("ix_alerts_user_created", "user_id", "created_at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     school_id: Mapped[int] = mapped_column(Integer, index=True)
-    incident_id: Mapped[int] = mapped_column(Integer, index=True)
+    incident_id: Mapped[int | None] = mapped_column(Integer, index=True, nullable=True)
+    tray_item_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     user_id: Mapped[int] = mapped_column(Integer)
     raised_by_user_id: Mapped[int] = mapped_column(Integer)
     raised_by_name: Mapped[str] = mapped_column(String(200))

@@ -12,6 +12,7 @@ def alert(a: Alert) -> dict:
     return {
         "id": a.id,
         "incident_id": a.incident_id,
+        "tray_item_id": a.tray_item_id,
         "created_at": _iso(a.created_at),
         "read_at": _iso(a.read_at),
         "raised_by": {"id": a.raised_by_user_id, "name": a.raised_by_name},

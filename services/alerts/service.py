@@ -51,6 +51,15 @@ class AlertsService:
     def on_incident_recorded(self, event):
         with self.db.transaction() as session:
             domain.raise_alerts(session, event, self.config["PUBLIC_URL"])
+        self._send_now()
+
+    @event_handler("incidents", "tray_item_received")
+    def on_tray_item_received(self, event):
+        with self.db.transaction() as session:
+            domain.raise_tray_alerts(session, event, self.config["PUBLIC_URL"])
+        self._send_now()
+
+    def _send_now(self):
         try:
             self.send_pending_mail()  # now, rather than at the next tick
         except Exception:

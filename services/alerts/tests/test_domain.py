@@ -190,7 +190,7 @@ def test_list_alerts_returns_only_the_callers_alerts_newest_first(school):
     with school() as session:
         mine = domain.list_alerts(session, actor(SLT, roles=["slt"]))
         assert [a["incident_id"] for a in mine] == [second["incident_id"], first["incident_id"]]
-        assert mine[0] == {"id": mine[0]["id"], "incident_id": second["incident_id"],
+        assert mine[0] == {"id": mine[0]["id"], "incident_id": second["incident_id"], "tray_item_id": None,
                            "created_at": mine[0]["created_at"], "read_at": None,
                            "raised_by": {"id": TEACHER, "name": "Tess Teacher"},
                            "categories": ["Safeguarding"], "urgent": True}
@@ -226,3 +226,36 @@ def test_only_a_dsl_with_a_second_factor_may_see_failed_mail(school):
         for caller in (actor(DSL, roles=["dsl"]), actor(SLT, roles=["slt"], second_factor=True)):
             with pytest.raises(Forbidden):
                 domain.failed_mail(session, caller)
+
+
+# --- online-monitoring alerts waiting in the tray -----------------------------------------------
+
+def tray_event(tray_item_id: int, severity: str, school_id: int = SCHOOL) -> dict:
+    import uuid
+    return {"event_id": str(uuid.uuid4()), "event_type": "tray_item_received", "occurred_at": "2026-11-28T10:00:00Z",
+            "school_id": school_id, "tray_item_id": tray_item_id, "severity": severity, "integration_id": 3,
+            "matched": True}
+
+
+def test_high_and_critical_tray_alerts_email_the_dsl_team_and_say_nothing_else(school):
+    event = tray_event(77, "critical")
+    with school.begin() as session:
+        alerts = domain.raise_tray_alerts(session, event, PUBLIC_URL)
+    assert sorted(a.user_id for a in alerts) == [DSL, DEPUTY]
+    with school.begin() as session:
+        assert domain.raise_tray_alerts(session, event, PUBLIC_URL) == []  # redelivered: nothing new
+    with school() as session:
+        mails = session.scalars(select(Mail).join(Alert, Mail.alert_id == Alert.id)
+                                .where(Alert.tray_item_id == 77)).all()
+        listed = domain.list_alerts(session, actor(DSL, roles=("dsl",), second_factor=True))
+    assert len(mails) == 2 and all(m.subject.startswith("URGENT:") and "critical" in m.subject for m in mails)
+    assert all(f"{PUBLIC_URL}/tray" in m.body for m in mails)
+    assert [(a["incident_id"], a["tray_item_id"], a["urgent"]) for a in listed if a["tray_item_id"]] == [(None, 77, True)]
+
+
+@pytest.mark.parametrize("severity", ["low", "medium"])
+def test_lower_severity_tray_alerts_wait_in_the_tray_without_email(school, severity):
+    with school.begin() as session:
+        assert domain.raise_tray_alerts(session, tray_event(78, severity), PUBLIC_URL) == []
+    with school() as session:
+        assert session.scalar(select(func.count()).select_from(Alert).where(Alert.tray_item_id == 78)) == 0

@@ -72,6 +72,9 @@ def test_the_dsl_follows_up_a_concern_and_reads_the_chronology_and_front_sheet(s
     assigned = ok(dsl.post(f"/api/v1/incidents/{iid}/actions", json={
         "description": "Phone mum about sleeping arrangements.", "assigned_to_user_id": sam, "due_on": due}), 201)
     assert assigned["assigned_to"] == {"id": sam, "name": "Sam Lee"}
+    told = stack.mail.wait_for(lambda m: "slt@demo.haven.test" in m[0] and "assigned you an action" in m[1]
+                               and f"/incidents/{iid}" in m[1])
+    assert told and all("sleeping" not in body for _, body in told)  # says nothing of the action itself
     r = dsl.post(f"/api/v1/incidents/{iid}/actions", json={"description": "x", "assigned_to_user_id": 99999})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "assigned_to_user_id"
 

@@ -230,6 +230,44 @@ def raise_tray_alerts(session: Session, event: dict, public_url: str) -> list[Al
     return alerts
 
 
+def raise_action_alert(session: Session, event: dict, public_url: str) -> Alert | None:
+    """Tell the member of staff an action was assigned to: who assigned it, when it is due, a link."""
+    school_id = _field(event, "school_id", int)
+    incident_id = _field(event, "incident_id", int)
+    assigned_to = _field(event, "assigned_to", int)
+    assigned_by = _field(event, "assigned_by", int)
+    due_on = _field(event, "due_on", str, optional=True)
+    if already_processed(session, ProcessedEvent, event):
+        return None
+    by = session.get(StaffMember, assigned_by)
+    if by is None or by.school_id != school_id:
+        raise DirectoryIncomplete(f"staff member {assigned_by} is not in the alerts directory yet")
+    recipients = resolve_recipients(session, school_id, [assigned_to], [])
+    if not recipients:
+        return None
+    staff, now = recipients[0], utcnow()
+    alert = Alert(school_id=school_id, incident_id=incident_id, user_id=staff.user_id,
+                  raised_by_user_id=by.user_id, raised_by_name=by.name, category_names=["Action assigned"],
+                  urgent=False, created_at=now)
+    session.add(alert)
+    session.flush()
+    if staff.email:
+        link = f"{public_url.rstrip('/')}/incidents/{incident_id}"
+        due = f"It is due on {due_on}." if due_on else "It has no due date."
+        body = "\n\n".join([
+            f"{' '.join(staff.name.split())},",
+            textwrap.fill(f"{' '.join(by.name.split())} has assigned you an action on a record in Haven. {due}", 72),
+            f"See it in Haven (you will be asked to sign in):\n{link}",
+            textwrap.fill("This e-mail deliberately says nothing about the pupil or the action.", 72),
+        ]) + "\n"
+        session.add(Mail(alert_id=alert.id, to_address=staff.email,
+                         message_id=make_msgid(domain=urlsplit(public_url).hostname or "haven.local"),
+                         subject="Haven: an action has been assigned to you", body=body, status=MAIL_PENDING,
+                         attempts=0, next_attempt_at=now))
+    session.flush()
+    return alert
+
+
 # --- sending ----------------------------------------------------------------------------------
 
 def retry_delay(attempts: int) -> timedelta:

@@ -59,6 +59,12 @@ class AlertsService:
             domain.raise_tray_alerts(session, event, self.config["PUBLIC_URL"])
         self._send_now()
 
+    @event_handler("incidents", "action_assigned")
+    def on_action_assigned(self, event):
+        with self.db.transaction() as session:
+            domain.raise_action_alert(session, event, self.config["PUBLIC_URL"])
+        self._send_now()
+
     def _send_now(self):
         try:
             self.send_pending_mail()  # now, rather than at the next tick

@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session
 from services.common.actor import Actor
 from services.common.db import utcnow
 from services.common.errors import Conflict
+from services.common.events import add_to_outbox, make_event
 
 from . import chronology
 from .exceptions import Forbidden, NotFound
 from .fields import Errors, day, is_id, iso, text, when
-from .models import DECISION_TYPES, OUTCOME_TYPES, Action, Decision, Incident, Outcome
+from .models import DECISION_TYPES, OUTCOME_TYPES, Action, Decision, Incident, OutboxEvent, Outcome
 from .policy import can_read_incident, can_read_sensitivities
 
 MAX_DESCRIPTION_CHARS = 5_000
@@ -154,6 +155,12 @@ def add_action(session: Session, actor: Actor, incident_id, data) -> dict:
     session.flush()
     chronicle(session, incident, entry_type="action", ref_id=action.id, occurred_at=taken_at,
               title=action_title(action))
+    if assignee is not None and assignee != actor.user_id:
+        # The assignee hears of it (alerts e-mails them): ids only, never the description.
+        add_to_outbox(session, OutboxEvent, make_event(
+            "action_assigned", incident.school_id, action_id=action.id, incident_id=incident.id,
+            assigned_to=assignee, assigned_by=actor.user_id,
+            due_on=due_on.isoformat() if due_on else None))
     return action_dict(action)
 
 

@@ -259,3 +259,18 @@ def test_lower_severity_tray_alerts_wait_in_the_tray_without_email(school, sever
         assert domain.raise_tray_alerts(session, tray_event(78, severity), PUBLIC_URL) == []
     with school() as session:
         assert session.scalar(select(func.count()).select_from(Alert).where(Alert.tray_item_id == 78)) == 0
+
+
+def test_an_assigned_action_is_mailed_to_the_assignee_without_what_it_is(school):
+    import uuid
+    event = {"event_id": str(uuid.uuid4()), "event_type": "action_assigned", "occurred_at": "2026-11-28T10:00:00Z",
+             "school_id": SCHOOL, "action_id": 5, "incident_id": 321, "assigned_to": SLT, "assigned_by": DSL,
+             "due_on": "2026-12-01"}
+    with school.begin() as session:
+        alert = domain.raise_action_alert(session, event, PUBLIC_URL)
+        assert domain.raise_action_alert(session, event, PUBLIC_URL) is None  # redelivered
+    with school() as session:
+        [mail] = session.scalars(select(Mail).where(Mail.alert_id == alert.id)).all()
+    assert alert.user_id == SLT and alert.raised_by_name == "Dana Lead" and alert.incident_id == 321
+    assert "Dana Lead has assigned you an action" in " ".join(mail.body.split())
+    assert f"{PUBLIC_URL}/incidents/321" in mail.body and "2026-12-01" in mail.body

@@ -14,7 +14,9 @@ class RecordsEntrypoints:
     @rpc
     def add_action(self, actor, incident_id, action):
         with self.db.transaction() as session:
-            return records.add_action(session, self.actors.verify(actor), incident_id, action)
+            result = records.add_action(session, self.actors.verify(actor), incident_id, action)
+        self.relay_events()  # tell the assignee now rather than at the next sweep
+        return result
 
     @rpc
     def complete_action(self, actor, action_id, completion):

@@ -104,6 +104,24 @@ def test_dsl_assigns_an_action_and_it_joins_each_pupils_chronology(sessions, ses
          ["safeguarding"])]
 
 
+def test_the_assignee_is_told_by_an_event_that_carries_ids_only(sessions, incident):
+    import json
+
+    from sqlalchemy import select
+
+    from services.incidents.models import OutboxEvent
+    action = call(sessions, records.add_action, DSL, incident["id"],
+                  {"description": "Phone mum about breakfast club.", "assigned_to_user_id": SLT_USER,
+                   "assigned_to_name": "Sam Lee", "due_on": in_days(2)})
+    call(sessions, records.add_action, DSL, incident["id"], {"description": "Unassigned note."})
+    with sessions() as s:
+        events = s.scalars(select(OutboxEvent).where(OutboxEvent.event_type == "action_assigned")).all()
+    [event] = events  # only the assigned action
+    body = json.loads(event.body)
+    assert (body["action_id"], body["assigned_to"], body["due_on"]) == (action["id"], SLT_USER, in_days(2))
+    assert "breakfast" not in event.body and "Sam Lee" not in event.body
+
+
 def test_the_title_never_carries_what_the_action_is(sessions, incident):
     call(sessions, records.add_action, RECORDER, incident["id"], {"description": "Spoke to J about the bruise."})
     assert [t for _, _, t, _, _ in lines(sessions, "action")] == ["Action recorded by Tom Archer"] * 2

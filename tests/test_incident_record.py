@@ -131,7 +131,7 @@ def test_full_record_read_amended_and_drawn(stack, api):
     assert audit_outcomes(stack, "read_body_map", saved["id"]) == ["ok", "refused:403"]
     assert audit_outcomes(stack, "amend_incident", saved["id"]) == ["ok", "ok", "refused:403", "refused:422"]
 
-    # Each pupil's chronology has its own line, with its own role; the amendment is on the main pupil's.
+    # Each pupil's chronology has its own line, with its own role; so do the amendments.
     engine = sa.create_engine(stack.databases["incidents"].replace("postgresql://", "postgresql+pg8000://"))
     try:
         with engine.connect() as conn:
@@ -140,7 +140,8 @@ def test_full_record_read_amended_and_drawn(stack, api):
     finally:
         engine.dispose()
     assert lines == {(main["id"], "incident", None), (jack["id"], "incident", "alleged_perpetrator"),
-                     (sam["id"], "incident", "witness"), (main["id"], "amendment", None)}
+                     (sam["id"], "incident", "witness"), (main["id"], "amendment", None),
+                     (jack["id"], "amendment", "alleged_perpetrator"), (sam["id"], "amendment", "witness")}
 
 
 def test_old_style_record_still_works_and_slt_cannot_amend(api):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +14,7 @@ from services.common.events import add_to_outbox, make_event
 
 from . import bodymap, chronology, schemas
 from .exceptions import Forbidden, NotFound, ValidationFailed
+from .fields import is_id, parse_iso_utc
 from .models import (LINK_ROLES, MARK_TYPES, RECORD_TYPES, BodyMapMark, Category, Incident, IncidentAlert,
                      IncidentCategory, LinkedPupil, OutboxEvent, Pupil)
 from .policy import can_attach_to_incident, can_read_incident
@@ -44,26 +45,16 @@ def list_categories(session: Session, actor: Actor) -> list[dict]:
     return [schemas.category(c) for c in session.scalars(query)]
 
 
-def _parse_when(value) -> datetime:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError
-    when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    if when.tzinfo is not None:
-        when = when.astimezone(timezone.utc).replace(tzinfo=None)
-    return when
 
 
-MAX_ID = 2**31 - 1  # the databases' integer range: larger numbers cannot be ids
 
 
-def _is_id(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
 def _int_list(value) -> list[int] | None:
     if value is None:
         return []
-    if not isinstance(value, list) or not all(_is_id(v) for v in value):
+    if not isinstance(value, list) or not all(is_id(v) for v in value):
         return None
     return list(dict.fromkeys(value))
 
@@ -80,7 +71,7 @@ class Invalid(Exception):
 
 def clean_occurred_at(value) -> datetime:
     try:
-        when = _parse_when(value)
+        when = parse_iso_utc(value)
     except (ValueError, TypeError, OverflowError):
         raise Invalid("Give the date and time it happened, e.g. 2026-03-01T09:30.") from None
     if when > utcnow() + CLOCK_SKEW:
@@ -139,7 +130,7 @@ def _linked_pupils(session: Session, actor: Actor, value, main_pupil_id, error) 
     if len(value) > MAX_LINKED_PUPILS:
         error("linked_pupils", f"Link at most {MAX_LINKED_PUPILS} pupils to one record.")
         return []
-    ids = [link.get("pupil_id") for link in value if isinstance(link, dict) and _is_id(link.get("pupil_id"))]
+    ids = [link.get("pupil_id") for link in value if isinstance(link, dict) and is_id(link.get("pupil_id"))]
     found = {p.id: p for p in session.scalars(select(Pupil).where(Pupil.id.in_(ids)))} if ids else {}
     links, seen = [], set()
     for n, link in enumerate(value):
@@ -148,8 +139,8 @@ def _linked_pupils(session: Session, actor: Actor, value, main_pupil_id, error) 
             error(field, "Each linked pupil needs a pupil and a role.")
             continue
         pid, role = link.get("pupil_id"), link.get("role")
-        pupil = found.get(pid) if _is_id(pid) else None
-        if not _is_id(pid):
+        pupil = found.get(pid) if is_id(pid) else None
+        if not is_id(pid):
             error(field, "Choose the linked pupil from the list.")
         elif pid == main_pupil_id:
             error(field, "This is the pupil the record is about; they cannot also be a linked pupil.")
@@ -159,7 +150,7 @@ def _linked_pupils(session: Session, actor: Actor, value, main_pupil_id, error) 
             error(field, "That pupil is not on this school's roll. Choose the pupil from the list.")
         elif not pupil.on_roll:
             error(field, "That pupil has left the roll; ask the DSL to record against their archived file.")
-        if _is_id(pid):
+        if is_id(pid):
             seen.add(pid)
         if role not in LINK_ROLES:
             error(f"{field}.role", f"Choose this pupil's role: {ROLE_CHOICES}.")
@@ -230,7 +221,7 @@ def _dsl_informed(data: dict, error) -> tuple[bool, int | None, str | None]:
     if not verbally:
         return False, None, None
     user_id, name = data.get("dsl_informed_user_id"), data.get("dsl_informed_name")
-    if not _is_id(user_id) or not isinstance(name, str) or not name.strip() or len(name) > 200:
+    if not is_id(user_id) or not isinstance(name, str) or not name.strip() or len(name) > 200:
         error("dsl_informed_user_id", "Choose the member of the DSL team you told.")
         return True, None, None
     return True, user_id, name.strip()
@@ -276,7 +267,7 @@ def check_incident_text(session: Session, actor: Actor, data) -> dict:
     if isinstance(links, list):
         for link in links[:MAX_LINKED_PUPILS]:
             pid = link.get("pupil_id") if isinstance(link, dict) else link
-            if _is_id(pid):
+            if is_id(pid):
                 ids.append(pid)
     pupils = session.scalars(select(Pupil).where(Pupil.id.in_(ids), Pupil.school_id == actor.school_id)
                              .order_by(Pupil.id)).all() if ids else []
@@ -311,7 +302,7 @@ def record_incident(session: Session, actor: Actor, data: dict) -> dict:
     data = data if isinstance(data, dict) else {}
     pupil = None
     pupil_id = data.get("pupil_id")
-    if not _is_id(pupil_id):
+    if not is_id(pupil_id):
         error("pupil_id", "Choose the pupil this concern is about.")
     else:
         pupil = session.get(Pupil, pupil_id)
@@ -409,7 +400,7 @@ def record_incident(session: Session, actor: Actor, data: dict) -> dict:
 
 
 def _load_incident(session: Session, actor: Actor, incident_id) -> Incident:
-    incident = session.get(Incident, incident_id) if _is_id(incident_id) else None
+    incident = session.get(Incident, incident_id) if is_id(incident_id) else None
     if incident is None or incident.school_id != actor.school_id:
         raise NotFound("No such incident.")
     return incident

@@ -17,6 +17,19 @@ def is_id(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
+def parse_iso_utc(value) -> datetime:
+    """ISO 8601 to naive UTC; ValueError for anything that is not a date and time (or is off the calendar)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("not a date and time")
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    except OverflowError:
+        raise ValueError("off the calendar") from None
+    return parsed
+
+
 def iso(value: datetime | date | None) -> str | None:
     if value is None:
         return None
@@ -42,14 +55,10 @@ def when(value, field: str, what: str, error: Errors, *, default_now: bool = Tru
     if value is None or (isinstance(value, str) and not value.strip()):
         return utcnow() if default_now else None
     try:
-        if not isinstance(value, str):
-            raise ValueError
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except (ValueError, TypeError, OverflowError):
+        parsed = parse_iso_utc(value)
+    except ValueError:
         error(field, f"Give the date and time {what}, e.g. 2026-03-01T09:30.")
         return None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
     if parsed > utcnow() + CLOCK_SKEW:
         error(field, "The date and time cannot be in the future.")
         return None

@@ -6,7 +6,7 @@ pupil as an incident, or dismisses it with a reason. An alert is handled once.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +19,7 @@ from services.common.events import add_to_outbox, make_event
 
 from . import domain
 from .exceptions import Forbidden, NotFound, ValidationFailed
+from .fields import is_id, parse_iso_utc
 from .models import SEVERITIES, TRAY_STATUSES, Incident, OutboxEvent, Pupil, TrayItem
 
 MAX_EXTERNAL_ID_CHARS = 120
@@ -29,21 +30,10 @@ MAX_REASON_CHARS = 2_000
 MIN_REASON_CHARS = 5
 CLOCK_SKEW = timedelta(minutes=5)
 EARLIEST = datetime(1990, 1, 1)
-MAX_ID = 2**31 - 1
 
 
-def _is_id(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
-def _parse_when(value) -> datetime:
-    """ISO 8601 to naive UTC; ValueError when it is not a date and time."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError
-    when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    if when.tzinfo is not None:
-        when = when.astimezone(timezone.utc).replace(tzinfo=None)
-    return when
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -132,7 +122,7 @@ def receive_alert(session: Session, actor: Actor, data) -> tuple[dict, bool]:
                     too_long_message=f"The summary is longer than {MAX_SUMMARY_CHARS:,} characters.")
     occurred_at = None
     try:
-        occurred_at = _parse_when(data.get("occurred_at"))
+        occurred_at = parse_iso_utc(data.get("occurred_at"))
     except (ValueError, TypeError, OverflowError):
         errors.append({"field": "occurred_at", "message": "Give the date and time of the alert in ISO 8601, "
                                                           "e.g. 2026-03-01T09:30:00Z."})
@@ -189,7 +179,7 @@ def list_tray(session: Session, actor: Actor, status: str | None = "pending", li
 def _load_for_handling(session: Session, actor: Actor, item_id) -> TrayItem:
     """The pending item, locked until the transaction ends so two DSLs cannot both handle it."""
     _require_dsl(actor)
-    query = select(TrayItem).where(TrayItem.id == item_id) if _is_id(item_id) else None
+    query = select(TrayItem).where(TrayItem.id == item_id) if is_id(item_id) else None
     if query is not None and session.bind.dialect.name == "postgresql":
         query = query.with_for_update()
     tray_item = session.scalar(query) if query is not None else None

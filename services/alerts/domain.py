@@ -120,6 +120,19 @@ def resolve_recipients(session: Session, school_id: int, user_ids: list[int],
     return list(recipients.values())
 
 
+def mail_body(paragraphs: list[str]) -> str:
+    """Plain-text body: short lines keep an ASCII message 7-bit, so links survive unencoded."""
+    return "\n\n".join(p if "\n" in p else textwrap.fill(p, 72) for p in paragraphs) + "\n"
+
+
+def queue_mail(session: Session, alert: Alert, staff: StaffMember, subject: str, body: str, public_url: str,
+               now) -> None:
+    """Queue an alert's e-mail for the sender; the Message-ID is fixed now and reused on every try."""
+    session.add(Mail(alert_id=alert.id, to_address=staff.email,
+                     message_id=make_msgid(domain=urlsplit(public_url).hostname or "haven.local"),
+                     subject=subject, body=body, status=MAIL_PENDING, attempts=0, next_attempt_at=now))
+
+
 def compose_mail(recipient_name: str, raised_by_name: str, category_names: list[str], urgent: bool,
                  incident_id: int, public_url: str) -> tuple[str, str]:
     """Subject and body of an alert e-mail (DESIGN rule 7).
@@ -143,8 +156,7 @@ def compose_mail(recipient_name: str, raised_by_name: str, category_names: list[
         "This e-mail deliberately says nothing about the pupil or what happened. Please do not "
         "reply with details; record anything you know in Haven.",
     ]
-    body = "\n\n".join(p if "\n" in p else textwrap.fill(p, 72) for p in paragraphs) + "\n"
-    return subject, body
+    return subject, mail_body(paragraphs)
 
 
 def raise_alerts(session: Session, event: dict, public_url: str) -> list[Alert]:
@@ -162,7 +174,6 @@ def raise_alerts(session: Session, event: dict, public_url: str) -> list[Alert]:
     if recorder is None or recorder.school_id != school_id:
         raise DirectoryIncomplete(f"the recorder {recorded_by} is not in the alerts directory for "
                                   f"school {school_id} yet")
-    msgid_domain = urlsplit(public_url).hostname or "haven.local"
     now = utcnow()
     alerts = []
     for staff in resolve_recipients(session, school_id, user_ids, groups):
@@ -178,8 +189,7 @@ def raise_alerts(session: Session, event: dict, public_url: str) -> list[Alert]:
             continue
         subject, body = compose_mail(staff.name, recorder.name, category_names, urgent, incident_id,
                                      public_url)
-        session.add(Mail(alert_id=alert.id, to_address=staff.email, message_id=make_msgid(domain=msgid_domain),
-                         subject=subject, body=body, status=MAIL_PENDING, attempts=0, next_attempt_at=now))
+        queue_mail(session, alert, staff, subject, body, public_url, now)
     session.flush()
     return alerts
 
@@ -200,8 +210,7 @@ def compose_tray_mail(recipient_name: str, severity: str, public_url: str) -> tu
         "This e-mail deliberately says nothing about the pupil or the alert. Please do not reply "
         "with details.",
     ]
-    body = "\n\n".join(p if "\n" in p else textwrap.fill(p, 72) for p in paragraphs) + "\n"
-    return subject, body
+    return subject, mail_body(paragraphs)
 
 
 def raise_tray_alerts(session: Session, event: dict, public_url: str) -> list[Alert]:
@@ -212,7 +221,6 @@ def raise_tray_alerts(session: Session, event: dict, public_url: str) -> list[Al
     severity = _field(event, "severity", str)
     if already_processed(session, ProcessedEvent, event) or severity not in TRAY_SEVERITIES_ALERTED:
         return []
-    msgid_domain = urlsplit(public_url).hostname or "haven.local"
     now = utcnow()
     alerts = []
     for staff in resolve_recipients(session, school_id, [], ["dsl"]):
@@ -224,8 +232,7 @@ def raise_tray_alerts(session: Session, event: dict, public_url: str) -> list[Al
         alerts.append(alert)
         if staff.email:
             subject, body = compose_tray_mail(staff.name, severity, public_url)
-            session.add(Mail(alert_id=alert.id, to_address=staff.email, message_id=make_msgid(domain=msgid_domain),
-                             subject=subject, body=body, status=MAIL_PENDING, attempts=0, next_attempt_at=now))
+            queue_mail(session, alert, staff, subject, body, public_url, now)
     session.flush()
     return alerts
 
@@ -254,16 +261,11 @@ def raise_action_alert(session: Session, event: dict, public_url: str) -> Alert 
     if staff.email:
         link = f"{public_url.rstrip('/')}/incidents/{incident_id}"
         due = f"It is due on {due_on}." if due_on else "It has no due date."
-        body = "\n\n".join([
-            f"{' '.join(staff.name.split())},",
-            textwrap.fill(f"{' '.join(by.name.split())} has assigned you an action on a record in Haven. {due}", 72),
-            f"See it in Haven (you will be asked to sign in):\n{link}",
-            textwrap.fill("This e-mail deliberately says nothing about the pupil or the action.", 72),
-        ]) + "\n"
-        session.add(Mail(alert_id=alert.id, to_address=staff.email,
-                         message_id=make_msgid(domain=urlsplit(public_url).hostname or "haven.local"),
-                         subject="Haven: an action has been assigned to you", body=body, status=MAIL_PENDING,
-                         attempts=0, next_attempt_at=now))
+        body = mail_body([f"{' '.join(staff.name.split())},",
+                          f"{' '.join(by.name.split())} has assigned you an action on a record in Haven. {due}",
+                          f"See it in Haven (you will be asked to sign in):\n{link}",
+                          "This e-mail deliberately says nothing about the pupil or the action."])
+        queue_mail(session, alert, staff, "Haven: an action has been assigned to you", body, public_url, now)
     session.flush()
     return alert
 

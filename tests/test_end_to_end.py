@@ -2,6 +2,8 @@
 is e-mailed (without the account), reads it after the second factor; nobody else can."""
 from __future__ import annotations
 
+import re
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -159,3 +161,20 @@ def test_every_incident_read_is_audited(stack, api):
                             {"i": str(incident["id"])}).scalars().all()
     engine.dispose()
     assert sorted(rows) == ["ok", "refused:403"]
+
+
+def test_a_submission_sent_twice_is_recorded_and_alerted_once(stack, api):
+    teacher = api(TEACHER)
+    pupil = teacher.get("/api/v1/pupils", params={"q": ""}).json()[0]
+    body = {"pupil_id": pupil["id"], "occurred_at": ago(3), "account": "Retried after a time-out.",
+            "category_ids": [category(teacher, "Safeguarding")["id"]]}
+    key = {"Idempotency-Key": f"retry-{uuid.uuid4().hex}"}
+    first = teacher.post("/api/v1/incidents", json=body, headers=dict(key))
+    again = teacher.post("/api/v1/incidents", json=body, headers=dict(key))
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    link = f"/incidents/{first.json()['id']}"
+    assert stack.mail.wait_for(lambda m: DSL in m[0] and link in m[1])
+    time.sleep(2)  # room for a duplicate to arrive, were one sent
+    sent = [b for b in stack.mail.to(DSL) if re.search(rf"{link}\b", b)]
+    assert len(sent) == 1

@@ -21,6 +21,7 @@ from .policy import can_attach_to_incident, can_read_incident
 from .schemas import RECORD_TYPE_LABELS
 
 ALERT_GROUPS = ("dsl", "slt")
+CLIENT_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 MAX_CATEGORIES = 3
 MAX_ACCOUNT_CHARS = 50_000
 MAX_LOCATION_CHARS = 200
@@ -300,6 +301,17 @@ def record_incident(session: Session, actor: Actor, data: dict) -> dict:
             return None
 
     data = data if isinstance(data, dict) else {}
+    client_token = data.get("client_token")
+    if client_token is not None:
+        if not isinstance(client_token, str) or not CLIENT_TOKEN.fullmatch(client_token):
+            raise ValidationFailed.one("client_token", "The submission token must be 8–64 letters, digits, "
+                                                       "'-' or '_'. Reload the form and try again.")
+        already = session.scalar(select(Incident).where(Incident.school_id == actor.school_id,
+                                                        Incident.recorded_by == actor.user_id,
+                                                        Incident.client_token == client_token))
+        if already is not None:
+            # The same submission again (a double click, a retry after a time-out): never record it twice.
+            return {**schemas.incident(already, show_original=actor.is_dsl, warnings=[]), "replayed": True}
     pupil = None
     pupil_id = data.get("pupil_id")
     if not is_id(pupil_id):
@@ -364,7 +376,8 @@ def record_incident(session: Session, actor: Actor, data: dict) -> dict:
                         recorded_by_role=(actor.job_title or None), account=account, urgent=urgent,
                         record_type=record_type, location=location, childs_words=childs_words,
                         others_present=others_present, dsl_informed_verbally=dsl_verbally,
-                        dsl_informed_user_id=dsl_user_id, dsl_informed_name=dsl_name)
+                        dsl_informed_user_id=dsl_user_id, dsl_informed_name=dsl_name,
+                        client_token=client_token)
     session.add(incident)
     session.flush()
     for c in categories:

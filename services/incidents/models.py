@@ -134,6 +134,7 @@ class Category(Base):
 
 class Incident(Base):
     __tablename__ = "incidents"
+    __table_args__ = (UniqueConstraint("school_id", "recorded_by", "client_token", name="uq_incidents_client_token"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
     pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id"), index=True)
@@ -153,6 +154,9 @@ class Incident(Base):
     dsl_informed_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     dsl_informed_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     source: Mapped[str] = mapped_column(String(20), default="staff")  # staff or tray
+    # The form's (or API client's) token for this submission: a double click or a retry after a
+    # time-out returns the incident already saved instead of recording it twice.
+    client_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
     pupil: Mapped[Pupil] = relationship(lazy="joined")
     categories: Mapped[list[Category]] = relationship(secondary="incident_categories", lazy="selectin")
     alerts: Mapped[list["IncidentAlert"]] = relationship(lazy="selectin")

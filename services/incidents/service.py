@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from nameko.timer import timer
+from sqlalchemy.exc import IntegrityError
 
+from services.common.errors import Conflict
 from services.common.events import relay_outbox
 from services.common.nameko_ext import Actors, Database, Events, rpc
 
@@ -39,8 +41,13 @@ class IncidentsService(RollEntrypoints, RecordsEntrypoints, ChronologyEntrypoint
 
     @rpc
     def record_incident(self, actor, incident):
-        with self.db.transaction() as session:
-            result = domain.record_incident(session, self.actors.verify(actor), incident)
+        try:
+            with self.db.transaction() as session:
+                result = domain.record_incident(session, self.actors.verify(actor), incident)
+        except IntegrityError:
+            # Two copies of one submission at the same instant: the other one is being saved.
+            raise Conflict("This concern is already being saved from another click or tab. "
+                           "Check your alerts before recording it again.") from None
         self.relay_events()  # publish now rather than at the next sweep
         return result
 

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Request, UploadFile
-from fastapi.responses import Response
+from fastapi import APIRouter, Header, HTTPException, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -65,6 +65,10 @@ class IncidentIn(BaseModel):
                                                description="Other pupils involved, each with their own role")
     body_map: list[BodyMapMarkIn] = Field(default_factory=list, max_length=200,
                                           description="Marks on the front and back outlines (at most 60)")
+    client_token: str | None = Field(None, max_length=64, description=(
+        "A token the client makes once per submission (8–64 letters, digits, - or _; the "
+        "Idempotency-Key header does the same): sending it again returns the incident already "
+        "recorded, with status 200, instead of recording it twice"))
 
 
 class LinkedPupilRef(BaseModel):
@@ -143,13 +147,19 @@ async def audited(db, user, request, action: str, object_type: str, object_id, c
 
 
 @router.post("/incidents", status_code=201, summary="Record a concern or incident")
-async def record_incident(body: IncidentIn, user: CurrentUser, rpc: Rpc, db: Database):
+async def record_incident(body: IncidentIn, user: CurrentUser, rpc: Rpc, db: Database,
+                          idempotency_key: Annotated[str | None, Header(max_length=64)] = None):
     """Answers with the record as saved, plus `warnings` (e.g. a linked pupil named in full in the
-    text): the record is saved; the warnings say what to correct with an amendment."""
+    text): the record is saved; the warnings say what to correct with an amendment. A submission
+    sent again with the same client token (or Idempotency-Key) answers 200 with the saved record."""
     data = body.model_dump()
     if isinstance(data["occurred_at"], datetime):
         data["occurred_at"] = data["occurred_at"].isoformat()
-    return await record(user, rpc, db, data)
+    data["client_token"] = data["client_token"] or idempotency_key
+    saved = await record(user, rpc, db, data)
+    if saved.pop("replayed", False):
+        return JSONResponse(saved, status_code=200)
+    return saved
 
 
 @router.post("/incidents/check-text", summary="Check a record's text before saving (linked pupils named in full)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+import secrets
 
 from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
@@ -83,6 +84,8 @@ def read_form(form) -> dict:
         "linked": read_links(form),
         "marks": bodymap_form.read_marks(form),
         "mark_region": form_text(form, "mark_region", 40),
+        # One per form: a second click on Save, or the browser re-sending the form, records nothing twice.
+        "client_token": form_text(form, "client_token", 64).strip() or secrets.token_urlsafe(16),
     }
 
 
@@ -91,7 +94,7 @@ def blank_form() -> dict:
             "occurred_at": now_local_input(), "location": "", "account": "", "childs_words": "",
             "others_present": "", "category_ids": [], "urgent": False, "dsl_informed": "",
             "dsl_informed_user_id": "", "alert_groups": [], "alert_user_ids": [], "linked": [], "marks": [],
-            "mark_region": ""}
+            "mark_region": "", "client_token": secrets.token_urlsafe(16)}
 
 
 def for_service(values: dict) -> dict:
@@ -113,6 +116,7 @@ def for_service(values: dict) -> dict:
         "linked_pupils": [{"pupil_id": as_id(link["pupil_id"]), "role": link["role"] or None}
                           for link in values["linked"]],
         "body_map": bodymap_form.for_service(values["marks"]),
+        "client_token": values["client_token"],
     }
 
 
@@ -299,7 +303,7 @@ async def new_incident_submit(request: Request, user: CurrentUser, rpc: Rpc, db:
     named = sorted({w.get("field") for w in incident.get("warnings") or [] if w.get("field")})
     if named:
         query.append("named=" + ",".join(named))
-    if upload is not None:
+    if upload is not None and not incident.get("replayed"):
         try:
             await rpc.call("documents", "store_document", user.actor_token, incident["id"], upload.filename,
                            upload.content_type or "application/octet-stream",

@@ -15,7 +15,7 @@ from services.incidents.exceptions import ValidationFailed
 from services.incidents.models import (BodyMapMark, ChronologyEntry, Incident, IncidentAlert, IncidentCategory,
                                        LinkedPupil, OutboxEvent)
 
-from .conftest import OTHER_SCHOOL, SCHOOL, actor, category_id, count, pupil_id
+from .conftest import OTHER_SCHOOL, OTHER_TEACHER, SCHOOL, actor, category_id, count, pupil_id
 
 ACCOUNT = "Jo said her uncle hit her with a belt on Saturday; bruise on left forearm."
 TABLES = (Incident, IncidentCategory, IncidentAlert, OutboxEvent, LinkedPupil, BodyMapMark, ChronologyEntry)
@@ -590,3 +590,29 @@ def test_a_failure_after_validation_rolls_everything_back(sessions, session, val
         record(sessions, {**valid, "linked_pupils": [{"pupil_id": pupil_id(session, "Gill"), "role": "victim"}],
                           "body_map": [MARK]})
     assert rows(sessions) == before
+
+
+def test_the_same_submission_twice_is_recorded_once(sessions, session):
+    data = {"pupil_id": pupil_id(session, "Green"), "occurred_at": "2026-01-05T09:30:00Z",
+            "account": "Said she was scared to go home.", "category_ids": [category_id(session, "Safeguarding")],
+            "client_token": "form-7f3a9c2e"}
+    before = [count(sessions, m) for m in (Incident, ChronologyEntry, OutboxEvent)]
+    with sessions.begin() as s:
+        first = domain.record_incident(s, actor(), data)
+    with sessions.begin() as s:
+        again = domain.record_incident(s, actor(), data)
+    assert again["id"] == first["id"] and again["replayed"] is True and "replayed" not in first
+    after = [count(sessions, m) for m in (Incident, ChronologyEntry, OutboxEvent)]
+    assert [a - b for a, b in zip(after, before)] == [1, 1, 1]
+    with sessions.begin() as s:  # another member of staff's token is theirs alone
+        other = domain.record_incident(s, actor(user_id=OTHER_TEACHER), data)
+    assert other["id"] != first["id"]
+
+
+@pytest.mark.parametrize("token", ["short", "has spaces in it", "x" * 65, 12345678])
+def test_a_malformed_submission_token_is_refused(sessions, session, token):
+    data = {"pupil_id": pupil_id(session, "Green"), "occurred_at": "2026-01-05T09:30:00Z",
+            "account": "x", "category_ids": [category_id(session, "Behaviour")], "client_token": token}
+    with pytest.raises(ValidationFailed) as refused, sessions.begin() as s:
+        domain.record_incident(s, actor(), data)
+    assert refused.value.errors[0]["field"] == "client_token"

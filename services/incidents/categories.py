@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from services.common.actor import Actor
 
+from .fields import is_id
 from .exceptions import Forbidden, NotFound, ValidationFailed
 from .models import SENSITIVITIES, Category, IncidentCategory
 from .search import fold
@@ -24,12 +25,8 @@ COLOUR = re.compile(r"#[0-9a-f]{6}")
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 MAX_SLUG = 40
 MAX_ALERT_USERS = 50
-MAX_ID = 2**31 - 1
 FIELDS = ("name", "parent_id", "colour", "sensitivity", "default_alert_groups", "default_alert_user_ids", "active")
 
-
-def _is_id(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
 def describe(c: Category, depth: int = 1) -> dict:
@@ -123,7 +120,7 @@ def _validate(session: Session, actor: Actor, data: dict, current: Category | No
 
     if "parent_id" in data:
         parent_id = data["parent_id"]
-        parent = categories.get(parent_id) if _is_id(parent_id) else None
+        parent = categories.get(parent_id) if is_id(parent_id) else None
         if parent_id is None:
             clean["parent_id"] = None
         elif parent is None:
@@ -177,7 +174,7 @@ def _validate(session: Session, actor: Actor, data: dict, current: Category | No
 
     if "default_alert_user_ids" in data or current is None:
         users = data.get("default_alert_user_ids") or []
-        if not isinstance(users, list) or not all(_is_id(u) for u in users):
+        if not isinstance(users, list) or not all(is_id(u) for u in users):
             error("default_alert_user_ids", "Staff to alert must be a list of staff ids.")
         elif len(set(users)) > MAX_ALERT_USERS:
             error("default_alert_user_ids", f"Choose at most {MAX_ALERT_USERS} members of staff; alert a group "
@@ -240,7 +237,7 @@ def update_category(session: Session, actor: Actor, category_id, changes) -> dic
     if not isinstance(changes, dict):
         raise ValidationFailed.one("body", "Send the changes as a JSON object.")
     categories = _school_categories(session, actor.school_id)
-    category = categories.get(category_id) if _is_id(category_id) else None
+    category = categories.get(category_id) if is_id(category_id) else None
     if category is None:
         raise NotFound("No such category.")
     for f, value in _validate(session, actor, changes, category, categories).items():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,7 +14,7 @@ from services.common.events import add_to_outbox, make_event
 
 from . import bodymap, chronology, schemas
 from .exceptions import Forbidden, NotFound, ValidationFailed
-from .fields import is_id, parse_iso_utc
+from .fields import CLOCK_SKEW, EARLIEST, is_id, parse_iso_utc
 from .models import (LINK_ROLES, MARK_TYPES, RECORD_TYPES, BodyMapMark, Category, Incident, IncidentAlert,
                      IncidentCategory, LinkedPupil, OutboxEvent, Pupil)
 from .policy import can_attach_to_incident, can_read_incident
@@ -31,8 +31,6 @@ MAX_LINKED_PUPILS = 30
 MAX_MARKS = 60
 MAX_MARK_DETAIL_CHARS = 60  # colour, shape, size
 MAX_MARK_DESCRIPTION_CHARS = 2_000
-CLOCK_SKEW = timedelta(minutes=5)
-EARLIEST = datetime(1990, 1, 1)
 
 
 def search_pupils(session: Session, actor: Actor, q: str, limit: int = 20) -> list[dict]:

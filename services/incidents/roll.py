@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from services.common.actor import Actor
 from services.common.events import add_to_outbox, make_event
 
+from .fields import is_id
 from .exceptions import Forbidden, NotFound, ValidationFailed
 from .models import FLAGS, OutboxEvent, Pupil, PupilLink
 from .search import fold, roll_changed
@@ -617,15 +618,11 @@ def _apply(session: Session, actor: Actor, rows: list[Row], *, mode: str, dry_ru
 
 # --- a pupil's details and family -------------------------------------------------------------
 
-MAX_ID = 2**31 - 1
 
-
-def _is_id(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
 def _load_pupil(session: Session, actor: Actor, pupil_id, *, on_roll_only: bool = False) -> Pupil:
-    pupil = session.get(Pupil, pupil_id) if _is_id(pupil_id) else None
+    pupil = session.get(Pupil, pupil_id) if is_id(pupil_id) else None
     if pupil is None or pupil.school_id != actor.school_id or (on_roll_only and not pupil.on_roll):
         raise NotFound("No such pupil on this school's roll.")
     return pupil
@@ -678,7 +675,7 @@ def _sibling_pair(session: Session, actor: Actor, pupil_id, other_id) -> tuple[P
     if not actor.is_dsl:
         raise Forbidden("Only the DSL team can change family links.")
     pupil = _load_pupil(session, actor, pupil_id)
-    if not _is_id(other_id):
+    if not is_id(other_id):
         raise ValidationFailed.one("pupil_id", "Choose the sibling from the roll.")
     if other_id == pupil.id:
         raise ValidationFailed.one("pupil_id", "A pupil cannot be their own sibling; choose another pupil.")

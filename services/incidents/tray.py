@@ -6,7 +6,7 @@ pupil as an incident, or dismisses it with a reason. An alert is handled once.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +19,7 @@ from services.common.events import add_to_outbox, make_event
 
 from . import domain
 from .exceptions import Forbidden, NotFound, ValidationFailed
-from .fields import is_id, parse_iso_utc
+from .fields import CLOCK_SKEW, EARLIEST, is_id, parse_iso_utc
 from .models import SEVERITIES, TRAY_STATUSES, Incident, OutboxEvent, Pupil, TrayItem
 
 MAX_EXTERNAL_ID_CHARS = 120
@@ -28,8 +28,6 @@ MAX_SUMMARY_CHARS = 5_000
 MAX_NOTE_CHARS = 10_000
 MAX_REASON_CHARS = 2_000
 MIN_REASON_CHARS = 5
-CLOCK_SKEW = timedelta(minutes=5)
-EARLIEST = datetime(1990, 1, 1)
 
 
 

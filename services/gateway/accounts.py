@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import datetime, timedelta, timezone
 
@@ -23,6 +24,7 @@ _DUMMY_HASH = hasher.hash("not-a-password")
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 MAX_FAILED_SECOND_FACTOR = 5
+_TOTP_CODE = re.compile(r"[0-9]{6}")  # not \d, which matches any script's digits
 
 
 def hash_password(password: str) -> str:
@@ -100,11 +102,14 @@ def verify_second_factor(session: Session, login: LoginSession, user: StaffMembe
                          now: datetime | None = None) -> bool:
     """Accept a TOTP code once (±1 step for clock drift); too many wrong codes end the session."""
     now = now or utcnow()
-    code = (code or "").strip().replace(" ", "")
-    totp = pyotp.TOTP(user.totp_secret) if user.totp_secret else None
+    code = code.strip().replace(" ", "") if isinstance(code, str) else ""
+    # Six ASCII digits, compared as bytes: str.isdigit() also passes '٠١٢٣٤٥' or fullwidth digits, and
+    # compare_digest() raises on non-ASCII text. Anything else is a wrong code, counted like one.
+    well_formed = _TOTP_CODE.fullmatch(code) is not None
+    totp = pyotp.TOTP(user.totp_secret) if user.totp_secret and well_formed else None
     step_now = int(_epoch(now)) // 30
     for step in (step_now, step_now - 1, step_now + 1):
-        if totp and code.isdigit() and secrets.compare_digest(totp.at(step * 30), code):
+        if totp and secrets.compare_digest(totp.at(step * 30).encode("ascii"), code.encode("ascii")):
             if user.totp_last_step is not None and step <= user.totp_last_step:
                 break  # replayed code
             user.totp_last_step = step

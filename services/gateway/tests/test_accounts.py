@@ -242,6 +242,28 @@ def test_wrong_code_is_refused_and_counted(session, bad):
     assert login.second_factor_at is None and login.ended_at is None
 
 
+# The right code written in other scripts' digits: str.isdigit() says yes to every one of them.
+OTHER_DIGITS = {"arabic-indic": "٠١٢٣٤٥٦٧٨٩", "fullwidth": "０１２３４５６７８９", "devanagari": "०१२३४५६७८९",
+                "superscript": "⁰¹²³⁴⁵⁶⁷⁸⁹", "mathematical-bold": "𝟎𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖𝟗"}
+
+
+@pytest.mark.parametrize("digits", OTHER_DIGITS.values(), ids=OTHER_DIGITS.keys())
+def test_the_right_code_in_non_ascii_digits_is_a_wrong_code(session, digits):
+    _, login = start(session, DSL_EMAIL)
+    code = code_at(T0).translate(str.maketrans("0123456789", digits))
+    assert not accounts.verify_second_factor(session, login, staff(session, DSL_EMAIL), code, now=T0)
+    assert login.failed_second_factor == 1
+    assert login.second_factor_at is None and login.ended_at is None
+
+
+@pytest.mark.parametrize("bad", ["\ud800\udc00" * 3, "12345\x00", "١٢٣٤٥٦", "１２３４５６", "12345٦", "é12345",
+                                 "123\u00a0456", b"123456", 123456])
+def test_malformed_code_is_refused_and_counted(session, bad):
+    _, login = start(session, DSL_EMAIL)
+    assert not accounts.verify_second_factor(session, login, staff(session, DSL_EMAIL), bad, now=T0)
+    assert login.failed_second_factor == 1 and login.second_factor_at is None
+
+
 def test_five_wrong_codes_end_the_session(session):
     token, login = start(session, DSL_EMAIL)
     user = staff(session, DSL_EMAIL)

@@ -1,14 +1,14 @@
-"""The alerts service's Nameko adapter: entrypoints and dependencies, nothing else."""
+"""The alerts service's Nameko adapter: contract → use case, and the mail sender's timer."""
 from __future__ import annotations
 
 import logging
 
-from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
+from services.common.adapter import Service, Setting, UnitOfWork
+from services.common.contracts import alerts
 from services.common.db import utcnow
-from services.common.nameko_ext import Actors, Database, event_handler, rpc
 
 from . import domain
 from .mailer import SmtpMailer
@@ -17,77 +17,52 @@ log = logging.getLogger(__name__)
 
 
 class Mailer(DependencyProvider):
-    """`self.mailer.send(to, subject, body)`, configured from the SMTP_* settings."""
+    """`self.mailer.send(to, subject, body)`, configured from the SMTP settings."""
 
     def setup(self):
-        config = self.container.config
-        self.mailer = SmtpMailer(host=config["SMTP_HOST"], port=int(config["SMTP_PORT"]),
-                                 mail_from=config["MAIL_FROM"], username=config.get("SMTP_USERNAME"),
-                                 password=config.get("SMTP_PASSWORD"),
-                                 starttls=bool(config.get("SMTP_STARTTLS", False)))
+        settings = self.container.config["SETTINGS"]
+        self.mailer = SmtpMailer(host=settings.smtp_host, port=settings.smtp_port, mail_from=settings.mail_from,
+                                 username=settings.smtp_username, password=settings.smtp_password,
+                                 starttls=settings.smtp_starttls)
 
     def get_dependency(self, worker_ctx):
         return self.mailer
 
 
-class AlertsService:
+def health(session) -> str:
+    return "ok"
+
+
+class AlertsService(Service):
     name = "alerts"
 
-    db = Database()
-    actors = Actors()
+    unit_of_work = UnitOfWork()
     mailer = Mailer()
-    config = Config()
+    public_url = Setting("public_url")
 
-    @rpc
-    def health(self):
-        return "ok"
+    methods = {
+        alerts.health: health,
+        alerts.list_alerts: domain.list_alerts,
+        alerts.mark_alert_read: domain.mark_alert_read,
+        alerts.failed_mail: domain.failed_mail,
+    }
+    handlers = {
+        alerts.on_staff_member_saved: domain.save_staff_member,
+        alerts.on_incident_recorded: domain.raise_alerts,
+        alerts.on_tray_item_received: domain.raise_tray_alerts,
+        alerts.on_action_assigned: domain.raise_action_alert,
+    }
 
-    @event_handler("gateway", "staff_member_saved")
-    def on_staff_member_saved(self, event):
-        with self.db.transaction() as session:
-            domain.save_staff_member(session, event)
-
-    @event_handler("incidents", "incident_recorded")
-    def on_incident_recorded(self, event):
-        with self.db.transaction() as session:
-            domain.raise_alerts(session, event, self.config["PUBLIC_URL"])
-        self._send_now()
-
-    @event_handler("incidents", "tray_item_received")
-    def on_tray_item_received(self, event):
-        with self.db.transaction() as session:
-            domain.raise_tray_alerts(session, event, self.config["PUBLIC_URL"])
-        self._send_now()
-
-    @event_handler("incidents", "action_assigned")
-    def on_action_assigned(self, event):
-        with self.db.transaction() as session:
-            domain.raise_action_alert(session, event, self.config["PUBLIC_URL"])
-        self._send_now()
-
-    def _send_now(self):
+    def after_event(self, subscription):
+        if subscription is alerts.on_staff_member_saved:
+            return
         try:
             self.send_pending_mail()  # now, rather than at the next tick
         except Exception:
             # The alerts are saved; the timer will send them. Do not fail (and retry) the event.
             log.exception("could not send alert mail straight away; the timer will retry")
 
-    @rpc
-    def list_alerts(self, actor, unread_only=False, limit=100):
-        with self.db.transaction() as session:
-            return domain.list_alerts(session, self.actors.verify(actor), unread_only, limit)
-
-    @rpc
-    def mark_alert_read(self, actor, alert_id):
-        with self.db.transaction() as session:
-            return domain.mark_alert_read(session, self.actors.verify(actor), alert_id)
-
-    @rpc
-    def failed_mail(self, actor):
-        with self.db.transaction() as session:
-            return domain.failed_mail(session, self.actors.verify(actor))
-
     @timer(interval=1)
     def send_pending_mail(self):
-        with self.db.transaction() as session:
+        with self.unit_of_work.transaction() as session:
             domain.send_pending_mail(session, self.mailer, utcnow())

@@ -11,3 +11,7 @@ class AlertsSettings(CommonSettings):
     mail_from: str = "Haven <haven@localhost>"
     # Where staff open Haven; alert e-mails link to `{public_url}/incidents/{id}`.
     public_url: str = "http://localhost:8000"
+
+    @property
+    def database_url(self) -> str:
+        return self.alerts_database_url

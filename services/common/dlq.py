@@ -62,10 +62,10 @@ def main() -> None:
             parser.error("replay needs the queue name")
         print(f"replayed {replay(channel, args.queue)} message(s) from {args.queue}{SUFFIX}")
     else:
-        from .topology import handler_queue_name, load
-        topology = load()
-        names = [handler_queue_name(**h) + SUFFIX for h in topology["event_handlers"]]
-        names += [f"rpc-{s}{SUFFIX}" for s in ("incidents", "alerts", "documents", "transfers")]
+        from . import contracts
+        from .topology import handler_queue_names
+        names = [name + SUFFIX for name in handler_queue_names()]
+        names += [f"rpc-{c.service}{SUFFIX}" for c in contracts.ALL if c.methods]
         for name, count in list_dead_letters(channel, names).items():
             print(f"{count:6d}  {name}")
     connection.close()

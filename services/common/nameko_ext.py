@@ -129,9 +129,23 @@ class RetryingEventHandler(EventHandler):
 
     queue_consumer = HardenedQueueConsumer()
 
+    def __init__(self, source_service, event_type, payload=None, **kwargs):
+        # `payload`: the contract's event model; an event that does not match it can never be
+        # handled, so it is parked at once rather than retried.
+        self.payload = payload
+        super().__init__(source_service, event_type, **kwargs)
+
     def handle_message(self, body, message):
+        problem = None
         if not isinstance(body, dict) or "event_id" not in body:
-            park(self.queue_consumer.amqp_uri, self.queue.name, message, "event without event_id")
+            problem = "event without event_id"
+        elif self.payload is not None:
+            try:
+                self.payload.model_validate(body)
+            except ValueError as exc:  # pydantic's ValidationError
+                problem = f"event does not match its contract: {exc.errors()[:3] if hasattr(exc, 'errors') else exc}"
+        if problem:
+            park(self.queue_consumer.amqp_uri, self.queue.name, message, problem)
             self.queue_consumer.ack_message(message)
             return
         super().handle_message(body, message)
@@ -182,7 +196,7 @@ class Database(DependencyProvider):
     """`self.db.transaction()` gives a session that commits on success and rolls back on error."""
 
     def setup(self):
-        self.engine = make_engine(self.container.config["DATABASE_URL"])
+        self.engine = make_engine(self.container.config["SETTINGS"].database_url)
         self.sessions = DatabaseSessions(session_factory(self.engine))
 
     def stop(self):
@@ -196,7 +210,7 @@ class Events(DependencyProvider):
     """The publisher the outbox relay uses (one connection per service, publisher confirms)."""
 
     def setup(self):
-        self.publisher = EventPublisher(self.container.config["AMQP_URI"], self.container.service_name)
+        self.publisher = EventPublisher(self.container.config["SETTINGS"].amqp_uri, self.container.service_name)
 
     def stop(self):
         self.publisher.close()
@@ -209,8 +223,8 @@ class Actors(DependencyProvider):
     """`self.actors.verify(token)` → Actor, or Unauthenticated for an unsigned or stale context."""
 
     def setup(self):
-        self.key = self.container.config["ACTOR_KEY"]
-        self.max_age = float(self.container.config.get("ACTOR_TTL_SECONDS", 120))
+        settings = self.container.config["SETTINGS"]
+        self.key, self.max_age = settings.actor_key, float(settings.actor_ttl_seconds)
 
     def get_dependency(self, worker_ctx):
         return self

@@ -1,10 +1,11 @@
 """How every Nameko service starts: wait for the broker, migrate, declare the topology, run.
 
-Call from a service's `__main__` after `eventlet.monkey_patch()`.
+Call from a service's `__main__` after `import services.common.green`.
 """
 from __future__ import annotations
 
 import logging
+import os
 import signal
 
 import eventlet
@@ -15,18 +16,18 @@ from .db import migrate
 from .startup import configure_logging, wait_for_broker
 
 log = logging.getLogger("haven")
+MAX_WORKERS = 20
 
 
-def run(service_cls, settings, database_url: str, migrations_dir: str, extra_config=None) -> None:
-    amqp_uri = settings.amqp_uri
+def run(service_cls, settings) -> None:
+    """`settings` is handed to the dependency providers whole (`config["SETTINGS"]`)."""
     configure_logging()
-    wait_for_broker(amqp_uri)
-    migrate(database_url, migrations_dir)
-    topology.declare(amqp_uri)
-    config = {"AMQP_URI": amqp_uri, "DATABASE_URL": database_url, "max_workers": 20,
-              "serializer": "json", "ACTOR_KEY": settings.actor_key,
-              "ACTOR_TTL_SECONDS": settings.actor_ttl_seconds, **(extra_config or {})}
-    runner = ServiceRunner(config)
+    wait_for_broker(settings.amqp_uri)
+    service_dir = os.path.dirname(os.path.abspath(__import__(service_cls.__module__, fromlist=["_"]).__file__))
+    migrate(settings.database_url, os.path.join(service_dir, "migrations"))
+    topology.declare(settings.amqp_uri)
+    runner = ServiceRunner({"AMQP_URI": settings.amqp_uri, "SETTINGS": settings,
+                            "max_workers": MAX_WORKERS, "serializer": "json"})
     runner.add_service(service_cls)
     stop = eventlet.event.Event()
 

@@ -17,6 +17,8 @@ class CommonSettings(BaseSettings):
     actor_key: str = ""
     actor_ttl_seconds: int = 120
     rpc_timeout_seconds: float = 10.0
+    # The test suite sets this: every RPC answer is checked against its contract's result model.
+    check_results: bool = False
 
     @model_validator(mode="after")
     def _secrets_present(self):

@@ -1,30 +1,26 @@
-"""Declares the exchanges and event-handler queues listed in `deploy/topology.yaml`."""
+"""Declares the exchanges and every event-handler queue before anything publishes (DESIGN rule 5):
+an event published before its handler's queue exists would be lost.
+
+The list is derived from the contracts (`services/common/contracts`): a handler is declared there
+as a subscription, and the service's handler can only be bound to a declared subscription, so a
+handler's queue cannot be missing.
+"""
 from __future__ import annotations
 
-import os
-
-import yaml
 from kombu import Connection, Exchange, Queue
 
-TOPOLOGY_FILE = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "topology.yaml")
+from . import contracts
 
 
-def load(path: str = TOPOLOGY_FILE) -> dict:
-    with open(path) as f:
-        return yaml.safe_load(f)
+def handler_queue_names() -> list[str]:
+    return [s.queue for s in contracts.subscriptions()]
 
 
-def handler_queue_name(source: str, event: str, service: str, handler: str) -> str:
-    return f"evt-{source}-{event}--{service}.{handler}"
-
-
-def declare(amqp_uri: str, path: str = TOPOLOGY_FILE) -> None:
-    topology = load(path)
+def declare(amqp_uri: str) -> None:
     with Connection(amqp_uri) as conn:
         channel = conn.default_channel
-        for name in topology["exchanges"]:
+        for name in contracts.exchanges():
             Exchange(name, type="topic", durable=True)(channel).declare()
-        for h in topology["event_handlers"]:
-            exchange = Exchange(f"{h['source']}.events", type="topic", durable=True)
-            Queue(handler_queue_name(**h), exchange=exchange, routing_key=h["event"],
-                  durable=True)(channel).declare()
+        for s in contracts.subscriptions():
+            exchange = Exchange(s.event.exchange, type="topic", durable=True)
+            Queue(s.queue, exchange=exchange, routing_key=s.event.name, durable=True)(channel).declare()

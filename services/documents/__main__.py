@@ -1,8 +1,4 @@
-import eventlet
-
-eventlet.monkey_patch()
-
-import os  # noqa: E402
+import services.common.green  # noqa: F401  (must come first)
 
 from services.common.runner import run  # noqa: E402
 
@@ -10,6 +6,4 @@ from .service import DocumentsService  # noqa: E402
 from .settings import DocumentsSettings  # noqa: E402
 
 if __name__ == "__main__":
-    settings = DocumentsSettings()
-    run(DocumentsService, settings, settings.documents_database_url,
-        os.path.join(os.path.dirname(__file__), "migrations"), extra_config=settings.nameko_config())
+    run(DocumentsService, DocumentsSettings())

@@ -4,6 +4,9 @@ from __future__ import annotations
 import eventlet
 from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
+from nameko.rpc import RpcProxy
+
+from services.common.contracts import incidents as incidents_contract
 
 from .domain import AccessCheck
 from .exceptions import incidents_unavailable
@@ -14,26 +17,39 @@ class DocumentVault(DependencyProvider):
     """`self.vault.put(...)` / `self.vault.get(...)`: one Vault (and one S3 client) per process."""
 
     def setup(self):
-        config = self.container.config
-        store = open_store(config.get("VAULT_BACKEND", "local"), vault_dir=config.get("VAULT_DIR", "var/vault"),
-                           s3_bucket=config.get("S3_BUCKET", "haven-documents"),
-                           s3_region=config.get("S3_REGION", "eu-west-2"),
-                           s3_endpoint_url=config.get("S3_ENDPOINT_URL"))
-        self.vault = Vault(store, decode_master_key(config["MASTER_KEY"]))
+        settings = self.container.config["SETTINGS"]
+        store = open_store(settings.vault_backend, vault_dir=settings.vault_dir, s3_bucket=settings.s3_bucket,
+                           s3_region=settings.s3_region, s3_endpoint_url=settings.s3_endpoint_url)
+        self.vault = Vault(store, decode_master_key(settings.master_key.get_secret_value()))
         self.vault.prepare()  # creates the directory or the bucket, so a bad setup fails at start
 
     def get_dependency(self, worker_ctx):
         return self.vault
 
 
-def incident_access(incidents, actor_token: str, timeout: float) -> AccessCheck:
-    """The domain's `check_access`, asking the incidents service with the caller's own token."""
+class IncidentAccess(RpcProxy):
+    """`check_access(incident_id, purpose)`: the domain's permission check, answered by the incidents
+    service with the caller's own signed actor context (the first argument of every call)."""
 
-    def check(incident_id: int, purpose: str) -> dict:
-        try:
-            with eventlet.Timeout(timeout, incidents_unavailable()):
-                return incidents.check_incident_access(actor_token, incident_id, purpose)
-        except UnknownService:
-            raise incidents_unavailable() from None
+    spec = incidents_contract.check_incident_access
 
-    return check
+    def __init__(self):
+        super().__init__(self.spec.service)
+
+    def setup(self):
+        self.timeout = float(self.container.config["SETTINGS"].rpc_timeout_seconds)
+
+    def get_dependency(self, worker_ctx) -> AccessCheck:
+        proxy = super().get_dependency(worker_ctx)
+        actor_token = worker_ctx.args[0] if worker_ctx.args else None
+        method = getattr(proxy, self.spec.name)
+
+        def check(incident_id: int, purpose: str) -> dict:
+            command = self.spec.command(incident_id=incident_id, purpose=purpose)
+            try:
+                with eventlet.Timeout(self.timeout, incidents_unavailable()):
+                    return method(actor_token, **command.model_dump())
+            except UnknownService:
+                raise incidents_unavailable() from None
+
+        return check

@@ -34,10 +34,6 @@ class DocumentsSettings(CommonSettings):
     def _blank_endpoint_is_none(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
 
-    def nameko_config(self) -> dict:
-        """The extra keys the service's dependency providers read from the Nameko config."""
-        return {"VAULT_BACKEND": self.vault_backend, "VAULT_DIR": self.vault_dir,
-                "S3_BUCKET": self.s3_bucket, "S3_ENDPOINT_URL": self.s3_endpoint_url,
-                "S3_REGION": self.s3_region, "MASTER_KEY": self.master_key.get_secret_value(),
-                "MAX_DOCUMENT_BYTES": self.max_document_bytes,
-                "RPC_TIMEOUT_SECONDS": self.rpc_timeout_seconds}
+    @property
+    def database_url(self) -> str:
+        return self.documents_database_url

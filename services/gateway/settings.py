@@ -20,3 +20,7 @@ class GatewaySettings(CommonSettings):
         if not self.is_local and not self.cookie_secure:
             raise ValueError("HAVEN_COOKIE_SECURE may only be false in development or tests")
         return self
+
+    @property
+    def database_url(self) -> str:
+        return self.gateway_database_url

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from services.common.nameko_ext import Database, rpc
+from services.common.adapter import Service, UnitOfWork
+from services.common.contracts import transfers
 
 
-class TransfersService:
+def health(session) -> str:
+    session.execute(text("SELECT 1"))
+    return "ok"
+
+
+class TransfersService(Service):
     name = "transfers"
 
-    db = Database()
-
-    @rpc
-    def health(self):
-        with self.db.transaction() as session:
-            session.execute(text("SELECT 1"))
-        return "ok"
+    unit_of_work = UnitOfWork()
+    methods = {transfers.health: health}

@@ -1,0 +1,244 @@
+"""One adapter between the bus and a service's use cases (DESIGN "One adapter").
+
+A service class declares its RPC methods and its event handlers as tables, contract → use case:
+
+    class IncidentsService(Service):
+        name = "incidents"
+        unit_of_work = UnitOfWork(OutboxEvent)
+        methods = {incidents.record_incident: record.record_incident, ...}
+        handlers = {incidents_contract.on_document_stored: consumers.document_stored}
+
+and `Service` makes one hardened Nameko entrypoint per row. Every call goes the same way, through
+the `UnitOfWork` provider: verify the actor, validate the arguments with the contract's model, open
+the transaction, run the use case, commit, then wake the outbox relay. The relay runs in its own
+green thread, so publishing never delays or fails a command that has committed (a broker that is
+away delays the event, it does not lose it or turn a saved record into an error).
+
+A use case is plain Python: `fn(session, actor, <fields of the command>)`, or `fn(session, actor,
+command)` to take the model whole. It may also ask by name for `settings`, `actor_token`, or any of
+the service's dependencies (`vault`, `incidents`...); nothing else about Nameko reaches it.
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any, Callable
+
+import eventlet
+from eventlet.event import Event as GreenEvent
+from nameko.extensions import DependencyProvider
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from .actor import verify as verify_actor
+from .contracts.base import Method, Subscription
+from .db import make_engine, session_factory, transaction
+from .errors import Conflict, ValidationFailed
+from .events import EventPublisher, relay_outbox
+from .nameko_ext import event_handler, park, rpc
+
+log = logging.getLogger(__name__)
+
+RELAY_INTERVAL = 1.0  # seconds between sweeps when nothing wakes the relay
+DEFAULT_CONFLICT = "Someone changed this at the same moment. Reload the page and try again."
+
+
+class UnitOfWork(DependencyProvider):
+    """The transaction, the actor and the outbox relay of one service process.
+
+    `settings` is the process's settings object, handed over whole by the runner
+    (`config["SETTINGS"]`); nothing is copied into Nameko's config by string keys.
+    """
+
+    def __init__(self, outbox_model=None):
+        self.outbox_model = outbox_model
+
+    # --- lifecycle ---
+    def setup(self):
+        self.settings = self.container.config["SETTINGS"]
+        self.engine = make_engine(self.settings.database_url)
+        self.sessions = session_factory(self.engine)
+        self.check_results = bool(getattr(self.settings, "check_results", False))
+        self._wake = GreenEvent()
+        self._relay = None
+        self.publisher = None
+        if self.outbox_model is not None:
+            self.publisher = EventPublisher(self.settings.amqp_uri, self.container.service_name)
+
+    def start(self):
+        if self.publisher is not None:
+            self._relay = self.container.spawn_managed_thread(self._relay_forever, identifier="outbox-relay")
+
+    def stop(self):
+        if self._relay is not None:
+            self._relay.kill()
+        if self.publisher is not None:
+            self.publisher.close()
+        self.engine.dispose()
+
+    def kill(self):
+        self.stop()
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    # --- what a worker uses ---
+    def transaction(self):
+        return transaction(self.sessions)
+
+    def verify(self, token):
+        return verify_actor(token, self.settings.actor_key, float(self.settings.actor_ttl_seconds))
+
+    def run(self, spec: Method, use_case: Callable, args: tuple, kwargs: dict, deps: dict) -> Any:
+        """One RPC: actor, arguments, transaction, commit, relay; the answer as JSON-ready data."""
+        actor = None
+        if spec.actor:
+            if len(args) != 1:
+                raise ValidationFailed.one("actor", "The call must carry exactly one signed actor context.")
+            actor = self.verify(args[0])
+        elif args:
+            raise ValidationFailed.one("args", "This method takes no positional arguments.")
+        command = spec.parse(kwargs)
+        available = {"actor": actor, "actor_token": args[0] if args else None, "command": command,
+                     "settings": self.settings, **deps}
+        try:
+            with self.transaction() as session:
+                result = use_case.call(session, available, command)
+        except IntegrityError:
+            # Two writes at the same instant (e.g. one submission from two tabs): the other won.
+            raise Conflict(spec.conflict or DEFAULT_CONFLICT) from None
+        self.wake_relay()
+        if self.check_results:
+            self._check_result(spec, result)
+        return result
+
+    def handle(self, spec: Subscription, use_case: Callable, event: dict, deps: dict) -> None:
+        """One event, in one transaction (the use case records it as processed, for idempotency)."""
+        with self.transaction() as session:
+            use_case.call(session, {"event": event, "settings": self.settings, **deps}, None)
+        self.wake_relay()
+
+    # --- the relay ---
+    def wake_relay(self) -> None:
+        if self.publisher is not None and not self._wake.ready():
+            self._wake.send(True)
+
+    def relay_now(self) -> int:
+        with self.transaction() as session:
+            return relay_outbox(session, self.outbox_model, self.publisher)
+
+    def _relay_forever(self):
+        while True:
+            with eventlet.Timeout(RELAY_INTERVAL, False):
+                self._wake.wait()
+            self._wake = GreenEvent()
+            try:
+                while self.relay_now():
+                    pass
+            except Exception as exc:  # the broker or the database is away: the rows wait
+                log.warning("outbox relay paused (%s); retrying", type(exc).__name__)
+                eventlet.sleep(RELAY_INTERVAL)
+
+    @staticmethod
+    def _check_result(spec: Method, result: Any) -> None:
+        """In the test suite: every answer must match the contract the gateway documents."""
+        try:
+            _adapter(spec).validate_python(result)
+        except ValidationError as exc:
+            log.error("%s answered outside its contract: %s", spec.routing_key, exc.errors()[:3])
+            raise
+
+
+_ADAPTERS: dict[Method, TypeAdapter] = {}
+
+
+def _adapter(spec: Method) -> TypeAdapter:
+    if spec not in _ADAPTERS:
+        _ADAPTERS[spec] = TypeAdapter(spec.result)
+    return _ADAPTERS[spec]
+
+
+class Setting(DependencyProvider):
+    """One value of the process's settings, for a use case that asks for it by this attribute's name."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def setup(self):
+        self.value = getattr(self.container.config["SETTINGS"], self.name)
+
+    def get_dependency(self, worker_ctx):
+        return self.value
+
+
+class UseCase:
+    """A domain function and how to call it: its parameters are filled by name."""
+
+    def __init__(self, fn: Callable, fields: tuple[str, ...], where: str):
+        self.fn = fn
+        params = list(inspect.signature(fn).parameters.values())[1:]  # the first is the session
+        self.names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        self.optional = {p.name for p in params if p.default is not p.empty}
+        self.takes_command = "command" in self.names
+        if not self.takes_command:
+            unknown = set(fields) - set(self.names)
+            if unknown:
+                raise TypeError(f"{where}: {fn.__module__}.{fn.__name__} does not take {sorted(unknown)} "
+                                "from the contract")
+
+    def call(self, session, available: dict, command) -> Any:
+        values = dict(available)
+        if command is not None and not self.takes_command:
+            values.update(command.model_dump())  # nested models reach the use case as plain dicts
+        kwargs = {}
+        for name in self.names:
+            if name in values:
+                kwargs[name] = values[name]
+            elif name not in self.optional:
+                raise TypeError(f"{self.fn.__name__} needs {name!r}, which nothing provides")
+        return self.fn(session, **kwargs)
+
+
+def _rpc_entrypoint(spec: Method, use_case: UseCase, dependency_names: tuple[str, ...]):
+    def entrypoint(self, *args, **kwargs):
+        deps = {name: getattr(self, name) for name in dependency_names}
+        return self.unit_of_work.run(spec, use_case, args, kwargs, deps)
+    entrypoint.__name__ = entrypoint.__qualname__ = spec.name
+    entrypoint.__doc__ = f"{spec.routing_key} → {use_case.fn.__module__}.{use_case.fn.__name__}"
+    return rpc(entrypoint)
+
+
+def _event_entrypoint(spec: Subscription, use_case: UseCase, dependency_names: tuple[str, ...]):
+    def entrypoint(self, event):
+        deps = {name: getattr(self, name) for name in dependency_names}
+        self.unit_of_work.handle(spec, use_case, event, deps)
+        after = getattr(self, "after_event", None)
+        if after is not None:
+            after(spec)
+    entrypoint.__name__ = entrypoint.__qualname__ = spec.handler
+    return event_handler(spec.event.service, spec.event.name, payload=spec.event.payload)(entrypoint)
+
+
+class Service:
+    """Base of every service class: turns `methods` and `handlers` into Nameko entrypoints."""
+
+    name: str
+    methods: dict = {}
+    handlers: dict = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        deps = tuple(n for n, v in vars(cls).items()
+                     if isinstance(v, DependencyProvider) and n != "unit_of_work")
+        for spec, fn in cls.methods.items():
+            if spec.service != cls.name:
+                raise TypeError(f"{cls.__name__} cannot serve {spec.routing_key}")
+            use_case = UseCase(fn, tuple(spec.command.model_fields), spec.routing_key)
+            setattr(cls, spec.name, _rpc_entrypoint(spec, use_case, deps))
+        for spec, fn in cls.handlers.items():
+            if spec.service != cls.name:
+                raise TypeError(f"{cls.__name__} cannot handle {spec.queue}")
+            setattr(cls, spec.handler, _event_entrypoint(spec, UseCase(fn, (), spec.queue), deps))
+
+
+__all__ = ["Service", "UnitOfWork", "park"]

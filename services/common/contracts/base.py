@@ -1,0 +1,223 @@
+"""What a contract is made of: bounded field types, the error translation every service and the
+gateway share, and the declarations of RPC methods, events and event subscriptions.
+
+A contract module (one per service, beside this file) declares its word lists, a pydantic model for
+every RPC command and query and every event, and registers them on a `ServiceContract`. The service
+validates what it receives with these models; the gateway builds its request models, its OpenAPI
+document and its typed client from the same ones, so a name or a rule exists once.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter,
+                      ValidationError)
+from pydantic_core import PydanticCustomError
+
+from services.common.errors import ValidationFailed
+
+# Ids are the databases' integer columns: a larger number can never name a row, and reaching the
+# driver with one fails there (a 500) instead of here (a 422).
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
+# Small counts and limits (page sizes and the like).
+Count = Annotated[int, Field(strict=True, ge=0, le=MAX_ID)]
+
+# A JSON string may hold an unpaired UTF-16 surrogate ("\ud800"): Python keeps it, UTF-8 cannot
+# encode it, and the database or the bus fails on it later. Refuse it at the door.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_surrogates(value: str) -> str:
+    if _SURROGATE.search(value):
+        raise PydanticCustomError("surrogate", "This text holds a character that cannot be stored "
+                                               "(an unpaired surrogate). Retype it and try again.")
+    return value
+
+
+def Text(max_length: int, min_length: int = 0, **field_kwargs) -> Any:  # noqa: N802 (a type factory)
+    """A string of at most `max_length` characters that can be stored and sent as UTF-8."""
+    return Annotated[str, StringConstraints(max_length=max_length, min_length=min_length),
+                     AfterValidator(_no_surrogates), Field(**field_kwargs)]
+
+
+def has_surrogates(value: str) -> bool:
+    return bool(_SURROGATE.search(value))
+
+
+class Contract(BaseModel):
+    """Every command, query and event model: unknown fields are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class View(BaseModel):
+    """What a service answers. Views may carry more than they declare (a reader's extra fields)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# --- one way of turning a model's errors into field errors a form can show --------------------------
+
+def _field_name(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "body"
+
+
+def _message(error: dict) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "missing":
+        return "This is required."
+    if kind == "extra_forbidden":
+        return "This field is not expected here; remove it."
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return "Give a whole number."
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        low, high = ctx.get("ge", ctx.get("gt")), ctx.get("le", ctx.get("lt"))
+        if high == MAX_ID and low == 1:
+            return "That is not a valid id."
+        if low is not None and high is not None:
+            return f"Give a number from {low} to {high}."
+        return f"Give a number of at least {low}." if low is not None else f"Give a number up to {high}."
+    if kind in ("float_type", "float_parsing", "finite_number"):
+        return "Give a number."
+    if kind in ("bool_type", "bool_parsing"):
+        return "Give true or false."
+    if kind in ("string_type", "string_unicode"):
+        return "Give text."
+    if kind == "string_too_long":
+        return f"Keep this to {ctx.get('max_length'):,} characters or fewer."
+    if kind == "string_too_short":
+        return "This cannot be empty." if ctx.get("min_length") == 1 else \
+            f"Give at least {ctx.get('min_length')} characters."
+    if kind == "string_pattern_mismatch":
+        return "This is not in the expected form."
+    if kind in ("literal_error", "enum"):
+        return f"Choose one of: {ctx.get('expected', '')}."
+    if kind == "too_long":
+        return f"Choose at most {ctx.get('max_length')}."
+    if kind == "too_short":
+        return f"Choose at least {ctx.get('min_length')}."
+    if kind in ("list_type", "tuple_type", "set_type"):
+        return "Give a list."
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "Give an object with the expected fields."
+    if kind.startswith(("datetime", "date")):
+        return "Give a date (and time) in ISO 8601, e.g. 2026-03-01T09:30."
+    return error.get("msg", "This value is not accepted.")
+
+
+def field_errors(exc: ValidationError, prefix: tuple = ()) -> list[dict]:
+    return [{"field": _field_name(prefix + tuple(e["loc"])), "message": _message(e)} for e in exc.errors()]
+
+
+def validate(model: type[BaseModel], data: Any) -> BaseModel:
+    """`model(**data)` or a ValidationFailed with one error per field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(field_errors(exc)) from None
+
+
+# --- declarations -------------------------------------------------------------------------------------
+
+class NoArguments(Contract):
+    """A query that takes nothing but the actor."""
+
+
+@dataclass(frozen=True)
+class Method:
+    """One RPC method: `<service>.<name>`, what it takes and what it answers.
+
+    `command` is the model of its keyword arguments (the wire body is
+    `{"args": [actor], "kwargs": command}`); `result` describes the answer for the OpenAPI
+    document and for the services' own result checks in the test suite.
+    """
+
+    service: str
+    name: str
+    command: type[BaseModel]
+    result: Any = Any
+    actor: bool = True
+    timeout: float | None = None
+    conflict: str | None = None  # the message when two writes collide at the database
+
+    @property
+    def routing_key(self) -> str:
+        return f"{self.service}.{self.name}"
+
+    def parse(self, kwargs: dict) -> BaseModel:
+        return validate(self.command, kwargs)
+
+    def result_adapter(self) -> TypeAdapter:
+        return TypeAdapter(self.result)
+
+
+class Event(Contract):
+    """Every event: a fact with an id, when, which school, and the ids it is about (DESIGN rule 4)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=36)]
+    event_type: Annotated[str, StringConstraints(max_length=120)]
+    occurred_at: Annotated[str, StringConstraints(max_length=40)]
+    school_id: Id
+
+
+@dataclass(frozen=True)
+class EventType:
+    """A fact a service publishes on `<service>.events` with routing key `name`."""
+
+    service: str
+    name: str
+    payload: type[Event]
+
+    @property
+    def exchange(self) -> str:
+        return f"{self.service}.events"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """`service` handles `event` in its handler `handler`; the queue name follows Nameko 2.14."""
+
+    service: str
+    handler: str
+    event: EventType
+
+    @property
+    def queue(self) -> str:
+        return f"evt-{self.event.service}-{self.event.name}--{self.service}.{self.handler}"
+
+
+@dataclass
+class ServiceContract:
+    """A service's methods, the events it publishes and the events it handles, each named once."""
+
+    service: str
+    methods: dict[str, Method] = field(default_factory=dict)
+    events: dict[str, EventType] = field(default_factory=dict)
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
+
+    def method(self, name: str, command: type[BaseModel] = NoArguments, result: Any = Any,
+               **options) -> Method:
+        if name in self.methods:
+            raise ValueError(f"{self.service}.{name} is declared twice")
+        spec = Method(self.service, name, command, result, **options)
+        self.methods[name] = spec
+        return spec
+
+    def event(self, name: str, payload: type[Event]) -> EventType:
+        if name in self.events:
+            raise ValueError(f"{self.service}.{name} is declared twice")
+        spec = EventType(self.service, name, payload)
+        self.events[name] = spec
+        return spec
+
+    def handles(self, event: EventType, handler: str) -> Subscription:
+        if handler in self.subscriptions:
+            raise ValueError(f"{self.service}.{handler} is declared twice")
+        spec = Subscription(self.service, handler, event)
+        self.subscriptions[handler] = spec
+        return spec

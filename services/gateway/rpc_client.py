@@ -138,6 +138,10 @@ class RpcClient:
 
     # --- calls ----------------------------------------------------------------------------
     async def call(self, service: str, method: str, *args, timeout: float | None = None, **kwargs):
+        return await self.send(service, method, list(args), kwargs, timeout)
+
+    async def send(self, service: str, method: str, args: list, kwargs: dict, timeout: float | None = None):
+        """`call` with the arguments as they go on the wire (a command may have a field named `timeout`)."""
         timeout = self.default_timeout if timeout is None else timeout
         if not self._ready.is_set():
             try:
@@ -148,7 +152,7 @@ class RpcClient:
         correlation_id = uuid.uuid4().hex
         future = self._loop.create_future()
         self._pending[correlation_id] = (future, service)
-        body = json.dumps({"args": list(args), "kwargs": kwargs}).encode()
+        body = json.dumps({"args": args, "kwargs": kwargs}).encode()
         properties = pika.BasicProperties(
             content_type="application/json", content_encoding="utf-8", correlation_id=correlation_id,
             reply_to=self.reply_to, expiration=str(max(1, int(timeout * 1000))), delivery_mode=1)

@@ -17,6 +17,7 @@ from services.common.db import migrate
 from services.common.errors import HavenError, ServiceUnavailable, ValidationFailed
 
 from .database import GatewayDatabase
+from .limits import RequestLimits
 from .relay import relay_forever
 from .routes import alerts, chronology, directory, health, incidents, records, roll, session, tray
 from .rpc_client import RpcClient
@@ -76,6 +77,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             return web.to_sign_in(request)
         return web.error_page(request, exc.status_code, str(exc.detail))
 
+    app.add_middleware(RequestLimits, settings=settings)  # before any body is read; inside security_headers
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
         response = await call_next(request)

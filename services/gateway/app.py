@@ -14,15 +14,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common import topology
 from services.common.db import migrate
+from services.common.contracts.base import field_errors
 from services.common.errors import HavenError, ServiceUnavailable, ValidationFailed
 
 from .database import GatewayDatabase
 from .limits import RequestLimits
 from .relay import relay_forever
-from .routes import alerts, chronology, directory, health, incidents, records, roll, session, tray
+from .clients import Clients
+from .routes import (actions, alerts, cases, categories, chronology, documents, health, incidents, integrations,
+                     pupils, roll, session, staff, tray)
 from .rpc_client import RpcClient
 from .settings import GatewaySettings
-from .web import routes as web
+from .web import pages as web
 
 log = logging.getLogger("haven.gateway")
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
@@ -52,6 +55,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app = FastAPI(title="Haven", version="0.1.0", lifespan=lifespan, openapi_url="/api/v1/openapi.json",
                   docs_url="/api/v1/docs", redoc_url=None)
     app.state.settings, app.state.db, app.state.rpc = settings, db, rpc
+    app.state.clients = Clients(rpc)
 
     @app.exception_handler(HavenError)
     async def domain_error(request: Request, exc: HavenError):
@@ -66,7 +70,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def invalid_request(request: Request, exc: RequestValidationError):
         if not request.url.path.startswith("/api/"):
             return web.error_page(request, 404)  # e.g. /incidents/abc
-        errors = [{"field": _field(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        # The same words as the services' own field errors (one way of collecting them: the contracts').
+        errors = [{"field": _field(e["loc"]), "message": m["message"]}
+                  for e, m in zip(exc.errors(), field_errors(exc))]
         return JSONResponse({"detail": "Some fields need correcting.", "errors": errors}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
@@ -90,8 +96,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    for router in (session.router, health.router, directory.router, incidents.router, alerts.router,
-                   roll.router, records.router, chronology.router, tray.router, web.router):
+    for router in (session.router, health.router, staff.router, categories.router, pupils.router,
+                   incidents.router, documents.router, actions.router, cases.router, chronology.router,
+                   alerts.router, roll.router, integrations.router, tray.router, web.router):
         app.include_router(router)
     app.mount("/static", web.static_files(), name="static")
     return app

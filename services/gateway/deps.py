@@ -1,9 +1,11 @@
-"""Who may call what: typed dependencies, so a route's signature says who it is for.
+"""Who may call what: typed dependencies, so a route's or a page's signature says who it is for.
 
 `SignedIn` is anyone with a live session (maybe still owing a second factor); `CurrentUser` has
-finished signing in (DSL and SLT have given their TOTP code); `DslUser` is the DSL team.
+finished signing in (DSL and SLT have given their TOTP code); `DslOrSltUser` is the DSL team or
+senior leaders; `DslUser` is the DSL team; `Integration` is a monitoring system with its API key.
 Unsafe methods must carry the session's CSRF token (header `X-CSRF-Token`, or a `csrf_token` form
-field for the web forms).
+field for the web forms). A route marked with `@audits(label, "the_id")` has a tier's refusal
+written to the audit log under that label, like the refusals the services give.
 """
 from __future__ import annotations
 
@@ -13,13 +15,16 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.common.actor import DSL, Actor, sign
 
-from . import accounts
+from . import accounts, integrations
+from .clients import Clients
 from .database import GatewayDatabase
 from .rpc_client import RpcClient
 from .settings import GatewaySettings
+from .usecases import AuditLabel, Context
 
 SESSION_COOKIE = "haven_session"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -41,8 +46,19 @@ class SignedInUser:
     def is_dsl(self) -> bool:
         return self.actor.is_dsl
 
+    @property
+    def is_slt(self) -> bool:
+        return self.actor.is_slt
+
     def public(self) -> dict:
         return {"id": self.id, "name": self.name, "roles": list(self.roles)}
+
+
+@dataclass(frozen=True)
+class IntegrationCaller:
+    id: int
+    school_id: int
+    actor_token: str
 
 
 def settings(request: Request) -> GatewaySettings:
@@ -57,14 +73,47 @@ def rpc(request: Request) -> RpcClient:
     return request.app.state.rpc
 
 
-Settings = Annotated[GatewaySettings, Depends(settings)]
-Database = Annotated[GatewayDatabase, Depends(database)]
-Rpc = Annotated[RpcClient, Depends(rpc)]
+def clients(request: Request) -> Clients:
+    return request.app.state.clients
 
 
 def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
+
+Settings = Annotated[GatewaySettings, Depends(settings)]
+Database = Annotated[GatewayDatabase, Depends(database)]
+Rpc = Annotated[RpcClient, Depends(rpc)]
+Services = Annotated[Clients, Depends(clients)]
+
+
+def context(request: Request, cfg: Settings, db: Database, services: Services) -> Context:
+    return Context(clients=services, db=db, settings=cfg, ip=client_ip(request))
+
+
+Ctx = Annotated[Context, Depends(context)]
+
+
+# --- audited refusals ------------------------------------------------------------------------------
+
+def audits(label: AuditLabel, id_param: str | None = None):
+    """Mark a route: a tier's refusal of it goes in the audit log as `label` on the path's `id_param`."""
+    def mark(endpoint):
+        endpoint.__haven_audit__ = (label, id_param)
+        return endpoint
+    return mark
+
+
+async def _refuse(request: Request, ctx: Context, user: SignedInUser, status: int, message: str):
+    marked = getattr(request.scope.get("endpoint"), "__haven_audit__", None)
+    if marked:
+        label, id_param = marked
+        await ctx.audit(user, label, request.path_params.get(id_param) if id_param else None,
+                        f"refused:{status}")
+    raise HTTPException(status, message)
+
+
+# --- the tiers -------------------------------------------------------------------------------------
 
 async def _signed_in(request: Request, cfg: Settings, db: Database) -> SignedInUser:
     token = request.cookies.get(SESSION_COOKIE)
@@ -100,9 +149,17 @@ async def _current_user(user: Annotated[SignedInUser, Depends(_signed_in)]) -> S
     return user
 
 
-async def _dsl_user(user: Annotated[SignedInUser, Depends(_current_user)]) -> SignedInUser:
+async def _dsl_or_slt_user(request: Request, ctx: Ctx,
+                           user: Annotated[SignedInUser, Depends(_current_user)]) -> SignedInUser:
+    if not (user.is_dsl or user.is_slt):
+        await _refuse(request, ctx, user, 403, "Only the DSL team and senior leaders can do that.")
+    return user
+
+
+async def _dsl_user(request: Request, ctx: Ctx,
+                    user: Annotated[SignedInUser, Depends(_current_user)]) -> SignedInUser:
     if DSL not in user.roles:
-        raise HTTPException(403, "Only the DSL team can do that.")
+        await _refuse(request, ctx, user, 403, "Only the DSL team can do that.")
     return user
 
 
@@ -119,4 +176,45 @@ async def _maybe_signed_in(request: Request, cfg: Settings, db: Database) -> Sig
 SignedIn = Annotated[SignedInUser, Depends(_signed_in)]
 MaybeSignedIn = Annotated[SignedInUser | None, Depends(_maybe_signed_in)]
 CurrentUser = Annotated[SignedInUser, Depends(_current_user)]
+DslOrSltUser = Annotated[SignedInUser, Depends(_dsl_or_slt_user)]
 DslUser = Annotated[SignedInUser, Depends(_dsl_user)]
+
+
+# --- monitoring systems (an API key, no session and so no CSRF token) -------------------------------
+
+bearer = HTTPBearer(auto_error=False, scheme_name="IntegrationKey",
+                    description="An integration's API key (made by the DSL under /api/v1/integrations).")
+
+
+async def _integration(request: Request, db: Database, cfg: Settings,
+                       credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+                       ) -> IntegrationCaller:
+    key = credentials.credentials if credentials else None
+
+    def check(session):
+        try:
+            integration = integrations.authenticate_key(session, key)
+        except integrations.KeyRefused as refused:
+            accounts.audit(session, action="integration_key", outcome="refused:401", ip=client_ip(request))
+            return str(refused)
+        return IntegrationCaller(id=integration.id, school_id=integration.school_id,
+                                 actor_token=sign(integrations.actor_for(integration), cfg.actor_key))
+
+    caller = await db.run(check)
+    if isinstance(caller, str):
+        raise HTTPException(401, caller, headers={"WWW-Authenticate": 'Bearer realm="haven-tray"'})
+    return caller
+
+
+Integration = Annotated[IntegrationCaller, Depends(_integration)]
+
+
+# --- the session cookie ------------------------------------------------------------------------------
+
+def set_session_cookie(response, token: str, cfg: GatewaySettings) -> None:
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=cfg.cookie_secure,
+                        path="/", max_age=cfg.session_max_hours * 3600)
+
+
+def clear_session_cookie(response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")

@@ -34,12 +34,16 @@ class MethodClient:
         return command.model_dump(mode="json", exclude_unset=True)
 
     async def __call__(self, *actor_token: str, command: BaseModel | None = None, **fields) -> Any:
+        return await self.send(actor_token, self.command(command, **fields))
+
+    async def send(self, actor_token: tuple[str, ...], kwargs: dict, timeout: float | None = None) -> Any:
+        """The call with its keyword arguments already built; `timeout` overrides the method's own."""
         if self.spec.actor and len(actor_token) != 1:
             raise TypeError(f"{self.spec.routing_key} needs the caller's actor token")
         if not self.spec.actor and actor_token:
             raise TypeError(f"{self.spec.routing_key} takes no actor")
-        return await self.rpc.send(self.spec.service, self.spec.name, list(actor_token),
-                                   self.command(command, **fields), self.spec.timeout)
+        return await self.rpc.send(self.spec.service, self.spec.name, list(actor_token), kwargs,
+                                   self.spec.timeout if timeout is None else timeout)
 
 
 class ServiceClient:

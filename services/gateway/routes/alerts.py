@@ -1,18 +1,22 @@
+"""A member of staff's alerts."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
-from ..deps import CurrentUser, Rpc
+from services.common.contracts.alerts import AlertView
+
+from ..deps import Ctx, CurrentUser
+from ..schemas import PathId
+from ..usecases import alerts
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
 
-@router.get("", summary="The caller's alerts, newest first")
-async def list_alerts(user: CurrentUser, rpc: Rpc, unread_only: bool = False,
-                      limit: int = Query(100, ge=1, le=500)):
-    return await rpc.call("alerts", "list_alerts", user.actor_token, unread_only, limit)
+@router.get("", response_model=list[AlertView], summary="The caller's alerts, newest first")
+async def list_alerts(user: CurrentUser, ctx: Ctx, unread_only: bool = False, limit: int = 100):
+    return await alerts.list_alerts(ctx, user, unread_only, limit)
 
 
-@router.post("/{alert_id}/read", summary="Mark an alert as read")
-async def mark_read(alert_id: int, user: CurrentUser, rpc: Rpc):
-    return await rpc.call("alerts", "mark_alert_read", user.actor_token, alert_id)
+@router.post("/{alert_id}/read", response_model=AlertView, summary="Mark an alert as read")
+async def mark_read(alert_id: PathId, user: CurrentUser, ctx: Ctx):
+    return await alerts.mark_read(ctx, user, alert_id)

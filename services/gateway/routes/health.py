@@ -1,28 +1,20 @@
+"""Is every service answering? (No sign-in: for load balancers and monitoring.)"""
 from __future__ import annotations
-
-import asyncio
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from services.common.errors import HavenError
-
-from ..deps import Rpc
+from ..deps import Ctx
+from ..schemas import HealthView
+from ..usecases import health as checks
 
 router = APIRouter(prefix="/api/v1", tags=["health"])
-SERVICES = ("incidents", "alerts", "documents", "transfers")
 
 
-@router.get("/health", summary="Is every service answering?")
-async def health(rpc: Rpc):
-    async def probe(service):
-        try:
-            return "ok" if await rpc.call(service, "health", timeout=3) == "ok" else "unhealthy"
-        except HavenError as exc:
-            return "unavailable" if exc.status_code == 503 else "timeout" if exc.status_code == 504 else "error"
-
-    results = await asyncio.gather(*(probe(s) for s in SERVICES))
-    services = dict(zip(SERVICES, results))
+@router.get("/health", response_model=HealthView, response_model_exclude_none=True,
+            summary="Is every service answering?", responses={503: {"model": HealthView}})
+async def health(ctx: Ctx):
+    services = await checks.health(ctx)
     failing = [s for s, r in services.items() if r != "ok"]
     body = {"status": "ok" if not failing else "degraded", "services": services}
     if failing:

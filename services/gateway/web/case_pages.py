@@ -6,34 +6,30 @@ from fastapi import APIRouter, Request
 
 from services.common.errors import HavenError, ValidationFailed
 
-from ..deps import CurrentUser, Database, Rpc
-from ..routes.chronology import CHRONOLOGY_TIMEOUT
+from ..deps import Ctx, DslUser
+from ..schemas import PathId
+from ..usecases import Context, follow_up, pupils
 from . import labels
-from .api import Pages
-from .common import FormErrors, as_id, dsl_only, error_page, form_text, ints, redirect, render, staff_list
+from .common import FormErrors, as_id, error_page, form_text, ints, redirect, render, staff_list
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/cases")
-async def cases_page(request: Request, user: CurrentUser, rpc: Rpc, db: Database, status: str = "open"):
-    if refused := dsl_only(request, user):
-        return refused
+async def cases_page(request: Request, user: DslUser, ctx: Ctx, status: str = "open"):
     status = status if status in labels.CASE_STATUSES or status == "all" else "open"
     try:
-        cases = await Pages(request, user, rpc, db).read("list_cases", "cases", status, "list_cases",
-                                                         None if status == "all" else status, None)
+        cases = await follow_up.cases(ctx, user, None if status == "all" else status)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
     return render(request, "cases.html", user, cases=cases, status=status)
 
 
-async def _pupil_incidents(pages: Pages, pupil_id: int | None) -> tuple[dict | None, list[dict]]:
+async def _pupil_incidents(ctx: Context, user, pupil_id: int | None) -> tuple[dict | None, list[dict]]:
     """The pupil and the incidents in their chronology (about them or with them linked), newest first."""
     if pupil_id is None:
         return None, []
-    chronology = await pages.read("read_chronology", "pupil", pupil_id, "get_chronology", pupil_id,
-                                  {"type": "incident"}, timeout=CHRONOLOGY_TIMEOUT)
+    chronology = await pupils.chronology(ctx, user, pupil_id, {"type": "incident"})
     seen, incidents = set(), []
     for e in reversed(chronology.get("entries") or []):
         if e.get("incident_id") and e["incident_id"] not in seen:
@@ -42,65 +38,57 @@ async def _pupil_incidents(pages: Pages, pupil_id: int | None) -> tuple[dict | N
     return chronology.get("pupil"), incidents
 
 
-async def _new_case_view(request, user, rpc, db, values: dict, errors: list[dict] | None = None,
+async def _new_case_view(request, user, ctx: Context, values: dict, errors: list[dict] | None = None,
                          status_code: int = 200):
-    pages = Pages(request, user, rpc, db)
     try:
-        pupil, incidents = await _pupil_incidents(pages, as_id(values["pupil_id"]))
-        pupils = []
+        pupil, incidents = await _pupil_incidents(ctx, user, as_id(values["pupil_id"]))
+        found = []
         if pupil is None and values["pupil_q"]:
-            pupils = await rpc.call("incidents", "search_pupils", user.actor_token, values["pupil_q"], 50)
+            found = await pupils.search(ctx, user, values["pupil_q"], 50)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
-    staff = await db.run(staff_list, user.school_id)
+    staff = await staff_list(ctx, user)
     form_errors = FormErrors(errors, {"pupil_id": "case-pupil", "title": "title", "owner_user_id": "owner_user_id",
                                       "incident_ids": "case-incidents"})
-    return render(request, "case_new.html", user, status_code, values=values, pupil=pupil, pupils=pupils,
+    return render(request, "case_new.html", user, status_code, values=values, pupil=pupil, pupils=found,
                   incidents=incidents, dsl_team=[s for s in staff if s["is_dsl"]], errors=form_errors,
                   summary=form_errors.summary)
 
 
 @router.get("/cases/new")
-async def new_case(request: Request, user: CurrentUser, rpc: Rpc, db: Database, pupil_id: str = "",
+async def new_case(request: Request, user: DslUser, ctx: Ctx, pupil_id: str = "",
                    incident_id: str = "", q: str = ""):
-    if refused := dsl_only(request, user):
-        return refused
     values = {"pupil_id": pupil_id[:12], "pupil_q": q[:100], "title": "", "owner_user_id": str(user.id),
               "incident_ids": ints([incident_id])}
-    return await _new_case_view(request, user, rpc, db, values)
+    return await _new_case_view(request, user, ctx, values)
 
 
 @router.post("/cases/new")
-async def new_case_submit(request: Request, user: CurrentUser, rpc: Rpc, db: Database):
-    if refused := dsl_only(request, user):
-        return refused
+async def new_case_submit(request: Request, user: DslUser, ctx: Ctx):
     form = await request.form()
     values = {"pupil_id": form_text(form, "pupil_id", 12), "pupil_q": "", "title": form_text(form, "title", 500),
               "owner_user_id": form_text(form, "owner_user_id", 12),
               "incident_ids": ints(form.getlist("incident_ids"))}
-    pages = Pages(request, user, rpc, db)
     body = {"pupil_id": as_id(values["pupil_id"]), "title": values["title"],
             "owner_user_id": as_id(values["owner_user_id"]), "incident_ids": values["incident_ids"]}
     try:
-        body["owner_name"] = await pages.dsl_name(body["owner_user_id"], "owner_user_id")
-        case = await pages.write("open_case", "case", None, "open_case", body)
+        case = await follow_up.open_case(ctx, user, {k: v for k, v in body.items() if v is not None})
     except ValidationFailed as exc:
-        return await _new_case_view(request, user, rpc, db, values, exc.errors, 422)
+        return await _new_case_view(request, user, ctx, values, exc.errors, 422)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
     return redirect(f"/cases/{case['id']}?done=opened")
 
 
-async def case_view(request, user, rpc, db, case_id: int, forms: dict | None = None, status_code: int = 200,
+async def case_view(request, user, ctx: Context, case_id: int, forms: dict | None = None, status_code: int = 200,
                     done: str = ""):
-    pages = Pages(request, user, rpc, db)
     try:
-        case = await pages.read("read_case", "case", case_id, "get_case", case_id)
-        _, incidents = await _pupil_incidents(pages, case["pupil"]["id"])
+        case = await follow_up.read_case(ctx, user, case_id)
+        _, incidents = await _pupil_incidents(ctx, user, case["pupil"]["id"])
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
     in_case = {i["id"] for i in case.get("incidents") or []}
-    staff = await db.run(staff_list, user.school_id)
+    staff = await staff_list(ctx, user)
     forms = forms or {}
     summary = [s for key in ("status", "owner", "incident") if forms.get(key) for s in forms[key]["errors"].summary]
     return render(request, "case.html", user, status_code, case=case, forms=forms, summary=summary,
@@ -109,23 +97,19 @@ async def case_view(request, user, rpc, db, case_id: int, forms: dict | None = N
 
 
 @router.get("/cases/{case_id}")
-async def case_page(request: Request, case_id: int, user: CurrentUser, rpc: Rpc, db: Database, done: str = ""):
-    if refused := dsl_only(request, user):
-        return refused
-    return await case_view(request, user, rpc, db, case_id, done=done[:20])
+async def case_page(request: Request, case_id: PathId, user: DslUser, ctx: Ctx, done: str = ""):
+    return await case_view(request, user, ctx, case_id, done=done[:20])
 
 
 @router.post("/cases/{case_id}/status")
-async def case_status(request: Request, case_id: int, user: CurrentUser, rpc: Rpc, db: Database):
-    if refused := dsl_only(request, user):
-        return refused
+async def case_status(request: Request, case_id: PathId, user: DslUser, ctx: Ctx):
     form = await request.form()
     values = {"status": form_text(form, "status", 30), "reason": form_text(form, "reason", 10_000)}
     try:
-        await Pages(request, user, rpc, db).write("set_case_status", "case", case_id, "set_case_status", case_id,
-                                                  {"status": values["status"] or None, "reason": values["reason"]})
+        await follow_up.set_case_status(ctx, user, case_id, {"status": values["status"] or None,
+                                                              "reason": values["reason"]})
     except ValidationFailed as exc:
-        return await case_view(request, user, rpc, db, case_id, {"status": {"typed": values, "errors": FormErrors(
+        return await case_view(request, user, ctx, case_id, {"status": {"typed": values, "errors": FormErrors(
             exc.errors, {"status": "status", "reason": "status-reason"})}}, 422)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
@@ -133,19 +117,13 @@ async def case_status(request: Request, case_id: int, user: CurrentUser, rpc: Rp
 
 
 @router.post("/cases/{case_id}/owner")
-async def case_owner(request: Request, case_id: int, user: CurrentUser, rpc: Rpc, db: Database):
-    if refused := dsl_only(request, user):
-        return refused
+async def case_owner(request: Request, case_id: PathId, user: DslUser, ctx: Ctx):
     form = await request.form()
     values = {"owner_user_id": form_text(form, "owner_user_id", 12)}
-    pages = Pages(request, user, rpc, db)
     try:
-        owner = as_id(values["owner_user_id"])
-        name = await pages.dsl_name(owner, "owner_user_id")
-        await pages.write("change_case_owner", "case", case_id, "change_case_owner", case_id,
-                          {"owner_user_id": owner, "owner_name": name})
+        await follow_up.change_case_owner(ctx, user, case_id, as_id(values["owner_user_id"]))
     except ValidationFailed as exc:
-        return await case_view(request, user, rpc, db, case_id, {"owner": {"typed": values, "errors": FormErrors(
+        return await case_view(request, user, ctx, case_id, {"owner": {"typed": values, "errors": FormErrors(
             exc.errors, {"owner_user_id": "owner_user_id"})}}, 422)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
@@ -153,18 +131,15 @@ async def case_owner(request: Request, case_id: int, user: CurrentUser, rpc: Rpc
 
 
 @router.post("/cases/{case_id}/incidents")
-async def case_add_incident(request: Request, case_id: int, user: CurrentUser, rpc: Rpc, db: Database):
-    if refused := dsl_only(request, user):
-        return refused
+async def case_add_incident(request: Request, case_id: PathId, user: DslUser, ctx: Ctx):
     form = await request.form()
     incident_id = as_id(form_text(form, "incident_id", 12))
     try:
         if incident_id is None:
             raise ValidationFailed.one("incident_id", "Choose the incident to add.")
-        await Pages(request, user, rpc, db).write("add_incident_to_case", "case", case_id, "add_incident_to_case",
-                                                  case_id, incident_id)
+        await follow_up.add_incident_to_case(ctx, user, case_id, incident_id)
     except ValidationFailed as exc:
-        return await case_view(request, user, rpc, db, case_id, {"incident": {"errors": FormErrors(
+        return await case_view(request, user, ctx, case_id, {"incident": {"errors": FormErrors(
             exc.errors, {"incident_id": "add-incident"})}}, 422)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)

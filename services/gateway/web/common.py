@@ -12,18 +12,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import select
-
-from .. import accounts
 from ..deps import SignedInUser
-from ..models import StaffMember
+from ..usecases import Context, staff
 from . import labels
 
 HERE = os.path.dirname(__file__)
 SCHOOL_TIME = ZoneInfo("Europe/London")  # what staff mean by "9:30" when they type it
-ALERT_GROUP_NAMES = {"dsl": "The DSL team", "slt": "SLT (senior leadership)"}
+ALERT_GROUP_NAMES = labels.ALERT_GROUPS
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-
 
 # --- times -------------------------------------------------------------------------------------
 
@@ -36,11 +32,9 @@ def local_time(value) -> datetime | None:
         when = when.replace(tzinfo=timezone.utc)
     return when.astimezone(SCHOOL_TIME)
 
-
 def format_when(value) -> str:
     when = local_time(value)
     return f"{when.day} {when:%B %Y, %H:%M}" if when else ""
-
 
 def format_day(value) -> str:
     """A date ("2026-03-01") or a timestamp, as "1 March 2026"."""
@@ -55,7 +49,6 @@ def format_day(value) -> str:
         day = local_time(value)
     return f"{day.day} {day:%B %Y}"
 
-
 def format_size(size) -> str:
     size = int(size or 0)
     if size < 1024:
@@ -63,7 +56,6 @@ def format_size(size) -> str:
     if size < 1024 * 1024:
         return f"{size / 1024:.0f} KB"
     return f"{size / (1024 * 1024):.1f} MB"
-
 
 def to_utc_iso(value: str) -> str:
     """A datetime-local value is school time; anything we cannot read goes on for the service to
@@ -77,16 +69,13 @@ def to_utc_iso(value: str) -> str:
         when = when.replace(tzinfo=SCHOOL_TIME)
     return when.astimezone(timezone.utc).isoformat()
 
-
 def to_local_input(value) -> str:
     """A service's UTC timestamp as a datetime-local value in school time."""
     when = local_time(value)
     return when.strftime("%Y-%m-%dT%H:%M") if when else ""
 
-
 def now_local_input() -> str:
     return datetime.now(SCHOOL_TIME).strftime("%Y-%m-%dT%H:%M")
-
 
 # --- rendering -----------------------------------------------------------------------------------
 
@@ -101,9 +90,7 @@ def _environment() -> Environment:
     env.globals["group_names"] = ALERT_GROUP_NAMES
     return env
 
-
 templates = Jinja2Templates(env=_environment())
-
 
 def render(request: Request, name: str, user: SignedInUser | None = None, status_code: int = 200,
            **context) -> HTMLResponse:
@@ -112,7 +99,6 @@ def render(request: Request, name: str, user: SignedInUser | None = None, status
     response.headers["Cache-Control"] = "no-store"
     return response
 
-
 ERROR_TITLES = {
     403: ("You cannot open this page",
           "A record can be read by the member of staff who wrote it and by the DSL team (senior leaders "
@@ -120,7 +106,6 @@ ERROR_TITLES = {
           "to your DSL."),
     404: ("Page not found", "We could not find that. Check the link, or go back to the home page."),
 }
-
 
 def error_page(request: Request, status_code: int, message: str | None = None,
                user: SignedInUser | None = None, explain: bool = True) -> HTMLResponse:
@@ -136,15 +121,6 @@ def error_page(request: Request, status_code: int, message: str | None = None,
                   message=message or default,
                   explanation=default if message and default and message != default else None)
 
-
-def dsl_only(request: Request, user: SignedInUser) -> HTMLResponse | None:
-    """The page for anyone not on the DSL team (the service re-checks every call)."""
-    if user.is_dsl:
-        return None
-    return error_page(request, 403, "This page is for the DSL team. If you need something from it, speak to "
-                                    "your DSL.", user, explain=False)
-
-
 def safe_next(target: str | None) -> str:
     """Only ever send people back to a page of ours (no open redirect)."""
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
@@ -154,7 +130,6 @@ def safe_next(target: str | None) -> str:
         return "/"
     return target
 
-
 def to_sign_in(request: Request) -> RedirectResponse:
     """Where an unauthenticated page request goes; a GET comes back to where it was after sign-in."""
     target = "/sign-in"
@@ -163,14 +138,11 @@ def to_sign_in(request: Request) -> RedirectResponse:
         target += "?next=" + quote(here, safe="")
     return RedirectResponse(target, status_code=303)
 
-
 def static_files() -> StaticFiles:
     return StaticFiles(directory=os.path.join(HERE, "static"))
 
-
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
-
 
 # --- form errors -----------------------------------------------------------------------------------
 
@@ -206,42 +178,28 @@ class FormErrors:
     def __bool__(self) -> bool:
         return bool(self.items)
 
-
 def form_text(form, name: str, limit: int = 100_000) -> str:
     value = form.get(name)
     return value[:limit] if isinstance(value, str) else ""
 
-
 def ints(values) -> list[int]:
     return [int(v) for v in values if isinstance(v, str) and v.strip().isdigit() and len(v.strip()) < 10]
-
 
 def as_id(value) -> int | None:
     value = (value or "").strip() if isinstance(value, str) else ""
     return int(value) if value.isdigit() and len(value) < 10 else None
 
-
 # --- staff and categories --------------------------------------------------------------------------
 
-def staff_names(session, school_id: int, ids: list[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    rows = session.execute(select(StaffMember.id, StaffMember.name).where(
-        StaffMember.id.in_(ids), StaffMember.school_id == school_id))
-    return {row.id: row.name for row in rows}
+async def staff_list(ctx: Context, user) -> list[dict]:
+    """The school's staff for the pickers (who to alert, assign, own a case)."""
+    found = await staff.search(ctx, user, "", 100)
+    return [{**s, "is_dsl": "dsl" in s["roles"]} for s in found]
 
-
-def staff_list(session, school_id: int) -> list[dict]:
-    return [{"id": s.id, "name": s.name, "job_title": s.job_title, "roles": list(s.roles or []),
-             "is_dsl": "dsl" in (s.roles or [])}
-            for s in accounts.search_staff(session, school_id, "", 100)]
-
-
-async def who_was_alerted(db, user: SignedInUser, incident: dict) -> list[str]:
-    names = await db.run(staff_names, user.school_id, incident.get("alert_user_ids") or [])
+async def who_was_alerted(ctx: Context, user: SignedInUser, incident: dict) -> list[str]:
+    names = await staff.names(ctx, user, incident.get("alert_user_ids") or [])
     return ([ALERT_GROUP_NAMES.get(g, g) for g in incident.get("alert_groups") or []]
             + [names.get(i, f"Member of staff #{i}") for i in incident.get("alert_user_ids") or []])
-
 
 def category_tree(categories: list[dict]) -> list[dict]:
     """Categories in tree order, each with its `depth`: a parent, then its children."""
@@ -261,7 +219,6 @@ def category_tree(categories: list[dict]) -> list[dict]:
             walk(c["id"], depth + 1, seen | {c["id"]})
     walk(None, 0, frozenset())
     return ordered
-
 
 def pupil_label(p: dict) -> str:
     """A pupil as the pickers show them: enough to tell two children with the same name apart."""

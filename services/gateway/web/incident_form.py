@@ -7,7 +7,6 @@ back with every error beside its field, linked pupils and body-map marks include
 """
 from __future__ import annotations
 
-import base64
 import re
 import secrets
 
@@ -16,8 +15,8 @@ from starlette.datastructures import UploadFile
 
 from services.common.errors import HavenError, ValidationFailed
 
-from ..deps import CurrentUser, Database, Rpc, Settings
-from ..routes.incidents import record
+from ..deps import Ctx, CurrentUser
+from ..usecases import Context, documents, incidents, pupils, roll
 from . import bodymap_form, labels
 from .common import (FormErrors, as_id, category_tree, error_page, form_text, ints, now_local_input, pupil_label,
                      redirect, render, staff_list, to_utc_iso)
@@ -27,22 +26,11 @@ router = APIRouter(include_in_schema=False)
 PUPIL_LIST_LIMIT = 100
 LINKED_LIST_LIMIT = 50
 MAX_LINKED_ROWS = 30
-_outline_cache: dict = {}
 
 
-async def body_map_outline(rpc, user) -> dict | None:
-    """The outline never changes while the service runs; ask once."""
-    if "outline" not in _outline_cache:
-        try:
-            _outline_cache["outline"] = await rpc.call("incidents", "body_map_outline", user.actor_token)
-        except HavenError:
-            return None
-    return _outline_cache["outline"]
-
-
-async def categories_for(rpc, user, include_inactive: bool = False) -> list[dict]:
+async def categories_for(ctx: Context, user, include_inactive: bool = False) -> list[dict]:
     """The school's categories in tree order (retired ones too, for showing old records to the DSL team)."""
-    found = await rpc.call("incidents", "list_category_tree", user.actor_token, include_inactive)
+    found = await roll.category_tree(ctx, user, include_inactive)
     return category_tree([c for c in found if include_inactive or c.get("active", True)])
 
 
@@ -99,7 +87,7 @@ def blank_form() -> dict:
 
 def for_service(values: dict) -> dict:
     verbally = values["dsl_informed"] == "yes"
-    return {
+    given = {
         "pupil_id": as_id(values["pupil_id"]),
         "record_type": values["record_type"] or None,
         "occurred_at": to_utc_iso(values["occurred_at"]),
@@ -118,6 +106,8 @@ def for_service(values: dict) -> dict:
         "body_map": bodymap_form.for_service(values["marks"]),
         "client_token": values["client_token"],
     }
+    # Left out rather than sent empty: "This is required." / the default, as for the API.
+    return {k: v for k, v in given.items() if v is not None or k not in ("pupil_id", "record_type")}
 
 
 # --- showing it --------------------------------------------------------------------------------
@@ -145,50 +135,49 @@ def _anchors(categories: list[dict], errors: list[dict]) -> dict:
     return anchors
 
 
-async def render_form(request, user, rpc, db, values: dict, errors: list[dict] | None = None,
+async def render_form(request, user, ctx: Context, values: dict, errors: list[dict] | None = None,
                       status_code: int = 200, problem: str | None = None, notice: str | None = None):
     try:
-        pupils = await rpc.call("incidents", "search_pupils", user.actor_token, values["pupil_q"], PUPIL_LIST_LIMIT)
+        found = await pupils.search(ctx, user, values["pupil_q"], PUPIL_LIST_LIMIT)
         linked_choices = []
         if values["linked_q"]:
-            linked_choices = await rpc.call("incidents", "search_pupils", user.actor_token, values["linked_q"],
-                                            LINKED_LIST_LIMIT)
-        categories = await categories_for(rpc, user)
+            linked_choices = await pupils.search(ctx, user, values["linked_q"], LINKED_LIST_LIMIT)
+        categories = await categories_for(ctx, user)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
     chosen = as_id(values["pupil_id"])
-    if chosen is not None and all(p["id"] != chosen for p in pupils):
+    if chosen is not None and all(p["id"] != chosen for p in found):
         # The child already chosen stays chosen whatever the search box now says.
         try:
-            pupils.insert(0, await rpc.call("incidents", "get_pupil", user.actor_token, chosen))
+            found.insert(0, await pupils.pupil_for_form(ctx, user, chosen))
         except HavenError:
             pass  # no longer on the roll: the service says so when the form is saved
-    outline = await body_map_outline(rpc, user)
-    staff = await db.run(staff_list, user.school_id)
+    outline = await incidents.body_map_outline_or_none(ctx, user)
+    staff = await staff_list(ctx, user)
     errors = errors or []
     form_errors = FormErrors(errors, _anchors(categories, errors))
-    for p in pupils + linked_choices:
+    for p in found + linked_choices:
         p["label"] = pupil_label(p)
     drawn = bodymap_form.drawing(outline)
     dsl_categories = [c["name"] for c in categories
                       if "dsl" in (c.get("default_alert_groups") or []) or c.get("sensitivity") == "safeguarding"]
-    return render(request, "incident_form.html", user, status_code, values=values, pupils=pupils,
+    return render(request, "incident_form.html", user, status_code, values=values, pupils=found,
                   linked_choices=linked_choices, categories=categories,
                   staff=[s for s in staff if s["id"] != user.id], dsl_team=[s for s in staff if s["is_dsl"]],
                   errors=form_errors, summary=form_errors.summary, dsl_categories=dsl_categories, problem=problem,
                   notice=notice, drawing=drawn, marks=bodymap_form.decorate(values["marks"], drawn),
-                  regions=bodymap_form.REGIONS, record_types=labels.RECORD_TYPES, roles=labels.LINK_ROLES,
+                  regions=bodymap_form.REGIONS, record_types=labels.RECORD_TYPE_CHOICES, roles=labels.LINK_ROLES,
                   mark_types=labels.MARK_TYPES)
 
 
 @router.get("/incidents/new")
-async def new_incident(request: Request, user: CurrentUser, rpc: Rpc, db: Database):
-    return await render_form(request, user, rpc, db, blank_form())
+async def new_incident(request: Request, user: CurrentUser, ctx: Ctx):
+    return await render_form(request, user, ctx, blank_form())
 
 
 # --- the buttons that change the form without saving it --------------------------------------------
 
-async def _link_pupil(rpc, user, values: dict) -> str | None:
+async def _link_pupil(ctx: Context, user, values: dict) -> str | None:
     pick = as_id(values["linked_pick"])
     if pick is None:
         return "Choose the pupil to link from the list first."
@@ -196,7 +185,7 @@ async def _link_pupil(rpc, user, values: dict) -> str | None:
         return "That is the pupil the record is about; choose another pupil to link."
     if any(link["pupil_id"] == str(pick) for link in values["linked"]):
         return "That pupil is already linked."
-    found = await rpc.call("incidents", "search_pupils", user.actor_token, values["linked_q"], LINKED_LIST_LIMIT)
+    found = await pupils.search(ctx, user, values["linked_q"], LINKED_LIST_LIMIT)
     chosen = next((p for p in found if p["id"] == pick), None)
     if chosen is None:
         return "That pupil is no longer in the list; search again."
@@ -205,11 +194,11 @@ async def _link_pupil(rpc, user, values: dict) -> str | None:
     return None
 
 
-async def _add_siblings(rpc, user, values: dict) -> str:
+async def _add_siblings(ctx: Context, user, values: dict) -> str:
     pupil_id = as_id(values["pupil_id"])
     if pupil_id is None:
         return "Choose the pupil first; then their siblings can be added."
-    siblings = await rpc.call("incidents", "list_siblings", user.actor_token, pupil_id)
+    siblings = await pupils.siblings(ctx, user, pupil_id)
     have = {link["pupil_id"] for link in values["linked"]}
     added = 0
     for s in siblings:
@@ -223,12 +212,12 @@ async def _add_siblings(rpc, user, values: dict) -> str:
         "Their siblings are already linked."
 
 
-async def change_form(rpc, user, values: dict, action: str) -> tuple[str | None, str | None]:
+async def change_form(ctx: Context, user, values: dict, action: str) -> tuple[str | None, str | None]:
     """(problem, notice) after a button that edits the form."""
     if action == "link":
-        return await _link_pupil(rpc, user, values), None
+        return await _link_pupil(ctx, user, values), None
     if action == "add_siblings":
-        message = await _add_siblings(rpc, user, values)
+        message = await _add_siblings(ctx, user, values)
         return (message, None) if message.startswith("Choose") else (None, message)
     if action == "add_mark":
         mark = bodymap_form.new_mark(values["mark_region"])
@@ -252,16 +241,15 @@ async def change_form(rpc, user, values: dict, action: str) -> tuple[str | None,
 FORM_ACTIONS = ("find", "find_linked", "link", "add_siblings", "add_mark")
 
 
-async def _read_upload(form, cfg) -> tuple[UploadFile | None, bytes, str | None]:
+async def read_upload(ctx: Context, form) -> tuple[UploadFile | None, bytes, str | None]:
+    """(the chosen file, its content, why it cannot be attached)."""
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         return None, b"", None
-    content = await upload.read(cfg.max_upload_bytes + 1)
-    if len(content) > cfg.max_upload_bytes:
-        return upload, b"", (f"The file is larger than {cfg.max_upload_bytes // (1024 * 1024)} MB. "
-                             "Split it or reduce its size, then choose it again.")
-    if not content:
-        return upload, b"", "The file is empty. Choose the file to attach again."
+    content = await documents.read_upload(ctx, upload)
+    problem = documents.upload_problem(ctx, content)
+    if problem:
+        return upload, b"", problem + (" Choose it again." if content else "")
     return upload, content, None
 
 
@@ -270,33 +258,33 @@ CHOOSE_FILE_AGAIN = {"field": "file", "message": "Choose the file again: for you
 
 
 @router.post("/incidents/new")
-async def new_incident_submit(request: Request, user: CurrentUser, rpc: Rpc, db: Database, cfg: Settings):
+async def new_incident_submit(request: Request, user: CurrentUser, ctx: Ctx):
     form = await request.form()
     values = read_form(form)
     action = form_text(form, "action", 40)
     if action in FORM_ACTIONS or action.startswith(("remove_link-", "remove_mark-")):
         try:
-            problem, notice = await change_form(rpc, user, values, action)
+            problem, notice = await change_form(ctx, user, values, action)
         except HavenError as exc:
             problem, notice = exc.message, None
         chosen = form.get("file")
         errors = [CHOOSE_FILE_AGAIN] if isinstance(chosen, UploadFile) and chosen.filename else []
-        return await render_form(request, user, rpc, db, values, errors, problem=problem, notice=notice)
+        return await render_form(request, user, ctx, values, errors, problem=problem, notice=notice)
 
-    upload, content, file_problem = await _read_upload(form, cfg)
+    upload, content, file_problem = await read_upload(ctx, form)
     if file_problem:
         # Checked before recording, so a rejected file never leaves a record without its attachment.
-        return await render_form(request, user, rpc, db, values, [{"field": "file", "message": file_problem}],
+        return await render_form(request, user, ctx, values, [{"field": "file", "message": file_problem}],
                                  status_code=422)
     try:
-        incident = await record(user, rpc, db, for_service(values))
+        incident = await incidents.record_incident(ctx, user, for_service(values))
     except ValidationFailed as exc:
         errors = list(exc.errors)
         if upload is not None:
             errors.append(CHOOSE_FILE_AGAIN)
-        return await render_form(request, user, rpc, db, values, errors, status_code=422)
+        return await render_form(request, user, ctx, values, errors, status_code=422)
     except HavenError as exc:
-        return await render_form(request, user, rpc, db, values, status_code=exc.status_code,
+        return await render_form(request, user, ctx, values, status_code=exc.status_code,
                                  problem=f"{exc.message} Your account has not been saved yet; it is still "
                                          "in the form below.")
     query = []
@@ -305,9 +293,7 @@ async def new_incident_submit(request: Request, user: CurrentUser, rpc: Rpc, db:
         query.append("named=" + ",".join(named))
     if upload is not None and not incident.get("replayed"):
         try:
-            await rpc.call("documents", "store_document", user.actor_token, incident["id"], upload.filename,
-                           upload.content_type or "application/octet-stream",
-                           base64.b64encode(content).decode(), timeout=60)
+            await documents.attach(ctx, user, incident["id"], upload.filename, upload.content_type, content)
         except HavenError:
             query.append("file=failed")
     target = f"/incidents/{incident['id']}/recorded"

@@ -7,44 +7,34 @@ what was typed (422) when the service refused it, or at the section's anchor whe
 from __future__ import annotations
 
 import asyncio
-import base64
 
 from fastapi import APIRouter, Request
 
 from services.common.errors import HavenError, ValidationFailed
 
-from ..deps import CurrentUser, Database, Rpc, Settings
+from ..deps import Ctx, CurrentUser
+from ..schemas import PathId
+from ..usecases import Context, documents, follow_up, incidents
+from ..usecases.alerts import mark_read
 from . import bodymap_form, labels
-from .api import Pages
 from .common import (FormErrors, as_id, error_page, form_text, redirect, render, staff_list, to_local_input,
                      to_utc_iso, who_was_alerted)
-from .incident_form import _read_upload, categories_for
+from .incident_form import categories_for, read_upload
 
 router = APIRouter(include_in_schema=False)
 
 
-def may_attach(user, incident: dict) -> bool:
-    # Mirrors the incidents service's can_attach_to_incident; the service re-checks.
-    return user.is_dsl or incident["recorded_by"]["id"] == user.id
-
-
-def may_amend(user, incident: dict) -> bool:
-    return user.is_dsl or incident["recorded_by"]["id"] == user.id
-
-
-def may_add_action(user, incident: dict) -> bool:
-    """Mirrors the incidents service's can_add_action (the DSL team, the recorder, staff alerted)."""
-    groups = incident.get("alert_groups") or []
-    return (user.is_dsl or incident["recorded_by"]["id"] == user.id or user.id in (incident.get("alert_user_ids") or [])
-            or ("slt" in groups and user.actor.is_slt))
+def may(incident: dict, what: str) -> bool:
+    """What the incidents service says this reader may do with the record (its policy.py)."""
+    return bool((incident.get("may") or {}).get(what))
 
 
 def may_read_pupil(user) -> bool:
-    return user.is_dsl or user.actor.is_slt
+    return user.is_dsl or user.is_slt
 
 
-async def read_incident(pages: Pages, incident_id: int) -> dict:
-    return await pages.read("read_incident", "incident", incident_id, "get_incident", incident_id)
+async def read_incident(ctx: Context, user, incident_id: int) -> dict:
+    return await incidents.read_incident(ctx, user, incident_id)
 
 
 def describe_marks(incident: dict) -> list[dict]:
@@ -63,34 +53,40 @@ def body_map_alt(marks: list[dict]) -> str:
     return f"Body map, front and back, with {count}: " + "; ".join(parts) + "."
 
 
-async def cases_for(pages: Pages, incident: dict) -> tuple[list[dict], list[dict]]:
+async def optional(call, default=None):
+    """A part of a page that may be refused to this reader (e.g. decisions for a teacher)."""
+    try:
+        return await call, None
+    except HavenError as exc:
+        return default, exc
+
+
+async def cases_for(ctx: Context, user, incident: dict) -> tuple[list[dict], list[dict]]:
     """(the cases this incident is in, the pupil's other open cases): the DSL team manages cases."""
-    if not pages.user.is_dsl:
+    if not user.is_dsl:
         return [], []
-    found, _ = await pages.optional("list_cases", None, incident["pupil_id"], default=[],
-                                    audit=("list_cases", "pupil", incident["pupil_id"]))
+    found, _ = await optional(follow_up.cases(ctx, user, None, incident["pupil_id"]), default=[])
     within = []
     for summary in found or []:
-        case, _ = await pages.optional("get_case", summary["id"], audit=("read_case", "case", summary["id"]))
+        case, _ = await optional(follow_up.read_case(ctx, user, summary["id"]))
         if case and any(i["id"] == incident["id"] for i in case.get("incidents") or []):
             within.append(case)
     ids = {c["id"] for c in within}
     return within, [c for c in found or [] if c["status"] == "open" and c["id"] not in ids]
 
 
-async def incident_view(request, user, rpc, db, incident_id: int, forms: dict | None = None,
+async def incident_view(request, user, ctx: Context, incident_id: int, forms: dict | None = None,
                         status_code: int = 200, **extra):
-    pages = Pages(request, user, rpc, db)
     try:
-        incident = await read_incident(pages, incident_id)
+        incident = await read_incident(ctx, user, incident_id)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
     # The rest of the page only once the record itself may be read; its parts are asked for together.
-    follow_ups = user.is_dsl or user.actor.is_slt  # decisions and outcomes; the service re-checks
+    follow_ups = user.is_dsl or user.is_slt  # the tiers that read decisions and outcomes
 
-    async def documents():
+    async def attached_files():
         try:
-            return await rpc.call("documents", "list_documents", user.actor_token, incident_id), None
+            return await documents.list_for_incident(ctx, user, incident_id), None
         except HavenError as exc:
             return [], exc.message
 
@@ -99,29 +95,26 @@ async def incident_view(request, user, rpc, db, incident_id: int, forms: dict | 
 
     async def category_colours():
         try:
-            return await categories_for(rpc, user, include_inactive=user.is_dsl)
+            return await categories_for(ctx, user, include_inactive=user.is_dsl)
         except HavenError:
             return []  # tags without their colours
 
     (actions, actions_problem), (decisions, _), (outcomes, _), (files, files_problem), (cases, open_cases), \
         categories = await asyncio.gather(
-            pages.optional("list_incident_actions", incident_id, default=[],
-                           audit=("read_actions", "incident", incident_id)),
-            pages.optional("list_decisions", incident_id, audit=("read_decisions", "incident", incident_id))
-            if follow_ups else nothing(),
-            pages.optional("list_outcomes", incident_id, audit=("read_outcomes", "incident", incident_id))
-            if follow_ups else nothing(),
-            documents(), cases_for(pages, incident), category_colours())
+            optional(follow_up.incident_actions(ctx, user, incident_id), default=[]),
+            optional(follow_up.decisions(ctx, user, incident_id)) if follow_ups else nothing(),
+            optional(follow_up.outcomes(ctx, user, incident_id)) if follow_ups else nothing(),
+            attached_files(), cases_for(ctx, user, incident), category_colours())
     colours = {c["id"]: c.get("colour") for c in categories}
     incident["categories"] = [{**c, "colour": colours.get(c["id"])} for c in incident.get("categories") or []]
-    staff = await db.run(staff_list, user.school_id)
+    staff = await staff_list(ctx, user)
     marks = describe_marks(incident)
     forms = forms or {}
     return render(request, "incident.html", user, status_code, incident=incident, current=incident.get("current")
                   or incident, documents=files, documents_problem=files_problem,
-                  alerted=await who_was_alerted(db, user, incident), may_attach=may_attach(user, incident),
-                  may_amend=may_amend(user, incident), may_read_pupil=may_read_pupil(user),
-                  may_add_action=may_add_action(user, incident),
+                  alerted=await who_was_alerted(ctx, user, incident), may_attach=may(incident, "attach"),
+                  may_amend=may(incident, "amend"), may_read_pupil=may_read_pupil(user),
+                  may_add_action=may(incident, "add_action"),
                   actions=actions or [], actions_problem=actions_problem if actions_problem and
                   actions_problem.status_code != 403 else None,
                   decisions=decisions, outcomes=outcomes, cases=cases, open_cases=open_cases, staff=staff,
@@ -131,50 +124,47 @@ async def incident_view(request, user, rpc, db, incident_id: int, forms: dict | 
 
 
 @router.get("/incidents/{incident_id}/recorded")
-async def incident_recorded(request: Request, incident_id: int, user: CurrentUser, rpc: Rpc, db: Database,
+async def incident_recorded(request: Request, incident_id: PathId, user: CurrentUser, ctx: Ctx,
                             file: str = "", named: str = ""):
     try:
-        incident = await read_incident(Pages(request, user, rpc, db), incident_id)
+        incident = await read_incident(ctx, user, incident_id)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
     fields = {"account": "what happened", "childs_words": "the child's own words",
               "others_present": "who else was present"}
     named_fields = [fields[f] for f in named.split(",") if f in fields]
     return render(request, "incident_recorded.html", user, incident=incident,
-                  alerted=await who_was_alerted(db, user, incident), file_failed=file == "failed",
+                  alerted=await who_was_alerted(ctx, user, incident), file_failed=file == "failed",
                   named_fields=named_fields)
 
 
 @router.get("/incidents/{incident_id}")
-async def incident_page(request: Request, incident_id: int, user: CurrentUser, rpc: Rpc, db: Database,
+async def incident_page(request: Request, incident_id: PathId, user: CurrentUser, ctx: Ctx,
                         alert: int | None = None, attached: str = "", done: str = ""):
     if alert is not None:
         # Opening the record from an alert is the read receipt the DSL relies on.
         try:
-            await rpc.call("alerts", "mark_alert_read", user.actor_token, alert)
+            await mark_read(ctx, user, alert)
         except HavenError:
             pass
-    return await incident_view(request, user, rpc, db, incident_id, attached=attached, done=done[:20])
+    return await incident_view(request, user, ctx, incident_id, attached=attached, done=done[:20])
 
 
 @router.post("/incidents/{incident_id}/documents")
-async def attach_document(request: Request, incident_id: int, user: CurrentUser, rpc: Rpc, db: Database,
-                          cfg: Settings):
+async def attach_document(request: Request, incident_id: PathId, user: CurrentUser, ctx: Ctx):
     form = await request.form()
-    upload, content, problem = await _read_upload(form, cfg)
+    upload, content, problem = await read_upload(ctx, form)
     if upload is None:
         problem = "Choose the file to attach."
     if problem is None:
         try:
-            await rpc.call("documents", "store_document", user.actor_token, incident_id, upload.filename,
-                           upload.content_type or "application/octet-stream",
-                           base64.b64encode(content).decode(), timeout=60)
+            await documents.attach(ctx, user, incident_id, upload.filename, upload.content_type, content)
             return redirect(f"/incidents/{incident_id}?attached=1#documents")
         except ValidationFailed as exc:
             problem = " ".join(e.get("message", "") for e in exc.errors) or exc.message
         except HavenError as exc:
             return error_page(request, exc.status_code, exc.message, user)
-    return await incident_view(request, user, rpc, db, incident_id, {"file_error": problem}, 422)
+    return await incident_view(request, user, ctx, incident_id, {"file_error": problem}, 422)
 
 
 # --- amendments --------------------------------------------------------------------------------
@@ -187,13 +177,13 @@ def _amend_value(incident: dict, field: str) -> str:
     return value or ""
 
 
-async def _amend_view(request, user, rpc, db, incident_id: int, field: str, values: dict | None = None,
+async def _amend_view(request, user, ctx: Context, incident_id: int, field: str, values: dict | None = None,
                       errors: list[dict] | None = None, status_code: int = 200):
     try:
-        incident = await read_incident(Pages(request, user, rpc, db), incident_id)
+        incident = await read_incident(ctx, user, incident_id)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
-    if not may_amend(user, incident):
+    if not may(incident, "amend"):
         return error_page(request, 403, "Only the member of staff who recorded this, or the DSL team, can "
                                         "correct it.", user)
     field = field if field in labels.AMENDABLE_FIELDS else ""
@@ -204,13 +194,13 @@ async def _amend_view(request, user, rpc, db, incident_id: int, field: str, valu
 
 
 @router.get("/incidents/{incident_id}/amend")
-async def amend_page(request: Request, incident_id: int, user: CurrentUser, rpc: Rpc, db: Database,
+async def amend_page(request: Request, incident_id: PathId, user: CurrentUser, ctx: Ctx,
                      field: str = ""):
-    return await _amend_view(request, user, rpc, db, incident_id, field[:40])
+    return await _amend_view(request, user, ctx, incident_id, field[:40])
 
 
 @router.post("/incidents/{incident_id}/amend")
-async def amend_submit(request: Request, incident_id: int, user: CurrentUser, rpc: Rpc, db: Database):
+async def amend_submit(request: Request, incident_id: PathId, user: CurrentUser, ctx: Ctx):
     form = await request.form()
     field = form_text(form, "field", 40)
     values = {"field": field, "new_value": form_text(form, "new_value"), "reason": form_text(form, "reason", 10_000)}
@@ -218,15 +208,14 @@ async def amend_submit(request: Request, incident_id: int, user: CurrentUser, rp
         # Choosing the field (without JavaScript): show the form for that field.
         errors = [] if field in labels.AMENDABLE_FIELDS else [{"field": "field",
                                                                "message": "Choose what you are correcting."}]
-        return await _amend_view(request, user, rpc, db, incident_id, field, None if not errors else values,
+        return await _amend_view(request, user, ctx, incident_id, field, None if not errors else values,
                                  errors, 422 if errors else 200)
     new_value = to_utc_iso(values["new_value"]) if field == "occurred_at" else values["new_value"]
-    pages = Pages(request, user, rpc, db)
     try:
-        await pages.write("amend_incident", "incident", incident_id, "amend_incident", incident_id,
-                          {"field": field, "new_value": new_value, "reason": values["reason"]})
+        await incidents.amend_incident(ctx, user, incident_id,
+                                       {"field": field, "new_value": new_value, "reason": values["reason"]})
     except ValidationFailed as exc:
-        return await _amend_view(request, user, rpc, db, incident_id, field, values, exc.errors, 422)
+        return await _amend_view(request, user, ctx, incident_id, field, values, exc.errors, 422)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
     return redirect(f"/incidents/{incident_id}?done=amended#corrections")
@@ -235,11 +224,10 @@ async def amend_submit(request: Request, incident_id: int, user: CurrentUser, rp
 # --- actions -----------------------------------------------------------------------------------
 
 @router.post("/incidents/{incident_id}/actions")
-async def add_action(request: Request, incident_id: int, user: CurrentUser, rpc: Rpc, db: Database):
+async def add_action(request: Request, incident_id: PathId, user: CurrentUser, ctx: Ctx):
     form = await request.form()
     values = {"description": form_text(form, "description", 10_000), "taken_at": form_text(form, "taken_at", 40),
               "assigned_to_user_id": form_text(form, "assigned_to_user_id", 12), "due_on": form_text(form, "due_on", 20)}
-    pages = Pages(request, user, rpc, db)
     body = {"description": values["description"],
             "taken_at": to_utc_iso(values["taken_at"]) if values["taken_at"].strip() else None,
             "due_on": values["due_on"].strip() or None}
@@ -247,10 +235,9 @@ async def add_action(request: Request, incident_id: int, user: CurrentUser, rpc:
         assignee = as_id(values["assigned_to_user_id"])
         if assignee is not None:
             body["assigned_to_user_id"] = assignee
-            body["assigned_to_name"] = await pages.staff_name(assignee, "assigned_to_user_id")
-        await pages.write("add_action", "incident", incident_id, "add_action", incident_id, body)
+        await follow_up.add_action(ctx, user, incident_id, body)
     except ValidationFailed as exc:
-        return await incident_view(request, user, rpc, db, incident_id,
+        return await incident_view(request, user, ctx, incident_id,
                                    {"action": {"typed": values, "errors": FormErrors(exc.errors)}}, 422)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
@@ -258,19 +245,17 @@ async def add_action(request: Request, incident_id: int, user: CurrentUser, rpc:
 
 
 @router.post("/actions/{action_id}/complete")
-async def complete_action(request: Request, action_id: int, user: CurrentUser, rpc: Rpc, db: Database):
+async def complete_action(request: Request, action_id: PathId, user: CurrentUser, ctx: Ctx):
     form = await request.form()
     note = form_text(form, "note", 10_000)
     back = form_text(form, "back", 200)
-    pages = Pages(request, user, rpc, db)
     try:
-        action = await pages.write("complete_action", "action", action_id, "complete_action", action_id,
-                                   {"note": note})
+        action = await follow_up.complete_action(ctx, user, action_id, {"note": note})
     except ValidationFailed as exc:
         incident_id = as_id(form_text(form, "incident_id", 12))
         if incident_id is None:
             return error_page(request, 422, " ".join(e.get("message", "") for e in exc.errors), user)
-        return await incident_view(request, user, rpc, db, incident_id,
+        return await incident_view(request, user, ctx, incident_id,
                                    {"complete": {"action_id": action_id, "note": note,
                                                  "errors": FormErrors(exc.errors)}}, 422)
     except HavenError as exc:
@@ -281,12 +266,11 @@ async def complete_action(request: Request, action_id: int, user: CurrentUser, r
 
 
 @router.get("/actions")
-async def my_actions(request: Request, user: CurrentUser, rpc: Rpc, db: Database, show: str = "open",
+async def my_actions(request: Request, user: CurrentUser, ctx: Ctx, show: str = "open",
                      done: str = ""):
-    pages = Pages(request, user, rpc, db)
     open_only = show != "all"
     try:
-        actions = await pages.call("list_my_actions", open_only)
+        actions = await follow_up.my_actions(ctx, user, open_only)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
     return render(request, "actions.html", user, actions=actions, show="all" if not open_only else "open",
@@ -296,16 +280,15 @@ async def my_actions(request: Request, user: CurrentUser, rpc: Rpc, db: Database
 # --- decisions and outcomes (the DSL team) ----------------------------------------------------------
 
 @router.post("/incidents/{incident_id}/decisions")
-async def add_decision(request: Request, incident_id: int, user: CurrentUser, rpc: Rpc, db: Database):
+async def add_decision(request: Request, incident_id: PathId, user: CurrentUser, ctx: Ctx):
     form = await request.form()
     values = {k: form_text(form, k, 10_000) for k in ("decision_type", "reason", "agency", "reference")}
     body = {"decision_type": values["decision_type"] or None, "reason": values["reason"],
             "agency": values["agency"].strip() or None, "reference": values["reference"].strip() or None}
     try:
-        await Pages(request, user, rpc, db).write("record_decision", "incident", incident_id, "record_decision",
-                                                  incident_id, body)
+        await follow_up.record_decision(ctx, user, incident_id, body)
     except ValidationFailed as exc:
-        return await incident_view(request, user, rpc, db, incident_id,
+        return await incident_view(request, user, ctx, incident_id,
                                    {"decision": {"typed": values, "errors": FormErrors(
                                        exc.errors, {"decision_type": f"decision_type-{next(iter(labels.DECISION_TYPES))}"})}},
                                    422)
@@ -315,15 +298,14 @@ async def add_decision(request: Request, incident_id: int, user: CurrentUser, rp
 
 
 @router.post("/incidents/{incident_id}/outcomes")
-async def add_outcome(request: Request, incident_id: int, user: CurrentUser, rpc: Rpc, db: Database):
+async def add_outcome(request: Request, incident_id: PathId, user: CurrentUser, ctx: Ctx):
     form = await request.form()
     values = {k: form_text(form, k, 10_000) for k in ("outcome_type", "note")}
     body = {"outcome_type": values["outcome_type"] or None, "note": values["note"].strip() or None}
     try:
-        await Pages(request, user, rpc, db).write("record_outcome", "incident", incident_id, "record_outcome",
-                                                  incident_id, body)
+        await follow_up.record_outcome(ctx, user, incident_id, body)
     except ValidationFailed as exc:
-        return await incident_view(request, user, rpc, db, incident_id,
+        return await incident_view(request, user, ctx, incident_id,
                                    {"outcome": {"typed": values, "errors": FormErrors(
                                        exc.errors, {"outcome_type": f"outcome_type-{next(iter(labels.OUTCOME_TYPES))}",
                                                     "note": "outcome-note"})}},
@@ -334,19 +316,18 @@ async def add_outcome(request: Request, incident_id: int, user: CurrentUser, rpc
 
 
 @router.post("/incidents/{incident_id}/case")
-async def add_to_case(request: Request, incident_id: int, user: CurrentUser, rpc: Rpc, db: Database):
+async def add_to_case(request: Request, incident_id: PathId, user: CurrentUser, ctx: Ctx):
     form = await request.form()
     case_id = as_id(form_text(form, "case_id", 12))
     if case_id is None:
-        return await incident_view(request, user, rpc, db, incident_id,
+        return await incident_view(request, user, ctx, incident_id,
                                    {"case": {"errors": FormErrors([{"field": "case_id",
                                                                    "message": "Choose the case to add this to."}])}},
                                    422)
     try:
-        await Pages(request, user, rpc, db).write("add_incident_to_case", "case", case_id, "add_incident_to_case",
-                                                  case_id, incident_id)
+        await follow_up.add_incident_to_case(ctx, user, case_id, incident_id)
     except ValidationFailed as exc:
-        return await incident_view(request, user, rpc, db, incident_id,
+        return await incident_view(request, user, ctx, incident_id,
                                    {"case": {"errors": FormErrors([{**e, "field": "case_id"} for e in exc.errors])}},
                                    422)
     except HavenError as exc:

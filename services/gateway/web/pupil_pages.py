@@ -12,36 +12,26 @@ from fastapi import APIRouter, Request
 
 from services.common.errors import HavenError, ValidationFailed
 
-from ..deps import CurrentUser, Database, Rpc
-from ..routes.chronology import CHRONOLOGY_TIMEOUT
+from ..deps import Ctx, DslOrSltUser, DslUser
+from ..schemas import PathId
+from ..usecases import Context, pupils, roll
 from . import labels
-from .api import Pages
 from .common import FormErrors, as_id, error_page, form_text, redirect, render, safe_next
 
 router = APIRouter(include_in_schema=False)
 PUPIL_SEARCH_LIMIT = 50
 
 
-def may_read_pupils(user) -> bool:
-    return user.is_dsl or user.actor.is_slt
-
-
-NOT_ALLOWED = ("Pupils' pages are for the DSL team and senior leaders. To record a concern about a pupil, "
-               "use Add incident.")
-
-
 @router.get("/pupils")
-async def pupil_search(request: Request, user: CurrentUser, rpc: Rpc, q: str = ""):
-    if not may_read_pupils(user):
-        return error_page(request, 403, NOT_ALLOWED, user, explain=False)
+async def pupil_search(request: Request, user: DslOrSltUser, ctx: Ctx, q: str = ""):
     q = q.strip()[:100]
-    pupils = []
+    found = []
     if q:
         try:
-            pupils = await rpc.call("incidents", "search_pupils", user.actor_token, q, PUPIL_SEARCH_LIMIT)
+            found = await pupils.search(ctx, user, q, PUPIL_SEARCH_LIMIT)
         except HavenError as exc:
             return error_page(request, exc.status_code, exc.message, user)
-    return render(request, "pupils.html", user, q=q, pupils=pupils)
+    return render(request, "pupils.html", user, q=q, pupils=found)
 
 
 def _filters(category: str, date_from: str, date_to: str, entry_type: str, significant: str) -> dict:
@@ -57,17 +47,14 @@ def filter_query(filters: dict) -> str:
     return urlencode(pairs)
 
 
-async def pupil_view(request, user, rpc, db, pupil_id: int, filters: dict, status_code: int = 200,
+async def pupil_view(request, user, ctx: Context, pupil_id: int, filters: dict, status_code: int = 200,
                      notice: str | None = None, forms: dict | None = None):
-    if not may_read_pupils(user):
-        return error_page(request, 403, NOT_ALLOWED, user, explain=False)
-    pages = Pages(request, user, rpc, db)
     try:
-        sheet = await pages.read("read_front_sheet", "pupil", pupil_id, "get_front_sheet", pupil_id)
+        sheet = await pupils.front_sheet(ctx, user, pupil_id)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
     try:
-        found = await rpc.call("incidents", "list_category_tree", user.actor_token, False)
+        found = await roll.category_tree(ctx, user)
     except HavenError:
         found = []
     categories = {c["id"]: c for c in found}
@@ -80,8 +67,7 @@ async def pupil_view(request, user, rpc, db, pupil_id: int, filters: dict, statu
     chronology, entries = None, []
     if not errors:
         try:
-            chronology = await pages.read("read_chronology", "pupil", pupil_id, "get_chronology", pupil_id, chosen,
-                                          timeout=CHRONOLOGY_TIMEOUT)
+            chronology = await pupils.chronology(ctx, user, pupil_id, chosen)
             entries = chronology.get("entries") or []
         except ValidationFailed as exc:
             errors = exc.errors
@@ -107,7 +93,7 @@ async def pupil_view(request, user, rpc, db, pupil_id: int, filters: dict, statu
 
 
 @router.get("/pupils/{pupil_id}")
-async def pupil_page(request: Request, pupil_id: int, user: CurrentUser, rpc: Rpc, db: Database,
+async def pupil_page(request: Request, pupil_id: PathId, user: DslOrSltUser, ctx: Ctx,
                      category: str = "", type: str = "", significant: str = "", done: str = ""):
     # "from" is a Python keyword: read the dates from the query string directly.
     date_from, date_to = request.query_params.get("from", ""), request.query_params.get("to", "")
@@ -115,18 +101,17 @@ async def pupil_page(request: Request, pupil_id: int, user: CurrentUser, rpc: Rp
               "not-significant": "The entry is no longer marked as significant.",
               "household": "The household member has been added.",
               "agency": "The agency has been added."}.get(done)
-    return await pupil_view(request, user, rpc, db, pupil_id, _filters(category, date_from, date_to, type,
+    return await pupil_view(request, user, ctx, pupil_id, _filters(category, date_from, date_to, type,
                                                                         significant), notice=notice)
 
 
 @router.post("/chronology/{entry_id}/significant")
-async def mark_significant(request: Request, entry_id: int, user: CurrentUser, rpc: Rpc, db: Database):
+async def mark_significant(request: Request, entry_id: PathId, user: DslUser, ctx: Ctx):
     form = await request.form()
     significant = form_text(form, "significant", 5) == "true"
     back = safe_next(form_text(form, "back", 500))
     try:
-        await Pages(request, user, rpc, db).write("flag_chronology_entry", "chronology_entry", entry_id, "set_significant",
-                                                  entry_id, significant)
+        await pupils.set_significant(ctx, user, entry_id, significant)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
     joiner = "&" if "?" in back else "?"
@@ -134,17 +119,16 @@ async def mark_significant(request: Request, entry_id: int, user: CurrentUser, r
 
 
 @router.post("/pupils/{pupil_id}/household")
-async def add_household(request: Request, pupil_id: int, user: CurrentUser, rpc: Rpc, db: Database):
+async def add_household(request: Request, pupil_id: PathId, user: DslUser, ctx: Ctx):
     form = await request.form()
     values = {k: form_text(form, k, 300) for k in ("name", "relationship", "contact")}
     values["parental_responsibility"] = form.get("parental_responsibility") == "1"
     values["lives_with_pupil"] = form.get("lives_with_pupil") == "1"
     body = {**values, "contact": values["contact"].strip() or None}
     try:
-        await Pages(request, user, rpc, db).write("add_household_member", "pupil", pupil_id, "add_household_member",
-                                                  pupil_id, body)
+        await pupils.add_household_member(ctx, user, pupil_id, body)
     except ValidationFailed as exc:
-        return await pupil_view(request, user, rpc, db, pupil_id, _filters("", "", "", "", ""), 422,
+        return await pupil_view(request, user, ctx, pupil_id, _filters("", "", "", "", ""), 422,
                                 forms={"household": {"typed": values, "errors": FormErrors(exc.errors)}})
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
@@ -152,15 +136,14 @@ async def add_household(request: Request, pupil_id: int, user: CurrentUser, rpc:
 
 
 @router.post("/pupils/{pupil_id}/agencies")
-async def add_agency(request: Request, pupil_id: int, user: CurrentUser, rpc: Rpc, db: Database):
+async def add_agency(request: Request, pupil_id: PathId, user: DslUser, ctx: Ctx):
     form = await request.form()
     values = {k: form_text(form, k, 300) for k in ("agency", "contact", "started_on", "ended_on")}
     body = {k: (v.strip() or None) for k, v in values.items()}
     try:
-        await Pages(request, user, rpc, db).write("add_agency_involvement", "pupil", pupil_id,
-                                                  "add_agency_involvement", pupil_id, body)
+        await pupils.add_agency(ctx, user, pupil_id, body)
     except ValidationFailed as exc:
-        return await pupil_view(request, user, rpc, db, pupil_id, _filters("", "", "", "", ""), 422,
+        return await pupil_view(request, user, ctx, pupil_id, _filters("", "", "", "", ""), 422,
                                 forms={"agency": {"typed": values, "errors": FormErrors(
                                     exc.errors, {k: f"agency-{k}" for k in values})}})
     except HavenError as exc:

@@ -6,17 +6,16 @@ element at fault.
 """
 from __future__ import annotations
 
-import base64
-
 from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 
 from services.common.errors import HavenError, ValidationFailed
 
-from ..deps import CurrentUser, Database, Rpc
-from ..routes.roll import IMPORT_TIMEOUT, MAX_IMPORT_BYTES
-from .common import FormErrors, dsl_only, error_page, form_text, render
-from .api import Pages
+from services.common.contracts.incidents import MAX_ROLL_FILE_BYTES, ROLL_FORMATS, ROLL_MODES
+
+from ..deps import Ctx, DslUser
+from ..usecases import roll
+from .common import FormErrors, error_page, form_text, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -27,47 +26,34 @@ def _view(request, user, values: dict, report: dict | None = None, errors: list[
     file_problems = [e.get("message") for e in errors or [] if e.get("field") == "file"]
     return render(request, "roll_import.html", user, status_code, values=values, report=report,
                   errors=form_errors, summary=form_errors.summary, file_name=file_name, file_problems=file_problems,
-                  max_mb=MAX_IMPORT_BYTES // (1024 * 1024))
+                  max_mb=MAX_ROLL_FILE_BYTES // (1024 * 1024))
 
 
 @router.get("/roll/import")
-async def roll_import_page(request: Request, user: CurrentUser):
-    if refused := dsl_only(request, user):
-        return refused
+async def roll_import_page(request: Request, user: DslUser):
     return _view(request, user, {"format": "csv", "mode": "update"})
 
 
 @router.post("/roll/import")
-async def roll_import_submit(request: Request, user: CurrentUser, rpc: Rpc, db: Database):
-    if refused := dsl_only(request, user):
-        return refused
+async def roll_import_submit(request: Request, user: DslUser, ctx: Ctx):
     form = await request.form()
     values = {"format": form_text(form, "format", 10), "mode": form_text(form, "mode", 10)}
     dry_run = form_text(form, "action", 20) != "import"
     upload = form.get("file")
     name = upload.filename if isinstance(upload, UploadFile) and upload.filename else ""
-    content = await upload.read(MAX_IMPORT_BYTES + 1) if name else b""
+    content = await upload.read(MAX_ROLL_FILE_BYTES + 1) if name else b""
     errors = []
-    if not name:
-        errors.append({"field": "file", "message": "Choose the file exported from the MIS, or the CTF."})
-    elif len(content) > MAX_IMPORT_BYTES:
-        errors.append({"field": "file", "message": f"The file is too large: Haven imports up to "
-                                                  f"{MAX_IMPORT_BYTES // (1024 * 1024)} MB at a time. Export one "
-                                                  "part of the roll at a time."})
-    elif not content.strip():
-        errors.append({"field": "file", "message": "The file is empty. Choose the file exported from the MIS."})
-    if values["format"] not in ("csv", "ctf"):
+    problem = roll.file_problem(content) if name else "Choose the file exported from the MIS, or the CTF."
+    if problem:
+        errors.append({"field": "file", "message": problem})
+    if values["format"] not in ROLL_FORMATS:
         errors.append({"field": "format", "message": "Choose the file's format: a CSV from the MIS or a CTF."})
-    if values["mode"] not in ("update", "full"):
+    if values["mode"] not in ROLL_MODES:
         errors.append({"field": "mode", "message": "Choose whether the file is the whole roll or only changes."})
     if errors:
         return _view(request, user, values, errors=errors, status_code=422, file_name=name)
-    encoded = base64.b64encode(content).decode()
-    pages = Pages(request, user, rpc, db)
     try:
-        report = await pages.write("dry_run_roll_import" if dry_run else "import_roll", "roll", user.school_id,
-                                   "import_roll", encoded, values["format"], values["mode"], dry_run,
-                                   timeout=IMPORT_TIMEOUT)
+        report = await roll.import_roll(ctx, user, content, values["format"], values["mode"], dry_run)
     except ValidationFailed as exc:
         return _view(request, user, values, errors=exc.errors, status_code=422, file_name=name)
     except HavenError as exc:

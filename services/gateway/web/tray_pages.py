@@ -6,22 +6,23 @@ from fastapi import APIRouter, Request
 
 from services.common.errors import HavenError, ValidationFailed
 
-from ..deps import CurrentUser, Database, Rpc
+from services.common.contracts.incidents import TRAY_FILTERS
+
+from ..deps import Ctx, DslUser
+from ..schemas import PathId
+from ..usecases import Context, pupils, tray
 from . import labels
-from .api import Pages
-from .common import FormErrors, as_id, dsl_only, error_page, form_text, ints, pupil_label, redirect, render
+from .common import FormErrors, as_id, error_page, form_text, ints, pupil_label, redirect, render
 from .incident_form import categories_for
 
 router = APIRouter(include_in_schema=False)
-STATUSES = ("pending", "attached", "dismissed", "all")
 
 
-async def tray_view(request, user, rpc, db, status: str = "pending", forms: dict | None = None,
+async def tray_view(request, user, ctx: Context, status: str = "pending", forms: dict | None = None,
                     status_code: int = 200, done: str = ""):
-    pages = Pages(request, user, rpc, db)
     try:
-        items = await pages.read("read_tray", "tray", status, "list_tray", status)
-        categories = await categories_for(rpc, user)
+        items = await tray.list_tray(ctx, user, status)
+        categories = await categories_for(ctx, user)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
     forms = forms or {}
@@ -32,7 +33,7 @@ async def tray_view(request, user, rpc, db, status: str = "pending", forms: dict
             choices.append({**item["pupil"], "label": pupil_label(item["pupil"])})
         if form.get("q"):
             try:
-                found = await rpc.call("incidents", "search_pupils", user.actor_token, form["q"], 50)
+                found = await pupils.search(ctx, user, form["q"], 50)
             except HavenError:
                 found = []
             choices += [{**p, "label": pupil_label(p)} for p in found if not any(c["id"] == p["id"] for c in choices)]
@@ -44,11 +45,9 @@ async def tray_view(request, user, rpc, db, status: str = "pending", forms: dict
 
 
 @router.get("/tray")
-async def tray_page(request: Request, user: CurrentUser, rpc: Rpc, db: Database, status: str = "pending",
+async def tray_page(request: Request, user: DslUser, ctx: Ctx, status: str = "pending",
                     done: str = ""):
-    if refused := dsl_only(request, user):
-        return refused
-    return await tray_view(request, user, rpc, db, status if status in STATUSES else "pending", done=done[:20])
+    return await tray_view(request, user, ctx, status if status in TRAY_FILTERS else "pending", done=done[:20])
 
 
 def _attach_values(form) -> dict:
@@ -60,24 +59,21 @@ def _attach_values(form) -> dict:
 
 
 @router.post("/tray/{item_id}/attach")
-async def tray_attach(request: Request, item_id: int, user: CurrentUser, rpc: Rpc, db: Database):
-    if refused := dsl_only(request, user):
-        return refused
+async def tray_attach(request: Request, item_id: PathId, user: DslUser, ctx: Ctx):
     form = await request.form()
     values = _attach_values(form)
     anchors = {"pupil_id": f"t{item_id}-pupil_id", "category_ids": f"t{item_id}-categories",
                "note": f"t{item_id}-note", "alert_groups": f"t{item_id}-alert-dsl"}
     if form_text(form, "action", 20) == "find":  # the pupil search without JavaScript
-        return await tray_view(request, user, rpc, db, forms={item_id: {**values, "kind": "attach",
+        return await tray_view(request, user, ctx, forms={item_id: {**values, "kind": "attach",
                                                                         "errors": FormErrors([], anchors)}})
     body = {"pupil_id": as_id(values["pupil_id"]), "category_ids": values["category_ids"],
             "alert_groups": values["alert_groups"], "alert_user_ids": [],
             "urgent": values["urgent"] == "yes", "note": values["note"].strip() or None}
     try:
-        result = await Pages(request, user, rpc, db).write("attach_tray_item", "tray_item", item_id,
-                                                           "attach_tray_item", item_id, body)
+        result = await tray.attach(ctx, user, item_id, body)
     except ValidationFailed as exc:
-        return await tray_view(request, user, rpc, db, forms={item_id: {**values, "kind": "attach",
+        return await tray_view(request, user, ctx, forms={item_id: {**values, "kind": "attach",
                                                                         "errors": FormErrors(exc.errors, anchors)}},
                                status_code=422)
     except HavenError as exc:
@@ -86,16 +82,13 @@ async def tray_attach(request: Request, item_id: int, user: CurrentUser, rpc: Rp
 
 
 @router.post("/tray/{item_id}/dismiss")
-async def tray_dismiss(request: Request, item_id: int, user: CurrentUser, rpc: Rpc, db: Database):
-    if refused := dsl_only(request, user):
-        return refused
+async def tray_dismiss(request: Request, item_id: PathId, user: DslUser, ctx: Ctx):
     form = await request.form()
     values = _attach_values(form)
     try:
-        await Pages(request, user, rpc, db).write("dismiss_tray_item", "tray_item", item_id, "dismiss_tray_item",
-                                                  item_id, {"reason": values["reason"]})
+        await tray.dismiss(ctx, user, item_id, {"reason": values["reason"]})
     except ValidationFailed as exc:
-        return await tray_view(request, user, rpc, db, forms={item_id: {**values, "kind": "dismiss", "errors": FormErrors(
+        return await tray_view(request, user, ctx, forms={item_id: {**values, "kind": "dismiss", "errors": FormErrors(
             exc.errors, {"reason": f"t{item_id}-reason"})}}, status_code=422)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)

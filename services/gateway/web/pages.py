@@ -1,4 +1,4 @@
-"""The web UI: server-rendered pages over the same functions the JSON API uses.
+"""The web UI: server-rendered pages over the same use cases (usecases/) the JSON API uses.
 
 This file has signing in, the home page and alerts, and gathers the other pages (one file per
 area: incident_form, incident_page, pupil_pages, case_pages, tray_pages, roll_pages). Every page
@@ -15,8 +15,9 @@ from fastapi.responses import Response
 
 from services.common.errors import HavenError
 
-from ..deps import SESSION_COOKIE, CurrentUser, Database, MaybeSignedIn, Rpc, Settings, SignedIn, client_ip
-from ..routes.session import check_second_factor, set_session_cookie, sign_in, sign_out
+from ..deps import Ctx, CurrentUser, MaybeSignedIn, Settings, SignedIn, clear_session_cookie, set_session_cookie
+from ..schemas import PathId
+from ..usecases import alerts, session
 from . import case_pages, incident_form, incident_page, pupil_pages, roll_pages, tray_pages
 from .common import error_page, redirect, render, safe_next, static_files, to_sign_in
 
@@ -38,7 +39,7 @@ async def sign_in_page(request: Request, user: MaybeSignedIn, next: str = "/", s
 
 
 @router.post("/sign-in")
-async def sign_in_submit(request: Request, db: Database, cfg: Settings, email: str = Form(""),
+async def sign_in_submit(request: Request, ctx: Ctx, cfg: Settings, email: str = Form(""),
                          password: str = Form(""), next: str = Form("/")):
     errors = []
     if not email.strip():
@@ -47,7 +48,7 @@ async def sign_in_submit(request: Request, db: Database, cfg: Settings, email: s
         errors.append({"field": "password", "message": "Enter your password."})
     result = None
     if not errors:
-        result = await db.run(sign_in, email[:254], password[:1000], client_ip(request))
+        result = await session.sign_in(ctx, email[:254], password[:1000])
         if result is None:
             errors.append({"field": "email", "message": "That e-mail and password do not match an active "
                                                         "account. Check them and try again."})
@@ -71,14 +72,14 @@ async def code_page(request: Request, user: SignedIn, next: str = "/"):
 
 
 @router.post("/sign-in/code")
-async def code_submit(request: Request, user: SignedIn, db: Database, code: str = Form(""),
+async def code_submit(request: Request, user: SignedIn, ctx: Ctx, code: str = Form(""),
                       next: str = Form("/")):
     if not user.second_factor_required:
         return redirect(safe_next(next))
     code = code.strip().replace(" ", "")
     if not code:
         message = "Enter the 6-digit code from your authenticator app."
-    elif await db.run(check_second_factor, user.id, user.csrf_token, code[:10], client_ip(request)):
+    elif await session.second_factor(ctx, user, code[:10]):
         return redirect(safe_next(next))
     else:
         message = ("That code is not right, or it has already been used. Wait for the next code in your "
@@ -88,20 +89,20 @@ async def code_submit(request: Request, user: SignedIn, db: Database, code: str 
 
 
 @router.post("/sign-out")
-async def sign_out_submit(user: SignedIn, db: Database):
-    await db.run(sign_out, user.csrf_token, user.id)
+async def sign_out_submit(user: SignedIn, ctx: Ctx):
+    await session.sign_out(ctx, user)
     response = redirect("/sign-in?signed_out=1")
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(response)
     return response
 
 
 # --- home and alerts -----------------------------------------------------------------------
 
 @router.get("/")
-async def home(request: Request, user: CurrentUser, rpc: Rpc):
+async def home(request: Request, user: CurrentUser, ctx: Ctx):
     try:
-        unread = await rpc.call("alerts", "list_alerts", user.actor_token, True, 100)
-        recent = await rpc.call("alerts", "list_alerts", user.actor_token, False, 10) if user.is_dsl else []
+        unread = await alerts.list_alerts(ctx, user, unread_only=True, limit=100)
+        recent = await alerts.list_alerts(ctx, user, unread_only=False, limit=10) if user.is_dsl else []
         problem = None
     except HavenError as exc:
         unread, recent, problem = [], [], exc.message
@@ -109,18 +110,18 @@ async def home(request: Request, user: CurrentUser, rpc: Rpc):
 
 
 @router.get("/alerts")
-async def alerts_page(request: Request, user: CurrentUser, rpc: Rpc):
+async def alerts_page(request: Request, user: CurrentUser, ctx: Ctx):
     try:
-        alerts = await rpc.call("alerts", "list_alerts", user.actor_token, False, 100)
+        found = await alerts.list_alerts(ctx, user, unread_only=False, limit=100)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
-    return render(request, "alerts.html", user, alerts=alerts)
+    return render(request, "alerts.html", user, alerts=found)
 
 
 @router.post("/alerts/{alert_id}/read")
-async def alert_read(request: Request, alert_id: int, user: CurrentUser, rpc: Rpc):
+async def alert_read(request: Request, alert_id: PathId, user: CurrentUser, ctx: Ctx):
     try:
-        await rpc.call("alerts", "mark_alert_read", user.actor_token, alert_id)
+        await alerts.mark_read(ctx, user, alert_id)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
     return redirect(f"/alerts#alert-{alert_id}")

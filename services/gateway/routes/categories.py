@@ -1,0 +1,28 @@
+"""The school's categories: the tree for the pickers, and managing it (the DSL team)."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from ..deps import Ctx, CurrentUser, DslUser
+from ..schemas import CategoryChangesRequest, CategoryNode, CategoryRequest, PathId
+from ..usecases import roll
+
+router = APIRouter(prefix="/api/v1/categories", tags=["categories"])
+
+
+@router.get("", response_model=list[CategoryNode],
+            summary="The school's categories as a flat list in tree order (parent_id, depth)")
+async def categories(user: CurrentUser, ctx: Ctx,
+                     include_inactive: bool = Query(False, description="DSL team only: retired ones too")):
+    return await roll.category_tree(ctx, user, include_inactive)
+
+
+@router.post("", status_code=201, response_model=CategoryNode, summary="Add a category (DSL team)")
+async def create_category(body: CategoryRequest, user: DslUser, ctx: Ctx):
+    return await roll.create_category(ctx, user, body)
+
+
+@router.patch("/{category_id}", response_model=CategoryNode,
+              summary="Change, move, retire or reactivate a category (DSL team); saved records are untouched")
+async def update_category(category_id: PathId, body: CategoryChangesRequest, user: DslUser, ctx: Ctx):
+    return await roll.update_category(ctx, user, category_id, body)

@@ -1,0 +1,37 @@
+"""Files attached to incidents: upload, and download (audited)."""
+from __future__ import annotations
+
+import base64
+from urllib.parse import quote
+
+from fastapi import APIRouter, HTTPException, UploadFile
+from fastapi.responses import Response
+
+from services.common.contracts.documents import DocumentView
+
+from ..deps import Ctx, CurrentUser, audits
+from ..schemas import PathId
+from ..usecases import documents
+
+router = APIRouter(prefix="/api/v1", tags=["documents"])
+
+
+@router.post("/incidents/{incident_id}/documents", status_code=201, response_model=DocumentView,
+             summary="Attach a file to an incident")
+async def upload_document(incident_id: PathId, file: UploadFile, user: CurrentUser, ctx: Ctx):
+    content = await documents.read_upload(ctx, file)
+    return await documents.attach(ctx, user, incident_id, file.filename, file.content_type, content)
+
+
+@router.get("/documents/{document_id}", summary="Download a document (audited)", response_class=Response)
+@audits(documents.DOWNLOAD_DOCUMENT, "document_id")
+async def download_document(document_id: str, user: CurrentUser, ctx: Ctx):
+    if len(document_id) > 64:
+        raise HTTPException(404, "No such document.")
+    doc = await documents.download(ctx, user, document_id)
+    # RFC 6266/5987: an ASCII fallback plus the real (UTF-8) name, e.g. "Łukasz.pdf".
+    ascii_name = doc["filename"].encode("ascii", "replace").decode().replace('"', "").replace("?", "_")
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(doc['filename'], safe='')}"
+    return Response(base64.b64decode(doc["content_b64"]), media_type=doc["content_type"],
+                    headers={"Content-Disposition": disposition,
+                             "X-Content-SHA256": doc["sha256"], "Cache-Control": "no-store"})

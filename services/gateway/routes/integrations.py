@@ -1,0 +1,26 @@
+"""Integrations: the monitoring systems that post to the tray, and their API keys (the DSL team)."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ..deps import Ctx, DslUser
+from ..schemas import IntegrationRequest, NewIntegration, PathId
+from ..usecases import tray
+
+router = APIRouter(prefix="/api/v1/integrations", tags=["integrations"])
+
+
+@router.post("", status_code=201, response_model=NewIntegration,
+             summary="Add a monitoring system and make its API key (shown once)")
+async def create_integration(body: IntegrationRequest, user: DslUser, ctx: Ctx):
+    return await tray.create_integration(ctx, user, body.name)
+
+
+@router.get("", summary="List the monitoring systems (keys are never shown again)")
+async def list_integrations(user: DslUser, ctx: Ctx):
+    return await tray.list_integrations(ctx, user)
+
+
+@router.delete("/{integration_id}", summary="Revoke a monitoring system's API key")
+async def revoke_integration(integration_id: PathId, user: DslUser, ctx: Ctx):
+    return await tray.revoke_integration(ctx, user, integration_id)

@@ -1,0 +1,16 @@
+"""The staff picker (who to alert, who to assign an action to)."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from ..deps import Ctx, CurrentUser
+from ..schemas import StaffView
+from ..usecases import staff
+
+router = APIRouter(prefix="/api/v1/staff", tags=["staff"])
+
+
+@router.get("", response_model=list[StaffView], summary="Search staff to alert")
+async def search(user: CurrentUser, ctx: Ctx, q: str = Query("", max_length=100),
+                 limit: int = Query(20, ge=1, le=100)):
+    return await staff.search(ctx, user, q, limit)

@@ -1,0 +1,127 @@
+"""The JSON API's request and response models, built from the services' contracts: a word list, a
+limit or a range is stated once, in the contract, and the OpenAPI document says exactly what the
+service accepts. What is here is only what the HTTP door adds: fields the gateway fills in itself are
+left out of the request bodies, path ids carry the contract's bound, and a few bodies of the
+gateway's own (sessions, integrations, health)."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Path
+from pydantic import BaseModel, Field, create_model
+
+from services.common.contracts import incidents as contract
+from services.common.contracts.base import MAX_ID, Contract, Id, Text, View
+
+# A path id: a number beyond the databases' integer columns is a 422 here, never a 500 further on.
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def _without(model: type[BaseModel], *names: str, name: str, doc: str | None = None) -> type[BaseModel]:
+    """`model` without the fields the gateway fills in (a staff member's name from its staff table)."""
+    fields: dict[str, Any] = {k: (f.annotation, f) for k, f in model.model_fields.items() if k not in names}
+    made = create_model(name, __base__=Contract, __doc__=doc or model.__doc__, **fields)
+    return made
+
+
+# --- requests ----------------------------------------------------------------------------------------
+
+IncidentRequest = _without(contract.IncidentIn, "dsl_informed_name", name="IncidentRequest")
+ActionRequest = _without(contract.ActionIn, "assigned_to_name", name="ActionRequest")
+CaseRequest = _without(contract.CaseIn, "owner_name", name="CaseRequest")
+CaseOwnerRequest = _without(contract.OwnerIn, "owner_name", name="CaseOwnerRequest")
+AmendmentRequest = contract.AmendmentIn
+IncidentTextsRequest = contract.IncidentTexts
+CompletionRequest = contract.CompletionIn
+DecisionRequest = contract.DecisionIn
+OutcomeRequest = contract.OutcomeIn
+CaseStatusRequest = contract.StatusChange
+CategoryRequest = contract.CategoryIn
+CategoryChangesRequest = contract.CategoryChanges
+HouseholdMemberRequest = contract.HouseholdMemberIn
+AgencyRequest = contract.AgencyIn
+TrayAlertRequest = contract.TrayAlertIn
+AttachRequest = contract.AttachIn
+DismissRequest = contract.DismissIn
+
+
+class CaseIncidentRequest(Contract):
+    incident_id: Id
+
+
+class SiblingRequest(Contract):
+    pupil_id: Id = Field(description="The sibling, another pupil on this school's roll")
+
+
+class SignificantRequest(Contract):
+    significant: bool
+
+
+class Credentials(BaseModel):
+    email: Text(254, min_length=3)
+    password: Text(1000, min_length=1)
+
+
+class SecondFactorRequest(BaseModel):
+    code: Text(10, min_length=6)
+
+
+class IntegrationRequest(BaseModel):
+    name: Text(1000) = Field("", description="The monitoring system's name, e.g. 'Smoothwall Monitor'")
+
+
+# --- responses ---------------------------------------------------------------------------------------
+
+IncidentView = contract.IncidentView
+AmendedView = contract.AmendedView
+TextWarnings = contract.TextWarnings
+ActionView = contract.ActionView
+DecisionView = contract.DecisionView
+OutcomeView = contract.OutcomeView
+CaseSummary = contract.CaseSummary
+CaseView = contract.CaseView
+PupilFound = contract.PupilFound
+PupilView = contract.PupilView
+ImportReport = contract.ImportReport
+CategoryNode = contract.CategoryNode
+ChronologyView = contract.ChronologyView
+ChronologyEntryView = contract.ChronologyEntryView
+FrontSheetView = contract.FrontSheetView
+TrayReceipt = contract.TrayReceipt
+TrayItemView = contract.TrayItemView
+TrayAttached = contract.TrayAttached
+
+
+class UserView(View):
+    id: int
+    name: str
+    roles: list[str]
+
+
+class SessionView(View):
+    user: UserView
+    csrf_token: str | None = None
+    second_factor_required: bool
+
+
+class StaffView(View):
+    id: int
+    name: str
+    roles: list[str]
+    job_title: str | None = None
+
+
+class IntegrationView(View):
+    id: int
+    name: str
+    key_prefix: str
+
+
+class NewIntegration(IntegrationView):
+    api_key: str = Field(description="Shown this once; keep it in the monitoring system's settings")
+
+
+class HealthView(View):
+    status: str = Field(description="ok or degraded")
+    services: dict[str, str]
+    failing: list[str] | None = None

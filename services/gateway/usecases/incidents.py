@@ -1,0 +1,80 @@
+"""Recording an incident, reading one (audited), correcting it, and its body map."""
+from __future__ import annotations
+
+from services.common.contracts.base import validate
+from services.common.contracts.incidents import AmendmentIn, IncidentIn, IncidentTexts
+from services.common.errors import HavenError, ValidationFailed
+
+from .context import AuditLabel, Context
+from .staff import NOT_STAFF, dsl_team_member, unknown_staff
+
+READ_INCIDENT = AuditLabel("read_incident", "incident")
+READ_BODY_MAP = AuditLabel("read_body_map", "incident")
+AMEND_INCIDENT = AuditLabel("amend_incident", "incident")
+
+
+async def record_incident(ctx: Context, user, incident: IncidentIn | dict) -> dict:
+    """Record a concern. Staff ids are checked against the gateway's staff table; the name of the DSL
+    told in person comes from it too, never from what was sent. Answers the saved record (with
+    `replayed: true` when this client token was recorded before)."""
+    data = incident.model_dump(exclude_unset=True) if isinstance(incident, IncidentIn) else dict(incident)
+    data.pop("dsl_informed_name", None)
+    checked = validate(IncidentIn, data)
+
+    def check(session):
+        errors, name = [], None
+        if unknown_staff(session, user.school_id, checked.alert_user_ids):
+            errors.append({"field": "alert_user_ids", "message": NOT_STAFF})
+        if checked.dsl_informed_verbally and checked.dsl_informed_user_id is not None:
+            name = dsl_team_member(session, user.school_id, checked.dsl_informed_user_id)
+            if name is None:
+                errors.append({"field": "dsl_informed_user_id",
+                               "message": "That person is not on the DSL team. Choose the DSL or deputy you told."})
+        return errors, name
+
+    errors, name = await ctx.db.run(check)
+    if errors:
+        raise ValidationFailed(errors)
+    if name is not None:
+        checked = validate(IncidentIn, {**checked.model_dump(exclude_unset=True), "dsl_informed_name": name})
+    return await ctx.clients.incidents.record_incident(user.actor_token, incident=checked)
+
+
+async def read_incident(ctx: Context, user, incident_id: int) -> dict:
+    return await ctx.audited(user, READ_INCIDENT, incident_id,
+                             lambda: ctx.clients.incidents.get_incident(user.actor_token, incident_id=incident_id))
+
+
+async def amend_incident(ctx: Context, user, incident_id: int, amendment: AmendmentIn | dict) -> dict:
+    """Correct a saved record with a reason; answers `{amendment, incident}`."""
+    amendment = amendment if isinstance(amendment, AmendmentIn) else validate(AmendmentIn, amendment)
+    return await ctx.audited(user, AMEND_INCIDENT, incident_id,
+                             lambda: ctx.clients.incidents.amend_incident(user.actor_token, incident_id=incident_id,
+                                                                          amendment=amendment))
+
+
+async def check_text(ctx: Context, user, texts: IncidentTexts) -> dict:
+    return await ctx.clients.incidents.check_incident_text(user.actor_token, texts=texts)
+
+
+async def body_map_svg(ctx: Context, user, incident_id: int, side: str | None = None) -> str:
+    return await ctx.audited(user, READ_BODY_MAP, incident_id,
+                             lambda: ctx.clients.incidents.body_map_svg(user.actor_token, incident_id=incident_id,
+                                                                        side=side))
+
+
+_outline: dict = {}
+
+
+async def body_map_outline(ctx: Context, user) -> dict:
+    """The outline never changes while the service runs; ask once."""
+    if "outline" not in _outline:
+        _outline["outline"] = await ctx.clients.incidents.body_map_outline(user.actor_token)
+    return _outline["outline"]
+
+
+async def body_map_outline_or_none(ctx: Context, user) -> dict | None:
+    try:
+        return await body_map_outline(ctx, user)
+    except HavenError:
+        return None

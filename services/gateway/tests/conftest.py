@@ -1,5 +1,6 @@
-"""Fixtures for the gateway's account tests: real PostgreSQL with the demo staff, one rolled-back
-session per test (the account functions only flush; the route's unit of work commits)."""
+"""Fixtures for the gateway's tests: real PostgreSQL with the demo staff, one rolled-back session per
+test (the account functions only flush; the route's unit of work commits); and the gateway's app with
+its RPC client replaced by a fake that records every call and answers from a table."""
 from __future__ import annotations
 
 import os
@@ -8,11 +9,16 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
+from fastapi.testclient import TestClient
+
 from services.common.db import make_engine, migrate, session_factory
 from services.common.testing import fresh_database
 from services.gateway import accounts
+from services.gateway.app import create_app
+from services.gateway.clients import Clients
 from services.gateway.models import StaffMember
-from services.gateway.seed import seed_demo_staff
+from services.gateway.seed import DEMO_PASSWORD, seed_demo_staff
+from services.gateway.settings import GatewaySettings
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "..", "migrations")
 # Real argon2 at the lowest cost (production parameters take ~0.2 s a hash here); module-scoped so
@@ -50,3 +56,77 @@ def session(engine):
 
 def staff(session, email: str) -> StaffMember:
     return session.scalar(select(StaffMember).where(StaffMember.email == email))
+
+
+# --- the app with a fake RPC client -------------------------------------------------------------------
+
+class FakeRpc:
+    """Records each call as it would go on the wire; answers from `answers[routing_key]` (a value, an
+    exception to raise, or a function of the kwargs)."""
+
+    def __init__(self):
+        self.calls: list[dict] = []
+        self.answers: dict = {}
+
+    async def send(self, service, method, args, kwargs, timeout=None):
+        key = f"{service}.{method}"
+        self.calls.append({"key": key, "args": args, "kwargs": kwargs, "timeout": timeout})
+        answer = self.answers.get(key)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer(kwargs) if callable(answer) else answer
+
+    async def call(self, service, method, *args, timeout=None, **kwargs):
+        return await self.send(service, method, list(args), kwargs, timeout)
+
+    def keys(self) -> list[str]:
+        return [c["key"] for c in self.calls]
+
+
+@pytest.fixture(scope="module")
+def app(engine):
+    settings = GatewaySettings(gateway_database_url=engine.url.render_as_string(hide_password=False),
+                               actor_key="k" * 40, env="test", cookie_secure=False)
+    app = create_app(settings)  # no lifespan: nothing connects to a broker
+    app.state.rpc = FakeRpc()
+    app.state.clients = Clients(app.state.rpc)
+    return app
+
+
+@pytest.fixture
+def rpc(app):
+    app.state.rpc.calls.clear()
+    app.state.rpc.answers.clear()
+    return app.state.rpc
+
+
+def signed_in(app, email: str, totp_step: int | None = None) -> TestClient:
+    client = TestClient(app)
+    r = client.post("/api/v1/session", json={"email": email, "password": DEMO_PASSWORD})
+    assert r.status_code == 200, r.text
+    client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+    if r.json()["second_factor_required"]:
+        import time
+
+        import pyotp
+
+        from services.gateway.seed import DEMO_TOTP_SECRET
+        code = pyotp.TOTP(DEMO_TOTP_SECRET).at(int(time.time()) + 30 * (totp_step or 0))
+        r = client.post("/api/v1/session/second-factor", json={"code": code})
+        assert r.status_code == 200, r.text
+    return client
+
+
+@pytest.fixture(scope="module")
+def teacher(app):
+    return signed_in(app, "teacher@demo.haven.test")
+
+
+@pytest.fixture(scope="module")
+def dsl(app):
+    return signed_in(app, "dsl@demo.haven.test", totp_step=-1)
+
+
+@pytest.fixture(scope="module")
+def slt(app):
+    return signed_in(app, "slt@demo.haven.test", totp_step=0)

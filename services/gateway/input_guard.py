@@ -8,6 +8,8 @@
   urlencoded form never reach an endpoint as surrogates: uvicorn and Starlette decode them with
   errors="replace" (U+FFFD). Nor are they what the sender meant, so they are refused too, with the
   parameter's name. (A multipart field that is not UTF-8 is decoded as Latin-1 by Starlette: no surrogate.)
+- NUL (`"\u0000"`, `%00`) is a character PostgreSQL cannot store in text: the query fails (a 500),
+  whether it stores the text or only looks it up. Refused in the same places.
 
 The contracts check each field again; this guard is the gateway-wide net under them."""
 from __future__ import annotations
@@ -20,10 +22,11 @@ from urllib.parse import unquote_to_bytes
 SURROGATE_MESSAGE = ("Holds an unpaired UTF-16 surrogate (such as \\ud800), which is not a character. "
                      "Send the text as valid Unicode.")
 NOT_UTF8_MESSAGE = "Is not valid UTF-8 once its %-escapes are decoded."
+NUL_MESSAGE = "Holds a NUL character (\\u0000 or %00), which no text may hold."
 BODY_NOT_UTF8_MESSAGE = "The request body is not valid UTF-8."
 
-# A \u escape of a surrogate, either half: only then is a JSON body parsed again to look for a lone one.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# A \u escape of a surrogate (either half) or of NUL: only then is a JSON body parsed again to find it.
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:[dD][89a-fA-F]|0000)")
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
@@ -43,42 +46,45 @@ def invalid(field_name: str, message: str) -> Refusal:
 
 
 def printable(text: str) -> str:
-    """`text` with any lone surrogate written as an escape, so that it can be sent back as UTF-8."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """`text` with any lone surrogate or NUL written as an escape, so that it can be sent back."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def has_surrogate(text: str) -> bool:
     return not text.isascii() and _SURROGATES.search(text) is not None
 
 
-def _utf8(raw: bytes) -> bool:
-    """Whether %-encoded `raw` decodes to UTF-8."""
+def _text_problem(raw: bytes) -> str | None:
+    """What is wrong with %-encoded `raw` as text, or None."""
+    decoded = unquote_to_bytes(raw)
     try:
-        unquote_to_bytes(raw).decode("utf-8")
+        decoded.decode("utf-8")
     except UnicodeDecodeError:
-        return False
-    return True
+        return NOT_UTF8_MESSAGE
+    return NUL_MESSAGE if b"\x00" in decoded else None
 
 
 def _pairs_problem(raw: bytes) -> Refusal | None:
     """A query string or urlencoded form with a value (or name) that is not UTF-8 once decoded."""
-    if raw.isascii() and b"%" not in raw:
+    if raw.isascii() and b"%" not in raw and b"\x00" not in raw:
         return None
     for pair in raw.split(b"&"):
         name, _, value = pair.partition(b"=")
-        if not _utf8(name) or not _utf8(value):
-            return invalid(unquote_to_bytes(name).decode("utf-8", "replace").replace("+", " ") or "query",
-                           NOT_UTF8_MESSAGE)
+        problem = _text_problem(name) or _text_problem(value)
+        if problem:
+            return invalid(unquote_to_bytes(name).decode("utf-8", "replace").replace("+", " ") or "query", problem)
     return None
 
 
 def target_problem(scope) -> Refusal | None:
     """The path and the query string of an HTTP request."""
     raw_path = scope.get("raw_path") or b""
-    if (b"%" in raw_path or not raw_path.isascii()) and not _utf8(raw_path):
-        return invalid("path", NOT_UTF8_MESSAGE)
-    if has_surrogate(scope.get("path", "")):
-        return invalid("path", SURROGATE_MESSAGE)
+    problem = _text_problem(raw_path) if b"%" in raw_path or not raw_path.isascii() else None
+    if problem:
+        return invalid("path", problem)
+    path = scope.get("path", "")
+    if has_surrogate(path) or "\x00" in path:
+        return invalid("path", SURROGATE_MESSAGE if has_surrogate(path) else NUL_MESSAGE)
     return _pairs_problem(scope.get("query_string") or b"")
 
 
@@ -104,29 +110,38 @@ def body_problem(kind: str | None, body: bytes) -> Refusal | None:
             body.decode("utf-8")
         except UnicodeDecodeError:
             return invalid("body", BODY_NOT_UTF8_MESSAGE)
-    if _SURROGATE_ESCAPE.search(body) is None:
+    if _SUSPECT_ESCAPE.search(body) is None:
         return None
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):
         return None  # not JSON at all: FastAPI says so
-    where = _lone_surrogate_at(document)
-    return None if where is None else invalid(where, SURROGATE_MESSAGE)
+    found = _bad_text_in(document)
+    return None if found is None else invalid(*found)
 
 
-def _lone_surrogate_at(document) -> str | None:
-    """The dotted path ('alert_user_ids.0', 'body' for the whole) of the first string or key holding a
-    lone surrogate in a parsed JSON document, or None. Iterative: a deeply nested document is no risk."""
+def _string_problem(text: str) -> str | None:
+    if has_surrogate(text):
+        return SURROGATE_MESSAGE
+    return NUL_MESSAGE if "\x00" in text else None
+
+
+def _bad_text_in(document) -> tuple[str, str] | None:
+    """(the dotted path — 'alert_user_ids.0', 'body' for the whole —, the message) of the first string or
+    key in a parsed JSON document holding a lone surrogate or NUL, or None. Iterative: a deeply nested
+    document is no risk."""
     stack: list[tuple[object, tuple]] = [(document, ())]
     while stack:
         value, path = stack.pop()
         if isinstance(value, str):
-            if has_surrogate(value):
-                return ".".join(map(str, path)) or "body"
+            problem = _string_problem(value)
+            if problem:
+                return ".".join(map(str, path)) or "body", problem
         elif isinstance(value, dict):
             for key, item in reversed(list(value.items())):
-                if has_surrogate(key):
-                    return ".".join(map(str, (*path, key)))
+                problem = _string_problem(key)
+                if problem:
+                    return ".".join(map(str, (*path, key))), problem
                 stack.append((item, (*path, key)))
         elif isinstance(value, list):
             stack.extend((item, (*path, i)) for i, item in reversed(list(enumerate(value))))

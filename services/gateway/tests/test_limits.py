@@ -265,9 +265,21 @@ def test_a_json_string_with_an_unpaired_surrogate_is_a_422_naming_the_field(raw,
                         "errors": [{"field": field, "message": input_guard.SURROGATE_MESSAGE}]}
 
 
+@pytest.mark.parametrize("raw, field", [
+    (b'{"name": "a\\u0000b"}', "name"),
+    (b'{"name": "x", "tags": ["\\u0000"]}', "tags.0"),
+    (b'{"name": "x", "a\\u0000": 1}', "a\\x00"),
+])
+def test_a_json_string_with_nul_is_a_422_naming_the_field(raw, field):
+    r = asgi(post(tiny_app(), "/api/items", content=raw, headers={"content-type": "application/json"}))
+    assert r.status_code == 422
+    assert r.json()["errors"] == [{"field": field, "message": input_guard.NUL_MESSAGE}]
+
+
 @pytest.mark.parametrize("raw, name", [
     (b'{"name": "\\ud83d\\ude00"}', "\U0001F600"),  # a pair, as json.dumps(ensure_ascii=True) writes an emoji
     (b'{"name": "\\\\ud800"}', "\\ud800"),  # an escaped backslash: the text "\ud800", no surrogate
+    (b'{"name": "\\\\u0000"}', "\\u0000"),
     ('{"name": "caf\u00e9 \U0001F600"}'.encode(), "caf\u00e9 \U0001F600"),
 ])
 def test_paired_surrogates_and_lookalikes_pass(raw, name):
@@ -333,6 +345,21 @@ def test_a_query_parameter_that_is_not_utf8_is_a_422(query, field):
     sent, pulled = call(tiny_app(), "GET", "/api/search", query=query)
     assert sent.status == 422 and pulled == []
     assert sent.json()["errors"] == [{"field": field, "message": input_guard.NOT_UTF8_MESSAGE}]
+
+
+@pytest.mark.parametrize("query, field", [(b"q=%00", "q"), (b"x=1&q=a%00b", "q"), (b"a%00=1", "a\\x00"),
+                                          (b"q=\x00", "q")])
+def test_a_query_parameter_with_nul_is_a_422(query, field):
+    sent, pulled = call(tiny_app(), "GET", "/api/search", query=query)
+    assert sent.status == 422 and pulled == []
+    assert sent.json()["errors"] == [{"field": field, "message": input_guard.NUL_MESSAGE}]
+
+
+def test_a_form_or_path_with_nul_is_a_422():
+    r = asgi(post(tiny_app(), "/page", content=b"note=a%00b", headers={"content-type": "application/x-www-form-urlencoded"}))
+    assert r.status_code == 422 and b"note: " + input_guard.NUL_MESSAGE.encode() in r.content
+    sent, _ = call(tiny_app(), "GET", "/api/search/a\x00", raw_path=b"/api/search/a%00")
+    assert sent.status == 422 and sent.json()["errors"] == [{"field": "path", "message": input_guard.NUL_MESSAGE}]
 
 
 def test_a_good_query_passes():

@@ -1,0 +1,160 @@
+"""A pupil's front sheet: what a DSL needs on one page before reading the chronology — key details,
+plans and flags, agencies involved, household and siblings, open cases, and counts.
+
+The DSL team sees it all. SLT see it without the safeguarding-only parts (agencies and cases),
+and their counts cover only the records they may read. Other staff do not see front sheets.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services.common.actor import Actor
+from services.common.db import utcnow
+
+from .cases import pupil_cases_query
+from .exceptions import Forbidden, NotFound
+from .fields import Errors, day, is_id, iso, text
+from .models import FLAGS, Action, AgencyInvolvement, ChronologyEntry, HouseholdMember, Pupil, PupilLink
+from .policy import can_read_sensitivities
+
+DSL_ONLY_SECTIONS = ("agencies", "open_cases")
+MAX_NAME_CHARS = 200
+MAX_RELATIONSHIP_CHARS = 60
+MAX_CONTACT_CHARS = 200
+MAX_AGENCY_CHARS = 120
+
+
+def _pupil(session: Session, actor: Actor, pupil_id) -> Pupil:
+    pupil = session.get(Pupil, pupil_id) if is_id(pupil_id) else None
+    if pupil is None or pupil.school_id != actor.school_id:
+        raise NotFound("No such pupil on this school's roll.")
+    return pupil
+
+
+def _summary(p: Pupil) -> dict:
+    return {"id": p.id, "name": p.name, "year_group": p.year_group, "form": p.form, "on_roll": p.on_roll}
+
+
+def household_dict(m: HouseholdMember) -> dict:
+    return {"id": m.id, "name": m.name, "relationship": m.relationship,
+            "parental_responsibility": m.parental_responsibility, "lives_with_pupil": m.lives_with_pupil,
+            "contact": m.contact}
+
+
+def agency_dict(a: AgencyInvolvement, today: date | None = None) -> dict:
+    today = today or utcnow().date()
+    return {"id": a.id, "agency": a.agency, "contact": a.contact, "started_on": iso(a.started_on),
+            "ended_on": iso(a.ended_on), "current": a.ended_on is None or a.ended_on >= today,
+            "recorded_at": iso(a.recorded_at)}
+
+
+def _counts(session: Session, actor: Actor, pupil_id: int) -> dict:
+    """Incidents about the pupil (as subject or linked pupil) and their open actions, counting only
+    what this reader may see. The chronology already lists both, one indexed query each."""
+    rows = session.execute(select(ChronologyEntry.incident_id, ChronologyEntry.sensitivities).where(
+        ChronologyEntry.pupil_id == pupil_id, ChronologyEntry.entry_type == "incident",
+        ChronologyEntry.incident_id.is_not(None))).all()
+    incident_ids = {iid for iid, sens in rows if can_read_sensitivities(actor, sens or ())}
+    open_actions = session.scalar(select(func.count()).select_from(Action).where(
+        Action.incident_id.in_(incident_ids), Action.completed_at.is_(None))) if incident_ids else 0
+    return {"incidents": len(incident_ids), "open_actions": open_actions}
+
+
+def front_sheet(session: Session, actor: Actor, pupil_id) -> dict:
+    if actor.kind != "staff" or not (actor.is_dsl or actor.is_slt):
+        raise Forbidden("Only the DSL team and senior leaders can read a pupil's front sheet.")
+    pupil = _pupil(session, actor, pupil_id)
+    siblings = session.execute(select(Pupil, PupilLink.relationship)
+                               .join(PupilLink, PupilLink.related_pupil_id == Pupil.id)
+                               .where(PupilLink.pupil_id == pupil.id, Pupil.school_id == actor.school_id)
+                               .order_by(Pupil.legal_surname, Pupil.legal_forename, Pupil.id)).all()
+    household = session.scalars(select(HouseholdMember).where(HouseholdMember.pupil_id == pupil.id)
+                                .order_by(HouseholdMember.id))
+    sheet = {
+        "pupil": {**_summary(pupil), "upn": pupil.upn, "legal_forename": pupil.legal_forename,
+                  "legal_surname": pupil.legal_surname, "preferred_forename": pupil.preferred_forename,
+                  "preferred_surname": pupil.preferred_surname, "date_of_birth": iso(pupil.date_of_birth),
+                  "sex": pupil.sex, "admission_date": iso(pupil.admission_date),
+                  "leaving_date": iso(pupil.leaving_date)},
+        "flags": {**{f: bool(getattr(pupil, f)) for f in FLAGS}, "sen_status": pupil.sen_status or "none"},
+        "household": [household_dict(m) for m in household],
+        "siblings": [{**_summary(p), "relationship": relationship} for p, relationship in siblings
+                     if actor.is_dsl or p.on_roll],
+        "counts": _counts(session, actor, pupil.id),
+        "withheld": [],
+    }
+    if actor.is_dsl:
+        today = utcnow().date()
+        agencies = session.scalars(select(AgencyInvolvement).where(AgencyInvolvement.pupil_id == pupil.id)
+                                   .order_by(AgencyInvolvement.started_on.is_(None), AgencyInvolvement.started_on,
+                                             AgencyInvolvement.id))
+        sheet["agencies"] = sorted((agency_dict(a, today) for a in agencies), key=lambda a: not a["current"])
+        sheet["open_cases"] = [{"id": c.id, "title": c.title, "owner": {"id": c.owner_id, "name": c.owner_name},
+                                "opened_at": iso(c.opened_at)} for c in session.scalars(pupil_cases_query(pupil.id))]
+    else:
+        sheet["withheld"] = list(DSL_ONLY_SECTIONS)  # so a screen can say "DSL team only" rather than "none"
+    return sheet
+
+
+def _require_dsl(actor: Actor, doing: str) -> None:
+    if not actor.is_dsl or actor.kind != "staff":
+        raise Forbidden(f"Only the DSL team can {doing}.")
+
+
+def _flag(value, field: str, what: str, error: Errors, default: bool) -> bool:
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        error(field, f"Say whether {what}: true or false.")
+        return default
+    return value
+
+
+def add_household_member(session: Session, actor: Actor, pupil_id, data) -> dict:
+    """`data`: name, relationship (e.g. Mother, Stepfather, Foster carer), parental_responsibility,
+    lives_with_pupil, contact."""
+    _require_dsl(actor, "change a pupil's household")
+    pupil = _pupil(session, actor, pupil_id)
+    data = data if isinstance(data, dict) else {}
+    error = Errors()
+    name = text(data.get("name"), "name", error, limit=MAX_NAME_CHARS, what="The name",
+                required="Give the person's name.")
+    relationship = text(data.get("relationship"), "relationship", error, limit=MAX_RELATIONSHIP_CHARS,
+                        what="The relationship", required="Say how they are related to the pupil, e.g. Mother.")
+    responsibility = _flag(data.get("parental_responsibility"), "parental_responsibility",
+                           "they have parental responsibility", error, False)
+    lives_with = _flag(data.get("lives_with_pupil"), "lives_with_pupil", "the pupil lives with them", error, True)
+    contact = text(data.get("contact"), "contact", error, limit=MAX_CONTACT_CHARS, what="The contact details")
+    error.raise_if_any()
+    member = HouseholdMember(pupil_id=pupil.id, name=name, relationship=relationship,
+                             parental_responsibility=responsibility, lives_with_pupil=lives_with, contact=contact)
+    session.add(member)
+    session.flush()
+    return household_dict(member)
+
+
+def add_agency_involvement(session: Session, actor: Actor, pupil_id, data) -> dict:
+    """`data`: agency, contact (e.g. the social worker), started_on, ended_on."""
+    _require_dsl(actor, "record agencies working with a pupil")
+    pupil = _pupil(session, actor, pupil_id)
+    data = data if isinstance(data, dict) else {}
+    error = Errors()
+    agency = text(data.get("agency"), "agency", error, limit=MAX_AGENCY_CHARS, what="The agency",
+                  required="Name the agency, e.g. Children's social care.")
+    contact = text(data.get("contact"), "contact", error, limit=MAX_CONTACT_CHARS, what="The contact")
+    started_on = day(data.get("started_on"), "started_on", "the date the agency became involved", error)
+    ended_on = day(data.get("ended_on"), "ended_on", "the date the agency's involvement ended", error)
+    today = utcnow().date()
+    if started_on and started_on > today:
+        error("started_on", "The start date cannot be in the future.")
+    if started_on and ended_on and ended_on < started_on:
+        error("ended_on", "The end date is before the start date. Check the dates.")
+    error.raise_if_any()
+    involvement = AgencyInvolvement(pupil_id=pupil.id, agency=agency, contact=contact, started_on=started_on,
+                                    ended_on=ended_on, recorded_by=actor.user_id, recorded_at=utcnow())
+    session.add(involvement)
+    session.flush()
+    return agency_dict(involvement, today)

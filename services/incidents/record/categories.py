@@ -1,0 +1,246 @@
+"""The school's categories: a small tree (at most MAX_DEPTH levels), each with a colour, a sensitivity
+that decides who may read records in it (policy.py), default people to alert, and an active flag.
+
+Records point at categories by id: renaming or retiring a category never alters a saved incident.
+"""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.common.actor import Actor
+
+from .exceptions import Forbidden, NotFound, ValidationFailed
+from .fields import is_id
+from .models import SENSITIVITIES, Category, IncidentCategory
+from .search import fold
+
+MAX_DEPTH = 3
+MAX_NAME = 100
+ALERT_GROUPS = ("dsl", "slt")
+DEFAULT_COLOUR = "#5b6770"
+COLOUR = re.compile(r"#[0-9a-f]{6}")
+SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+MAX_SLUG = 40
+MAX_ALERT_USERS = 50
+FIELDS = ("name", "parent_id", "colour", "sensitivity", "default_alert_groups", "default_alert_user_ids", "active")
+
+
+
+def describe(c: Category, depth: int = 1) -> dict:
+    """A category as the API shows it (the foundation's keys first)."""
+    return {"id": c.id, "name": c.name, "sensitivity": c.sensitivity,
+            "default_alert_groups": list(c.default_alert_groups or []),
+            "default_alert_user_ids": list(c.default_alert_user_ids or []),
+            "parent_id": c.parent_id, "colour": c.colour or DEFAULT_COLOUR, "active": c.active, "depth": depth}
+
+
+def _school_categories(session: Session, school_id: int) -> dict[int, Category]:
+    return {c.id: c for c in session.scalars(select(Category).where(Category.school_id == school_id))}
+
+
+def _tree_order(categories: dict[int, Category]) -> list[tuple[Category, int]]:
+    """Each parent followed by its children, siblings by name: the order a picker shows them in."""
+    children: dict[int | None, list[Category]] = {}
+    for c in categories.values():
+        parent = c.parent_id if c.parent_id in categories else None
+        children.setdefault(parent, []).append(c)
+    ordered: list[tuple[Category, int]] = []
+
+    def visit(parent: int | None, depth: int) -> None:
+        for c in sorted(children.get(parent, []), key=lambda c: (fold(c.name), c.id)):
+            ordered.append((c, depth))
+            visit(c.id, depth + 1)
+
+    visit(None, 1)
+    return ordered
+
+
+def list_categories(session: Session, actor: Actor, include_inactive: bool = False) -> list[dict]:
+    """A flat list in tree order, with parent_id and depth to draw the tree. Retired categories only
+    for the DSL team, on request."""
+    if include_inactive and not actor.is_dsl:
+        raise Forbidden("Only the DSL team can see retired categories.")
+    categories = _school_categories(session, actor.school_id)
+    return [describe(c, depth) for c, depth in _tree_order(categories) if include_inactive or c.active]
+
+
+def _depth(categories: dict[int, Category], category_id: int | None) -> int:
+    depth = 0
+    while category_id is not None and depth <= MAX_DEPTH + 1:
+        depth += 1
+        category_id = categories[category_id].parent_id
+    return depth
+
+
+def _height(categories: dict[int, Category], category_id: int) -> int:
+    """Levels in the subtree under (and including) this category."""
+    kids = [c.id for c in categories.values() if c.parent_id == category_id]
+    return 1 + max((_height(categories, k) for k in kids), default=0)
+
+
+def _descendants(categories: dict[int, Category], category_id: int) -> set[int]:
+    found, todo = set(), [category_id]
+    while todo:
+        parent = todo.pop()
+        for c in categories.values():
+            if c.parent_id == parent and c.id not in found:
+                found.add(c.id)
+                todo.append(c.id)
+    return found
+
+
+def _validate(session: Session, actor: Actor, data: dict, current: Category | None,
+              categories: dict[int, Category]) -> dict:
+    """Check every field given; report all problems together. Returns the clean values."""
+    errors: list[dict] = []
+
+    def error(f: str, message: str) -> None:
+        errors.append({"field": f, "message": message})
+
+    unknown = sorted(set(data) - set(FIELDS))
+    for f in unknown:
+        error(f, f"'{f}' is not a field of a category.")
+    clean: dict = {}
+
+    if "name" in data or current is None:
+        name = data.get("name")
+        name = " ".join(name.split()) if isinstance(name, str) else ""
+        if not name:
+            error("name", "Give the category a name.")
+        elif len(name) > MAX_NAME:
+            error("name", f"The name is longer than {MAX_NAME} characters.")
+        elif any(fold(c.name) == fold(name) for c in categories.values() if current is None or c.id != current.id):
+            error("name", f"There is already a category called '{name}'. Choose another name, or reactivate "
+                          "the existing one.")
+        else:
+            clean["name"] = name
+
+    if "parent_id" in data:
+        parent_id = data["parent_id"]
+        parent = categories.get(parent_id) if is_id(parent_id) else None
+        if parent_id is None:
+            clean["parent_id"] = None
+        elif parent is None:
+            error("parent_id", "The parent category is not one of this school's categories.")
+        elif current is not None and parent.id == current.id:
+            error("parent_id", "A category cannot be its own parent.")
+        elif current is not None and parent.id in _descendants(categories, current.id):
+            error("parent_id", f"'{parent.name}' is inside '{current.name}': a category cannot be placed inside "
+                               "one of its own sub-categories.")
+        elif _depth(categories, parent.id) + (_height(categories, current.id) if current else 1) > MAX_DEPTH:
+            error("parent_id", f"Categories can be at most {MAX_DEPTH} levels deep; choose a parent higher up "
+                               "the tree.")
+        elif not parent.active and data.get("active", current.active if current else True):
+            error("parent_id", f"'{parent.name}' is no longer in use; choose an active parent.")
+        else:
+            clean["parent_id"] = parent.id
+
+    if "colour" in data or current is None:
+        colour = data.get("colour", DEFAULT_COLOUR)
+        colour = colour.strip().lower() if isinstance(colour, str) else ""
+        if not COLOUR.fullmatch(colour):
+            error("colour", "Give the colour as # and six hexadecimal digits, e.g. #c0392b.")
+        else:
+            clean["colour"] = colour
+
+    if "sensitivity" in data or current is None:
+        sensitivity = data.get("sensitivity")
+        sensitivity = sensitivity.strip() if isinstance(sensitivity, str) else ""
+        if not sensitivity:
+            error("sensitivity", f"Choose who may read records in it: {', '.join(SENSITIVITIES)}, or a "
+                                 "level of your own.")
+        elif sensitivity not in SENSITIVITIES and (not SLUG.fullmatch(sensitivity) or len(sensitivity) > MAX_SLUG):
+            error("sensitivity", f"A sensitivity of your own must be lower-case letters, digits and hyphens, at "
+                                 f"most {MAX_SLUG} characters (e.g. 'attendance-welfare').")
+        elif current is not None and sensitivity != current.sensitivity and sensitivity != "safeguarding" \
+                and _has_records(session, current.id):
+            # Readers are decided by the sensitivity: changing it on saved records could show them to
+            # people who could not read them before. Making it stricter is always allowed.
+            error("sensitivity", f"'{current.name}' already holds records; changing its sensitivity could let "
+                                 "more staff read them. Create a new category for the new level and retire "
+                                 "this one.")
+        else:
+            clean["sensitivity"] = sensitivity
+
+    if "default_alert_groups" in data or current is None:
+        groups = data.get("default_alert_groups") or []
+        if not isinstance(groups, list) or any(g not in ALERT_GROUPS for g in groups):
+            error("default_alert_groups", f"Groups to alert must be chosen from: {', '.join(ALERT_GROUPS)}.")
+        else:
+            clean["default_alert_groups"] = list(dict.fromkeys(groups))
+
+    if "default_alert_user_ids" in data or current is None:
+        users = data.get("default_alert_user_ids") or []
+        if not isinstance(users, list) or not all(is_id(u) for u in users):
+            error("default_alert_user_ids", "Staff to alert must be a list of staff ids.")
+        elif len(set(users)) > MAX_ALERT_USERS:
+            error("default_alert_user_ids", f"Choose at most {MAX_ALERT_USERS} members of staff; alert a group "
+                                            "instead.")
+        else:
+            clean["default_alert_user_ids"] = list(dict.fromkeys(users))
+
+    if "active" in data:
+        active = data["active"]
+        if not isinstance(active, bool):
+            error("active", "Active must be true or false.")
+        elif current is not None and not active:
+            in_use = sorted(c.name for c in categories.values() if c.parent_id == current.id and c.active)
+            if in_use:
+                error("active", f"'{current.name}' still has categories in use inside it ({', '.join(in_use)}); "
+                                "retire or move them first.")
+            else:
+                clean["active"] = False
+        elif active and current is not None:
+            parent_id = clean.get("parent_id", current.parent_id) if "parent_id" in data else current.parent_id
+            if parent_id is not None and not categories[parent_id].active:
+                error("active", f"Its parent '{categories[parent_id].name}' is not in use; reactivate the parent "
+                                "first or move this category.")
+            else:
+                clean["active"] = True
+        else:
+            clean["active"] = active
+
+    if errors:
+        raise ValidationFailed(errors)
+    return clean
+
+
+def _has_records(session: Session, category_id: int) -> bool:
+    return session.scalar(select(IncidentCategory.incident_id)
+                          .where(IncidentCategory.category_id == category_id).limit(1)) is not None
+
+
+def _dsl_only(actor: Actor) -> None:
+    if not actor.is_dsl:
+        raise Forbidden("Only the DSL team can manage categories.")
+
+
+def create_category(session: Session, actor: Actor, data) -> dict:
+    _dsl_only(actor)
+    if not isinstance(data, dict):
+        raise ValidationFailed.one("body", "Send the category as a JSON object.")
+    categories = _school_categories(session, actor.school_id)
+    clean = _validate(session, actor, data, None, categories)
+    category = Category(school_id=actor.school_id, active=clean.pop("active", True), **clean)
+    session.add(category)
+    session.flush()
+    categories[category.id] = category
+    return describe(category, _depth(categories, category.id))
+
+
+def update_category(session: Session, actor: Actor, category_id, changes) -> dict:
+    """Change only the fields given. Retiring a category leaves past incidents exactly as they were."""
+    _dsl_only(actor)
+    if not isinstance(changes, dict):
+        raise ValidationFailed.one("body", "Send the changes as a JSON object.")
+    categories = _school_categories(session, actor.school_id)
+    category = categories.get(category_id) if is_id(category_id) else None
+    if category is None:
+        raise NotFound("No such category.")
+    for f, value in _validate(session, actor, changes, category, categories).items():
+        setattr(category, f, value)
+    session.flush()
+    return describe(category, _depth(categories, category.id))

@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: run test lint reset lock system-deps bench
+.PHONY: run test fuzz lint reset lock system-deps bench
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -20,6 +20,12 @@ system-deps:
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The API fuzzer: schemathesis over the whole OpenAPI document, anonymous and as the DSL, against a whole
+# Haven (tests/fuzz.py); bounded in time, fails on any server error. FUZZ_SECONDS=600 for a longer hunt.
+FUZZ_SECONDS ?= 240
+fuzz: $(STAMP)
+	$(PY) -m tests.fuzz --seconds $(FUZZ_SECONDS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -43,53 +43,20 @@ RELAY_INTERVAL = 1.0  # seconds between sweeps when nothing wakes the relay
 DEFAULT_CONFLICT = "Someone changed this at the same moment. Reload the page and try again."
 
 
-class UnitOfWork(DependencyProvider):
-    """The transaction, the actor and the outbox relay of one service process.
+class Work:
+    """What a worker gets from `UnitOfWork`: plain Python, so tests can build one over a database."""
 
-    `settings` is the process's settings object, handed over whole by the runner
-    (`config["SETTINGS"]`); nothing is copied into Nameko's config by string keys.
-    """
+    def __init__(self, settings, sessions, wake_relay: Callable[[], None] = lambda: None):
+        self.settings, self.sessions, self.wake_relay = settings, sessions, wake_relay
+        self.check_results = bool(getattr(settings, "check_results", False))
 
-    def __init__(self, outbox_model=None):
-        self.outbox_model = outbox_model
-
-    # --- lifecycle ---
-    def setup(self):
-        self.settings = self.container.config["SETTINGS"]
-        self.engine = make_engine(self.settings.database_url)
-        self.sessions = session_factory(self.engine)
-        self.check_results = bool(getattr(self.settings, "check_results", False))
-        self._wake = GreenEvent()
-        self._relay = None
-        self.publisher = None
-        if self.outbox_model is not None:
-            self.publisher = EventPublisher(self.settings.amqp_uri, self.container.service_name)
-
-    def start(self):
-        if self.publisher is not None:
-            self._relay = self.container.spawn_managed_thread(self._relay_forever, identifier="outbox-relay")
-
-    def stop(self):
-        if self._relay is not None:
-            self._relay.kill()
-        if self.publisher is not None:
-            self.publisher.close()
-        self.engine.dispose()
-
-    def kill(self):
-        self.stop()
-
-    def get_dependency(self, worker_ctx):
-        return self
-
-    # --- what a worker uses ---
     def transaction(self):
         return transaction(self.sessions)
 
     def verify(self, token):
         return verify_actor(token, self.settings.actor_key, float(self.settings.actor_ttl_seconds))
 
-    def run(self, spec: Method, use_case: Callable, args: tuple, kwargs: dict, deps: dict) -> Any:
+    def run(self, spec: Method, use_case: "UseCase", args: tuple, kwargs: dict, deps: dict) -> Any:
         """One RPC: actor, arguments, transaction, commit, relay; the answer as JSON-ready data."""
         actor = None
         if spec.actor:
@@ -107,24 +74,64 @@ class UnitOfWork(DependencyProvider):
         except IntegrityError:
             # Two writes at the same instant (e.g. one submission from two tabs): the other won.
             raise Conflict(spec.conflict or DEFAULT_CONFLICT) from None
-        self.wake_relay()
+        self.wake_relay()  # never fails: the relay publishes from its own green thread
         if self.check_results:
-            self._check_result(spec, result)
+            _check_result(spec, result)
         return result
 
-    def handle(self, spec: Subscription, use_case: Callable, event: dict, deps: dict) -> None:
+    def handle(self, spec: Subscription, use_case: "UseCase", event: dict, deps: dict) -> None:
         """One event, in one transaction (the use case records it as processed, for idempotency)."""
         with self.transaction() as session:
             use_case.call(session, {"event": event, "settings": self.settings, **deps}, None)
         self.wake_relay()
 
-    # --- the relay ---
+
+class UnitOfWork(DependencyProvider):
+    """The database, the actor check and the outbox relay of one service process.
+
+    `settings` is the process's settings object, handed over whole by the runner
+    (`config["SETTINGS"]`); nothing is copied into Nameko's config by string keys. The relay is one
+    green thread per process, woken after every commit and sweeping every second anyway; rows are
+    locked while published, so several processes can relay one outbox.
+    """
+
+    def __init__(self, outbox_model=None):
+        self.outbox_model = outbox_model
+
+    def setup(self):
+        settings = self.container.config["SETTINGS"]
+        self.engine = make_engine(settings.database_url)
+        self.publisher = None
+        if self.outbox_model is not None:
+            self.publisher = EventPublisher(settings.amqp_uri, self.container.service_name)
+        self._wake = GreenEvent()
+        self._relay = None
+        self.work = Work(settings, session_factory(self.engine), self.wake_relay)
+
+    def start(self):
+        if self.publisher is not None:
+            self._relay = self.container.spawn_managed_thread(self._relay_forever, identifier="outbox-relay")
+
+    def stop(self):
+        if self._relay is not None:
+            self._relay.kill()
+            self._relay = None
+        if self.publisher is not None:
+            self.publisher.close()
+        self.engine.dispose()
+
+    def kill(self):
+        self.stop()
+
+    def get_dependency(self, worker_ctx):
+        return self.work
+
     def wake_relay(self) -> None:
         if self.publisher is not None and not self._wake.ready():
             self._wake.send(True)
 
-    def relay_now(self) -> int:
-        with self.transaction() as session:
+    def relay_once(self) -> int:
+        with self.work.transaction() as session:
             return relay_outbox(session, self.outbox_model, self.publisher)
 
     def _relay_forever(self):
@@ -133,20 +140,20 @@ class UnitOfWork(DependencyProvider):
                 self._wake.wait()
             self._wake = GreenEvent()
             try:
-                while self.relay_now():
+                while self.relay_once():
                     pass
-            except Exception as exc:  # the broker or the database is away: the rows wait
+            except Exception as exc:  # the broker or the database is away: the rows wait for the next pass
                 log.warning("outbox relay paused (%s); retrying", type(exc).__name__)
                 eventlet.sleep(RELAY_INTERVAL)
 
-    @staticmethod
-    def _check_result(spec: Method, result: Any) -> None:
-        """In the test suite: every answer must match the contract the gateway documents."""
-        try:
-            _adapter(spec).validate_python(result)
-        except ValidationError as exc:
-            log.error("%s answered outside its contract: %s", spec.routing_key, exc.errors()[:3])
-            raise
+
+def _check_result(spec: Method, result: Any) -> None:
+    """In the test suite: every answer must match the contract the gateway documents."""
+    try:
+        _adapter(spec).validate_python(result)
+    except ValidationError as exc:
+        log.error("%s answered outside its contract: %s", spec.routing_key, exc.errors()[:3])
+        raise
 
 
 _ADAPTERS: dict[Method, TypeAdapter] = {}

@@ -40,8 +40,10 @@ class IncidentAccess(RpcProxy):
         self.timeout = float(self.container.config["SETTINGS"].rpc_timeout_seconds)
 
     def get_dependency(self, worker_ctx) -> AccessCheck:
-        proxy = super().get_dependency(worker_ctx)
         actor_token = worker_ctx.args[0] if worker_ctx.args else None
+        return self.check_for(super().get_dependency(worker_ctx), actor_token)
+
+    def check_for(self, proxy, actor_token) -> AccessCheck:
         method = getattr(proxy, self.spec.name)
 
         def check(incident_id: int, purpose: str) -> dict:

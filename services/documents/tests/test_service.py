@@ -14,8 +14,8 @@ from nameko.testing.services import worker_factory
 
 from services.common.actor import sign, verify
 from services.common.errors import Forbidden, ServiceUnavailable, Unauthenticated, ValidationFailed
-from services.common.nameko_ext import DatabaseSessions
-from services.documents.dependencies import DocumentVault, incident_access
+from services.common.adapter import Work
+from services.documents.dependencies import DocumentVault, IncidentAccess
 from services.documents.service import DocumentsService
 
 from .conftest import b64, make_actor
@@ -23,9 +23,7 @@ from .conftest import b64, make_actor
 ACTOR_KEY = "test-actor-key-" + "x" * 30
 
 
-class Actors:
-    def verify(self, token):
-        return verify(token, ACTOR_KEY, 120)
+SETTINGS = SimpleNamespace(actor_key=ACTOR_KEY, actor_ttl_seconds=120, check_results=True)
 
 
 class FakeIncidentsProxy:
@@ -35,7 +33,7 @@ class FakeIncidentsProxy:
         self.raises = raises
         self.calls = []
 
-    def check_incident_access(self, token, incident_id, purpose):
+    def check_incident_access(self, token, *, incident_id, purpose):
         self.calls.append((token, incident_id, purpose))
         if self.raises:
             raise self.raises
@@ -45,29 +43,62 @@ class FakeIncidentsProxy:
 @pytest.fixture
 def service(sessions, local_vault):
     incidents = FakeIncidentsProxy()
-    worker = worker_factory(DocumentsService, db=DatabaseSessions(sessions), actors=Actors(), vault=local_vault,
-                            incidents=incidents,
-                            config={"MAX_DOCUMENT_BYTES": 1024, "RPC_TIMEOUT_SECONDS": 5})
+    # check_access is built per call from the caller's token, as IncidentAccess does.
+    checks = _access_provider(incidents, timeout=5)
+    worker = worker_factory(DocumentsService, unit_of_work=Work(SETTINGS, sessions), vault=local_vault,
+                            check_access=_LateBound(checks), max_bytes=1024)
     return worker, incidents
+
+
+def _access_provider(proxy, timeout):
+    provider = IncidentAccess()
+    provider.timeout = timeout
+    return lambda token: provider.check_for(proxy, token)
+
+
+class _LateBound:
+    """Stands in for the provider's per-call value: the token is the call's first argument."""
+
+    def __init__(self, checks):
+        self.checks, self.token = checks, None
+
+    def __call__(self, incident_id, purpose):
+        return self.checks(self.token)(incident_id, purpose)
 
 
 def test_the_service_passes_the_callers_own_token_to_incidents(service):
     worker, incidents = service
     token = sign(make_actor(user_id=7), ACTOR_KEY)
-    stored = worker.store_document(token, 31, "note.txt", "text/plain", b64(b"hello"))
-    fetched = worker.get_document(token, stored["id"])
-    listed = worker.list_documents(token, 31)
+    worker.check_access.token = token
+    stored = worker.store_document(token, incident_id=31, filename="note.txt", content_type="text/plain",
+                                   content_b64=b64(b"hello"))
+    fetched = worker.get_document(token, document_id=stored["id"])
+    listed = worker.list_documents(token, incident_id=31)
     assert base64.b64decode(fetched["content_b64"]) == b"hello" and listed == [stored]
     assert incidents.calls == [(token, 31, "attach"), (token, 31, "read"), (token, 31, "read")]
     with pytest.raises(ValidationFailed):  # the configured limit reaches the domain
-        worker.store_document(token, 31, "big.txt", "text/plain", b64(b"x" * 1025))
+        worker.store_document(token, incident_id=31, filename="big.txt", content_type="text/plain",
+                              content_b64=b64(b"x" * 1025))
 
 
 def test_an_unsigned_actor_is_refused_before_anything_is_asked(service):
     worker, incidents = service
     forged = sign(make_actor(), "another key entirely, forty characters..")
     with pytest.raises(Unauthenticated):
-        worker.store_document(forged, 31, "note.txt", "text/plain", b64(b"hello"))
+        worker.store_document(forged, incident_id=31, filename="note.txt", content_type="text/plain",
+                              content_b64=b64(b"hello"))
+    assert incidents.calls == []
+
+
+def test_arguments_outside_the_contract_are_refused_with_field_errors(service):
+    worker, incidents = service
+    token = sign(make_actor(user_id=7), ACTOR_KEY)
+    worker.check_access.token = token
+    with pytest.raises(ValidationFailed) as refused:
+        worker.store_document(token, incident_id=36053394819455548506096271360, filename="a\ud800.txt",
+                              content_type="text/plain", content_b64=b64(b"hello"), extra=1)
+    fields = {e["field"] for e in refused.value.errors}
+    assert fields == {"incident_id", "filename", "extra"}
     assert incidents.calls == []
 
 
@@ -79,17 +110,17 @@ def test_domain_errors_from_incidents_come_back_as_our_types():
 
 
 def test_incidents_not_answering_is_reported_not_waited_on():
-    check = incident_access(FakeIncidentsProxy(raises=UnknownService("incidents")), "token", 5)
+    check = _access_provider(FakeIncidentsProxy(raises=UnknownService("incidents")), 5)("token")
     with pytest.raises(ServiceUnavailable):
         check(1, "read")
 
     class Silent:
-        def check_incident_access(self, *args):
+        def check_incident_access(self, *args, **kwargs):
             eventlet.sleep(5)
 
     started = time.monotonic()
     with pytest.raises(ServiceUnavailable):
-        incident_access(Silent(), "token", 0.05)(1, "read")
+        _access_provider(Silent(), 0.05)("token")(1, "read")
     assert time.monotonic() - started < 1
 
 
@@ -101,9 +132,10 @@ def test_the_vault_provider_builds_one_s3_client_per_process(moto_endpoint, monk
     monkeypatch.setattr(boto3.session.Session, "client",
                         lambda self, *a, **kw: made.append(a) or real_client(self, *a, **kw))
     provider = DocumentVault()
-    provider.container = SimpleNamespace(config={
-        "VAULT_BACKEND": "s3", "S3_BUCKET": "haven-provider-test", "S3_REGION": "eu-west-2",
-        "S3_ENDPOINT_URL": moto_endpoint, "MASTER_KEY": base64.b64encode(os.urandom(32)).decode()})
+    provider.container = SimpleNamespace(config={"SETTINGS": SimpleNamespace(
+        vault_backend="s3", vault_dir="unused", s3_bucket="haven-provider-test", s3_region="eu-west-2",
+        s3_endpoint_url=moto_endpoint,
+        master_key=SimpleNamespace(get_secret_value=lambda: base64.b64encode(os.urandom(32)).decode()))})
     provider.setup()
     vaults = [provider.get_dependency(None) for _ in range(3)]
     for n, vault in enumerate(vaults):

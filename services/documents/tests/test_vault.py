@@ -141,6 +141,5 @@ def test_settings_refuse_a_missing_or_short_master_key(monkeypatch):
     good = base64.b64encode(os.urandom(32)).decode()
     settings = DocumentsSettings(_env_file=None, actor_key=actor_key, master_key=good)
     assert good not in repr(settings)  # a secret, kept out of logs
-    config = settings.nameko_config()
-    assert config["MASTER_KEY"] == good and config["MAX_DOCUMENT_BYTES"] == 20 * 1024 * 1024
-    assert config["VAULT_BACKEND"] == "local" and config["S3_ENDPOINT_URL"] is None
+    assert settings.master_key.get_secret_value() == good and settings.max_document_bytes == 20 * 1024 * 1024
+    assert settings.vault_backend == "local" and settings.s3_endpoint_url is None

@@ -23,17 +23,18 @@ from services.common.errors import ValidationFailed
 MAX_ID = 2**31 - 1
 Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
 # Small counts and limits (page sizes and the like).
-Count = Annotated[int, Field(strict=True, ge=0, le=MAX_ID)]
+Count = Annotated[int, Field(strict=True, ge=0, le=1_000_000)]
 
 # A JSON string may hold an unpaired UTF-16 surrogate ("\ud800"): Python keeps it, UTF-8 cannot
 # encode it, and the database or the bus fails on it later. Refuse it at the door.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+SURROGATE_MESSAGE = ("This text holds a character that cannot be stored (an unpaired surrogate). "
+                     "Retype it and try again.")
 
 
 def _no_surrogates(value: str) -> str:
     if _SURROGATE.search(value):
-        raise PydanticCustomError("surrogate", "This text holds a character that cannot be stored "
-                                               "(an unpaired surrogate). Retype it and try again.")
+        raise PydanticCustomError("surrogate", SURROGATE_MESSAGE)
     return value
 
 
@@ -75,7 +76,7 @@ def _message(error: dict) -> str:
         return "Give a whole number."
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         low, high = ctx.get("ge", ctx.get("gt")), ctx.get("le", ctx.get("lt"))
-        if high == MAX_ID and low == 1:
+        if high == MAX_ID:  # only ids go that high
             return "That is not a valid id."
         if low is not None and high is not None:
             return f"Give a number from {low} to {high}."
@@ -84,7 +85,9 @@ def _message(error: dict) -> str:
         return "Give a number."
     if kind in ("bool_type", "bool_parsing"):
         return "Give true or false."
-    if kind in ("string_type", "string_unicode"):
+    if kind in ("string_unicode", "surrogate"):
+        return SURROGATE_MESSAGE
+    if kind == "string_type":
         return "Give text."
     if kind == "string_too_long":
         return f"Keep this to {ctx.get('max_length'):,} characters or fewer."

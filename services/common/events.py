@@ -8,16 +8,25 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from kombu import Connection, Exchange, Producer
-from sqlalchemy import DateTime, Integer, String, Text, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import DateTime, Index, Integer, String, Text, delete, select, text, update
+from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from .db import utcnow
 
 log = logging.getLogger(__name__)
+
+# Published rows are kept this long (to see what went out, and when), then deleted by the relays.
+OUTBOX_RETENTION = timedelta(days=7)
+# Each process prunes an outbox at most this often, a bounded batch at a time, and only on a pass
+# that found nothing to publish.
+PRUNE_INTERVAL_SECONDS = 600.0
+PRUNE_BATCH = 1000
+UNPUBLISHED = "published_at IS NULL"
 
 
 def events_exchange(service: str) -> Exchange:
@@ -25,9 +34,20 @@ def events_exchange(service: str) -> Exchange:
 
 
 class OutboxMixin:
-    """Mix into a service's declarative base as `class OutboxEvent(OutboxMixin, Base)`."""
+    """Mix into a service's declarative base as `class OutboxEvent(OutboxMixin, Base)`.
+
+    `ix_outbox_unpublished` indexes only the rows still to publish (a partial index, on PostgreSQL
+    and SQLite alike): the relay's "oldest unpublished rows" query reads those and nothing else,
+    however many published rows the table holds. Each service's migrations create it too.
+    """
 
     __tablename__ = "outbox"
+
+    @declared_attr.directive
+    def __table_args__(cls):
+        return (Index("ix_outbox_unpublished", "id", postgresql_where=text(UNPUBLISHED),
+                      sqlite_where=text(UNPUBLISHED)),)
+
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
     event_type: Mapped[str] = mapped_column(String(120))
@@ -56,10 +76,25 @@ def add_to_outbox(session: Session, outbox_model, event: dict) -> None:
 
 
 def already_processed(session: Session, processed_model, event: dict) -> bool:
-    """Claim an event for this transaction; False the first time, True for a redelivery."""
+    """Claim an event for this transaction; False the first time, True for a redelivery.
+
+    One statement (INSERT … ON CONFLICT DO NOTHING RETURNING) on PostgreSQL and SQLite: when two
+    instances hold copies of one event at once, the second waits for the first's transaction and
+    then sees the event as processed, rather than failing on the primary key."""
+    values = {"event_id": event["event_id"], "event_type": event.get("event_type", ""), "processed_at": utcnow()}
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        claimed = session.execute(insert(processed_model).values(**values)
+                                  .on_conflict_do_nothing(index_elements=["event_id"])
+                                  .returning(processed_model.event_id)).first()
+        return claimed is None
     if session.get(processed_model, event["event_id"]) is not None:
         return True
-    session.add(processed_model(event_id=event["event_id"], event_type=event.get("event_type", "")))
+    session.add(processed_model(**values))
     session.flush()
     return False
 
@@ -71,41 +106,93 @@ class EventPublisher:
         self.exchange = events_exchange(service)
         self.connection = Connection(amqp_uri, transport_options={"confirm_publish": True})
         self._lock = threading.Lock()  # one channel: publish from one green thread at a time
+        self._producer: Producer | None = None
 
     def publish(self, event_type: str, body: str, event_id: str) -> None:
         with self._lock:
             self._publish(event_type, body, event_id)
 
     def _publish(self, event_type: str, body: str, event_id: str) -> None:
-        producer = Producer(self.connection.default_channel, exchange=self.exchange)
-        producer.publish(body, routing_key=event_type, content_type="application/json",
-                         content_encoding="utf-8", delivery_mode=2, message_id=event_id,
-                         declare=[self.exchange], retry=True, retry_policy={"max_retries": 3})
+        # One producer for as long as its channel lives (kombu re-opens the channel on retry).
+        if self._producer is None or self._producer.channel is not self.connection.default_channel:
+            self._producer = Producer(self.connection.default_channel, exchange=self.exchange)
+        self._producer.publish(body, routing_key=event_type, content_type="application/json",
+                               content_encoding="utf-8", delivery_mode=2, message_id=event_id,
+                               declare=[self.exchange], retry=True, retry_policy={"max_retries": 3})
 
     def close(self) -> None:
         self.connection.release()
 
 
-def relay_outbox(session: Session, outbox_model, publisher: EventPublisher, batch: int = 100) -> int:
-    """Publish unpublished events in order, one row at a time, each marked once the broker confirms.
+def claim_unpublished(session: Session, outbox_model, batch: int) -> list:
+    """The oldest unpublished rows (id, event_type, body, event_id), through the partial index.
 
-    On PostgreSQL the row is locked (SKIP LOCKED) until it is marked, so two relays never publish
-    the same event; should a relay die between the confirm and the commit, the event goes again
-    and consumers, idempotent on event_id, ignore the copy.
+    On PostgreSQL they stay locked (FOR UPDATE SKIP LOCKED) until this transaction ends, so another
+    relay — another thread, process or instance — skips them rather than publishing them again.
+    SQLite has no row locks: one process per SQLite database (the embedded, single-process setup).
     """
-    sent = 0
-    while sent < batch:
-        query = (select(outbox_model).where(outbox_model.published_at.is_(None))
-                 .order_by(outbox_model.id).limit(1))
-        if session.bind.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        row = session.scalars(query).first()
-        if row is None:
-            break
-        publisher.publish(row.event_type, row.body, row.event_id)
-        row.published_at = utcnow()
+    query = (select(outbox_model.id, outbox_model.event_type, outbox_model.body, outbox_model.event_id)
+             .where(outbox_model.published_at.is_(None)).order_by(outbox_model.id).limit(batch))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return session.execute(query).all()
+
+
+def mark_published(session: Session, outbox_model, ids: list[int]) -> None:
+    if ids:
+        session.execute(update(outbox_model).where(outbox_model.id.in_(ids)).values(published_at=utcnow()))
+
+
+def prune_published(session: Session, outbox_model, retention: timedelta = OUTBOX_RETENTION,
+                    batch: int = PRUNE_BATCH, now: datetime | None = None) -> int:
+    """Delete up to `batch` rows published longer ago than `retention`; how many went."""
+    cutoff = (now or utcnow()) - retention
+    old = (select(outbox_model.id).where(outbox_model.published_at < cutoff)
+           .order_by(outbox_model.published_at).limit(batch))
+    return session.execute(delete(outbox_model).where(outbox_model.id.in_(old.scalar_subquery()))
+                           .execution_options(synchronize_session=False)).rowcount or 0
+
+
+_last_pruned: dict[tuple[str, str], float] = {}
+
+
+def prune_due(session: Session, outbox_model) -> bool:
+    """True at most once per PRUNE_INTERVAL_SECONDS for this process and outbox (it is only a
+    schedule: two processes pruning at once delete disjoint or already-deleted rows)."""
+    key = (str(session.get_bind().url), outbox_model.__tablename__)
+    now = time.monotonic()
+    if now - _last_pruned.get(key, float("-inf")) < PRUNE_INTERVAL_SECONDS:
+        return False
+    _last_pruned[key] = now
+    return True
+
+
+def relay_outbox(session: Session, outbox_model, publisher: EventPublisher, batch: int = 100) -> int:
+    """Publish up to `batch` unpublished events in id order; returns how many went out.
+
+    The rows are claimed together (claim_unpublished: locked on PostgreSQL, so two relays never
+    publish the same event), published one after another, each confirmed by the broker, and marked
+    published in one UPDATE and one commit. A publish that fails stops the pass: what the broker
+    had confirmed before it is marked and committed, the failed row and those after it stay
+    unpublished for the next pass, and the error is raised. Should a relay die between a confirm
+    and the commit, those events go again and consumers, idempotent on event_id, ignore the copies.
+    A pass that finds nothing to publish may prune old published rows (prune_published).
+    """
+    rows = claim_unpublished(session, outbox_model, batch)
+    if not rows:
+        if prune_due(session, outbox_model):
+            pruned = prune_published(session, outbox_model)
+            session.commit()
+            if pruned:
+                log.info("pruned %d published event(s) from the outbox", pruned)
+        return 0
+    done: list[int] = []
+    try:
+        for row_id, event_type, body, event_id in rows:
+            publisher.publish(event_type, body, event_id)
+            done.append(row_id)
+    finally:
+        mark_published(session, outbox_model, done)
         session.commit()
-        sent += 1
-    if sent:
-        log.info("relayed %d event(s)", sent)
-    return sent
+    log.debug("relayed %d event(s)", len(done))
+    return len(done)

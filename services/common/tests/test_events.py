@@ -5,20 +5,25 @@ ordering and bookkeeping, not the broker."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import DeclarativeBase
 
+from services.common import events
 from services.common.db import make_engine, session_factory, utcnow
 from services.common.events import (
+    OUTBOX_RETENTION,
     OutboxMixin,
     ProcessedEventMixin,
     add_to_outbox,
     already_processed,
     make_event,
+    prune_published,
     relay_outbox,
 )
 from services.common.testing import fresh_database
@@ -176,3 +181,120 @@ def test_already_processed_is_false_once_then_true(sessions):
         assert already_processed(session, ProcessedEvent, event) is False
     with sessions.begin() as session:
         assert already_processed(session, ProcessedEvent, event) is True
+
+
+def test_already_processed_waits_for_a_copy_being_handled_elsewhere(sessions):
+    """Two instances holding copies of one event: the second waits for the first's transaction,
+    then sees the event as processed (after a commit) or claims it (after a rollback)."""
+    for first_commits in (True, False):
+        event = make_event("incident_recorded", 1, incident_id=1)
+        first = sessions()
+        assert already_processed(first, ProcessedEvent, event) is False
+        answer: list[bool] = []
+
+        def second():
+            with sessions.begin() as session:
+                answer.append(already_processed(session, ProcessedEvent, event))
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive() and not answer  # waiting on the first transaction's row
+        first.commit() if first_commits else first.rollback()
+        first.close()
+        thread.join(10)
+        assert answer == [first_commits]
+
+
+# --- the outbox's indexes and pruning ----------------------------------------------------------------
+
+def test_the_outbox_indexes_only_unpublished_rows_for_the_relay():
+    index = next(i for i in OutboxEvent.__table__.indexes if i.name == "ix_outbox_unpublished")
+    assert [c.name for c in index.columns] == ["id"]
+    for dialect in ("postgresql", "sqlite"):
+        assert str(index.dialect_options[dialect]["where"]) == "published_at IS NULL"
+
+
+def test_the_relay_reads_no_published_row_however_many_there_are(engine, sessions):
+    """PostgreSQL's plan for the relay's query goes through the partial index and touches the two
+    unpublished rows only (through the primary key it would walk the 20,000 published ones)."""
+    with engine.begin() as conn:
+        conn.execute(text("""INSERT INTO outbox (event_id, event_type, body, created_at, published_at)
+                             SELECT gen_random_uuid()::text, 'x_happened', '{}', now(), now()
+                             FROM generate_series(1, 20000)"""))
+        conn.execute(text("ANALYZE outbox"))
+    put(sessions, "a_happened", "b_happened")
+    query = (select(OutboxEvent.id).where(OutboxEvent.published_at.is_(None)).order_by(OutboxEvent.id)
+             .limit(100).with_for_update(skip_locked=True))
+    sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+    with engine.connect() as conn:
+        plan = "\n".join(conn.execute(text("EXPLAIN (ANALYZE) " + sql)).scalars())
+        conn.rollback()
+    assert "Index Scan using ix_outbox_unpublished" in plan, plan
+    assert "rows=2 " in plan.split("Index Scan", 1)[1], plan
+
+
+def test_prune_deletes_only_rows_published_before_the_retention(sessions):
+    old, recent, waiting = put(sessions, "a_happened", "b_happened", "c_happened")
+    now = utcnow()
+    with sessions.begin() as session:
+        session.execute(update(OutboxEvent).where(OutboxEvent.event_id == old["event_id"])
+                        .values(published_at=now - OUTBOX_RETENTION - timedelta(minutes=1)))
+        session.execute(update(OutboxEvent).where(OutboxEvent.event_id == recent["event_id"])
+                        .values(published_at=now - OUTBOX_RETENTION + timedelta(minutes=1)))
+    with sessions.begin() as session:
+        assert prune_published(session, OutboxEvent, now=now) == 1
+    assert published(sessions) == {recent["event_id"]: True, waiting["event_id"]: False}
+
+
+def test_an_idle_relay_pass_prunes_at_most_once_per_interval(sessions, monkeypatch):
+    monkeypatch.setattr(events, "_last_pruned", {})
+    old, = put(sessions, "a_happened")
+    with sessions.begin() as session:
+        session.execute(update(OutboxEvent).values(published_at=utcnow() - OUTBOX_RETENTION - timedelta(days=1)))
+    with sessions() as session:
+        assert relay_outbox(session, OutboxEvent, RecordingPublisher()) == 0
+    assert published(sessions) == {}
+    second, = put(sessions, "b_happened")
+    with sessions.begin() as session:
+        session.execute(update(OutboxEvent).values(published_at=utcnow() - OUTBOX_RETENTION - timedelta(days=1)))
+    with sessions() as session:
+        relay_outbox(session, OutboxEvent, RecordingPublisher())
+    assert published(sessions) == {second["event_id"]: True}  # not due again yet
+
+
+# --- several relays at once ------------------------------------------------------------------------
+
+class SlowPublisher(RecordingPublisher):
+    """Yields to other threads on every publish, as a broker round trip would."""
+
+    def __init__(self, seen: list):
+        super().__init__()
+        self.seen = seen
+
+    def publish(self, event_type: str, body: str, event_id: str) -> None:
+        time.sleep(0.001)
+        self.seen.append(event_id)
+
+
+def test_relays_in_several_processes_publish_each_event_once(sessions):
+    events_ = put(sessions, *[f"e{n}_happened" for n in range(300)])
+    seen: list[str] = []
+    counts: list[int] = []
+
+    def relay():
+        publisher = SlowPublisher(seen)
+        sent = 0
+        with sessions() as session:
+            while n := relay_outbox(session, OutboxEvent, publisher, batch=20):
+                sent += n
+        counts.append(sent)
+
+    threads = [threading.Thread(target=relay) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(seen) == sorted(e["event_id"] for e in events_)  # every one, none twice
+    assert sum(counts) == 300 and all(counts), counts  # and every relay had a share
+    assert set(published(sessions).values()) == {True}

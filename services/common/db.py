@@ -2,14 +2,28 @@
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+from . import pg
+
+# Connections a process keeps open: enough for every worker of a service (runner.MAX_WORKERS = 20)
+# and its relay at once, so a burst never opens (and then closes) connections beyond the pool —
+# with pg8000 a new connection costs a TCP and authentication handshake and a fresh TLS context,
+# some milliseconds of CPU each, and a new server process. Past POOL_SIZE + MAX_OVERFLOW a worker
+# waits for a connection. Size PostgreSQL's max_connections for instances × processes × pool.
+POOL_SIZE = 20
+MAX_OVERFLOW = 10
+# A connection idle longer than this is checked with a round trip before it is handed out (the
+# server may have restarted or dropped it); a connection in steady use is not.
+PING_AFTER_IDLE_SECONDS = 10.0
 
 
 def utcnow() -> datetime:
@@ -30,7 +44,7 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW) -> Engine:
     """`hide_parameters`: a database error's message (which reaches the logs) never carries the
     values of a statement — they can be a pupil's name or the account of a concern."""
     url = normalise_url(url)
@@ -49,7 +63,36 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=3600,
+                           hide_parameters=True)
+    if engine.dialect.driver == "pg8000":
+        pg.install()
+
+        @event.listens_for(engine, "do_connect")
+        def _pipelined(_dialect, _record, cargs, cparams):
+            return pg.connect(cargs, cparams)  # one round trip per statement (services/common/pg.py)
+
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Pessimistic disconnect handling for idle connections only (`pool_pre_ping` would add a round
+    trip to every checkout): a connection that fails the ping is replaced before anyone uses it."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn, record):
+        record.info["haven_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn, record, _proxy):
+        since = record.info.get("haven_idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)  # what pool_pre_ping does, on idle connections only
+        except Exception as error:
+            raise exc.DisconnectionError() from error  # the pool opens a fresh connection instead
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -1,40 +1,66 @@
-"""Publishes the gateway's outbox (staff-directory events) over the RPC client's confirmed channel."""
+"""Publishes the gateway's outbox (staff-directory events) over the RPC client's confirmed channel.
+
+Several gateways may share one database: each pass claims a batch of the oldest unpublished rows
+with `FOR UPDATE SKIP LOCKED` (services.common.events.claim_unpublished) and holds the lock until
+the rows are marked published, so two gateways never publish the same event. The batch is
+published at once and the broker's confirms are awaited together; only the confirmed rows are
+marked, the others stay for the next pass. On SQLite (the embedded, development setup) there are
+no row locks: run one gateway per SQLite database.
+"""
 from __future__ import annotations
 
 import asyncio
 import logging
 
-from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
-from services.common.db import utcnow
+from services.common.events import claim_unpublished, mark_published, prune_due, prune_published
 
 from .models import OutboxEvent
 
 log = logging.getLogger("haven.gateway.relay")
 
 
-def _unpublished(session, batch: int = 100):
-    rows = session.scalars(select(OutboxEvent).where(OutboxEvent.published_at.is_(None))
-                           .order_by(OutboxEvent.id).limit(batch)).all()
-    return [(r.id, r.event_type, r.body, r.event_id) for r in rows]
+def _claim(session, batch: int) -> list:
+    rows = claim_unpublished(session, OutboxEvent, batch)
+    if not rows and prune_due(session, OutboxEvent):
+        pruned = prune_published(session, OutboxEvent)
+        session.commit()
+        if pruned:
+            log.info("pruned %d published event(s) from the outbox", pruned)
+    return rows
 
 
-def _mark_published(session, row_id: int) -> None:
-    session.get(OutboxEvent, row_id).published_at = utcnow()
+def _mark_and_commit(session, ids: list[int]) -> None:
+    mark_published(session, OutboxEvent, ids)
+    session.commit()
 
 
-async def relay_once(db, rpc) -> int:
-    rows = await db.run(_unpublished)
-    for row_id, event_type, body, event_id in rows:
-        await rpc.publish_event("gateway", event_type, body, event_id)
-        await db.run(_mark_published, row_id)
-    return len(rows)
+async def relay_once(db, rpc, batch: int = 100) -> int:
+    """One pass: returns how many events were published (the first failure is raised after the
+    confirmed ones are marked)."""
+    session = db.factory()
+    try:
+        rows = await run_in_threadpool(_claim, session, batch)
+        if not rows:
+            return 0
+        results = await asyncio.gather(*(rpc.publish_event("gateway", event_type, body, event_id)
+                                         for _id, event_type, body, event_id in rows), return_exceptions=True)
+        done = [row[0] for row, result in zip(rows, results) if not isinstance(result, BaseException)]
+        await run_in_threadpool(_mark_and_commit, session, done)
+        failed = next((r for r in results if isinstance(r, BaseException)), None)
+        if failed is not None:
+            raise failed
+        return len(done)
+    finally:
+        await run_in_threadpool(session.close)  # rolls back (and unlocks) whatever was not committed
 
 
 async def relay_forever(db, rpc, interval: float = 1.0) -> None:
     while True:
         try:
-            await relay_once(db, rpc)
+            while await relay_once(db, rpc):
+                pass
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the broker or database is away: try again next round

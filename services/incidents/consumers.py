@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from services.common.events import already_processed
 
-from .chronology import add_entry
+from .chronology.entries import add_entry
 from .models import Incident, ProcessedEvent
 
 log = logging.getLogger(__name__)

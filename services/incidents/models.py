@@ -7,6 +7,9 @@ from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Index,
                         UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from services.common.contracts.incidents import (  # noqa: F401  (the word lists the columns hold)
+    CASE_STATUSES, DECISION_TYPES, ENTRY_TYPES, FLAGS, LINK_ROLES, MARK_TYPES, OUTCOME_TYPES, RECORD_TYPES,
+    SEN_STATUSES, SENSITIVITIES, SEVERITIES, TRAY_STATUSES)
 from services.common.db import utcnow
 from services.common.events import OutboxMixin, ProcessedEventMixin
 
@@ -74,10 +77,6 @@ class Pupil(Base):
         return "".join(part[0].upper() for part in self.name.split() if part)
 
 
-FLAGS = ("cp_plan", "child_in_need", "looked_after", "previously_looked_after", "eal", "free_school_meals")
-SEN_STATUSES = ("none", "sen_support", "ehcp")
-
-
 class PupilLink(Base):
     """A family link between two pupils on the roll, stored once each way (so "add siblings" is a lookup)."""
 
@@ -112,10 +111,6 @@ class AgencyInvolvement(Base):
     ended_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     recorded_by: Mapped[int] = mapped_column(Integer)
     recorded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-
-# A category's sensitivity decides who may read records in it (see policy.py).
-SENSITIVITIES = ("safeguarding", "pastoral", "behaviour", "medical", "sen")
 
 
 class Category(Base):
@@ -165,11 +160,6 @@ class Incident(Base):
     amendments: Mapped[list["Amendment"]] = relationship(lazy="selectin", order_by="Amendment.id")
 
 
-RECORD_TYPES = ("observation", "disclosure", "phone_call", "meeting", "parent_conversation",
-                "agency_note", "online_monitoring")
-LINK_ROLES = ("victim", "alleged_perpetrator", "witness", "sibling", "other")
-
-
 class LinkedPupil(Base):
     """Another pupil involved, with their role in this incident only."""
 
@@ -178,9 +168,6 @@ class LinkedPupil(Base):
     pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id"), primary_key=True, index=True)
     role: Mapped[str] = mapped_column(String(30))
     pupil: Mapped[Pupil] = relationship(lazy="joined")
-
-
-MARK_TYPES = ("bruise", "cut", "burn", "mark", "swelling", "other")
 
 
 class BodyMapMark(Base):
@@ -234,10 +221,6 @@ class Action(Base):
     completion_note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
-DECISION_TYPES = ("refer_childrens_social_care", "early_help", "police", "camhs", "lado", "other_agency",
-                  "no_referral")
-
-
 class Decision(Base):
     """A decision and its reasons. A decision not to refer must say why."""
 
@@ -254,10 +237,6 @@ class Decision(Base):
     decided_by_name: Mapped[str] = mapped_column(String(200))
 
 
-OUTCOME_TYPES = ("no_further_action", "monitoring", "support_in_school", "referral_made", "escalated",
-                 "other")
-
-
 class Outcome(Base):
     __tablename__ = "outcomes"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -268,9 +247,6 @@ class Outcome(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     recorded_by: Mapped[int] = mapped_column(Integer)
     recorded_by_name: Mapped[str] = mapped_column(String(200))
-
-
-CASE_STATUSES = ("open", "closed", "no_further_action")
 
 
 class Case(Base):
@@ -306,9 +282,6 @@ class CaseEvent(Base):
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-ENTRY_TYPES = ("incident", "action", "decision", "outcome", "document", "case", "amendment", "transfer")
-
-
 class ChronologyEntry(Base):
     """One line of a pupil's chronology, written with the record it points at (so reading a
     chronology of thousands of entries is one indexed query, not a join over every table)."""
@@ -334,10 +307,6 @@ class ChronologyEntry(Base):
     # building it. NULL (e.g. a row written with plain SQL): built from the columns when read. So
     # change these rows through the ORM, or set `line` to NULL in the same statement.
     line: Mapped[str | None] = mapped_column(Text, nullable=True)
-
-
-TRAY_STATUSES = ("pending", "attached", "dismissed")
-SEVERITIES = ("low", "medium", "high", "critical")
 
 
 class TrayItem(Base):

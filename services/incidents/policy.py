@@ -1,9 +1,11 @@
-"""Who may see an incident. The one place that answers it; the gateway checks first, this re-checks."""
+"""Who may see and do what with the incidents service's records: the one place that answers it. The
+gateway checks first and this re-checks; `may` tells the gateway what a reader may do with a record,
+so it never copies these rules."""
 from __future__ import annotations
 
 from services.common.actor import Actor
 
-from .models import Incident
+from .models import Action, Incident
 
 # SLT read non-safeguarding records (behaviour, attendance, parental contact: the "behaviour" and
 # "pastoral" sensitivities); medical and SEN records belong to their leads; the DSL team reads all.
@@ -32,3 +34,53 @@ def can_read_incident(actor: Actor, incident: Incident) -> bool:
 def can_attach_to_incident(actor: Actor, incident: Incident) -> bool:
     return (incident.school_id == actor.school_id and actor.kind == "staff"
             and (incident.recorded_by == actor.user_id or actor.is_dsl))
+
+
+def can_amend_incident(actor: Actor, incident: Incident) -> bool:
+    """The member of staff who recorded it, and the DSL team."""
+    return incident.school_id == actor.school_id and (incident.recorded_by == actor.user_id or actor.is_dsl)
+
+
+def was_alerted(actor: Actor, incident: Incident) -> bool:
+    """Named in the incident's alerts, or in a group it alerted (the DSL team, SLT)."""
+    for alert in incident.alerts:
+        if alert.user_id is not None and alert.user_id == actor.user_id:
+            return True
+        if (alert.group == "dsl" and actor.is_dsl) or (alert.group == "slt" and actor.is_slt):
+            return True
+    return False
+
+
+def can_add_action(actor: Actor, incident: Incident) -> bool:
+    """The DSL team, the member of staff who recorded it, and staff who were alerted about it."""
+    return (incident.school_id == actor.school_id and actor.kind == "staff"
+            and (actor.is_dsl or incident.recorded_by == actor.user_id or was_alerted(actor, incident)))
+
+
+def can_complete_action(actor: Actor, action: Action) -> bool:
+    return (action.school_id == actor.school_id and actor.kind == "staff"
+            and (actor.is_dsl or action.assigned_to == actor.user_id or action.created_by == actor.user_id))
+
+
+def may_read_chronology(actor: Actor) -> bool:
+    """The DSL team reads every line; SLT the lines outside safeguarding; other staff none."""
+    return actor.kind == "staff" and (actor.is_dsl or actor.is_slt)
+
+
+def sees_details(actor: Actor) -> bool:
+    """The DSL team and SLT (with their second factor) see a pupil's full details and flags."""
+    return actor.is_dsl or actor.is_slt
+
+
+def is_dsl_team(actor: Actor) -> bool:
+    """The DSL and deputies: cases, decisions, outcomes, the tray, the roll import, categories."""
+    return actor.kind == "staff" and actor.is_dsl
+
+
+def may(actor: Actor, incident: Incident) -> dict[str, bool]:
+    """What this reader may do with this incident (the incident view's `may`)."""
+    follow_up = can_read_sensitivities(actor, [c.sensitivity for c in incident.categories])
+    dsl = is_dsl_team(actor) and incident.school_id == actor.school_id
+    return {"amend": can_amend_incident(actor, incident), "attach": can_attach_to_incident(actor, incident),
+            "add_action": can_add_action(actor, incident), "see_actions": can_read_incident(actor, incident) or can_add_action(actor, incident),
+            "record_decision": dsl, "record_outcome": dsl, "see_follow_up": follow_up, "add_to_case": dsl}

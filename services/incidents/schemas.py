@@ -1,6 +1,9 @@
 """What crosses the wire from the incidents service: plain JSON-ready dicts."""
 from __future__ import annotations
 
+from services.common.contracts.incidents import (AMENDABLE_FIELDS, LINK_ROLE_LABELS,  # noqa: F401
+                                                 MARK_TYPE_LABELS, RECORD_TYPE_LABELS, RECORD_TYPE_TITLES)
+
 from .models import Amendment, BodyMapMark, Category, Incident, LinkedPupil, Pupil
 
 
@@ -18,28 +21,6 @@ def category(c: Category) -> dict:
 
 
 # --- incidents ----------------------------------------------------------------------------------
-
-RECORD_TYPE_LABELS = {
-    "observation": "Observation",
-    "disclosure": "Disclosure or conversation with the child",
-    "phone_call": "Phone call",
-    "meeting": "Meeting",
-    "parent_conversation": "Conversation with a parent or carer",
-    "agency_note": "Note from another agency",
-    "online_monitoring": "Online-monitoring alert",
-}
-# Short forms for one-line titles (the chronology): "Disclosure — Safeguarding, Bullying".
-RECORD_TYPE_TITLES = {**RECORD_TYPE_LABELS, "disclosure": "Disclosure", "parent_conversation": "Parent or carer",
-                      "agency_note": "Agency note"}
-LINK_ROLE_LABELS = {"victim": "Victim", "alleged_perpetrator": "Alleged perpetrator", "witness": "Witness",
-                    "sibling": "Sibling", "other": "Other"}
-MARK_TYPE_LABELS = {"bruise": "Bruise", "cut": "Cut", "burn": "Burn", "mark": "Mark", "swelling": "Swelling",
-                    "other": "Other"}
-# What an amendment may correct, and how each field is named to a reader.
-AMENDABLE_FIELDS = {"account": "Account", "childs_words": "The child's own words", "location": "Where",
-                    "others_present": "Who else was present", "occurred_at": "When it happened",
-                    "record_type": "What is being recorded"}
-
 
 def initials(p: Pupil) -> str:
     """"J.S.": how the text of a record refers to a linked pupil."""
@@ -85,7 +66,8 @@ def current_values(i: Incident) -> dict:
     return values
 
 
-def incident(i: Incident, *, show_original: bool = True, warnings: list[dict] | None = None) -> dict:
+def incident(i: Incident, *, show_original: bool = True, warnings: list[dict] | None = None,
+             may: dict | None = None) -> dict:
     """The whole record. With `show_original` (the DSL team) the fields are as first recorded and
     `current` has the amendments applied; otherwise the fields read as currently amended. Either
     way `amendments` is the history of corrections."""
@@ -116,6 +98,7 @@ def incident(i: Incident, *, show_original: bool = True, warnings: list[dict] | 
         "amendments": [amendment(a) for a in i.amendments],
         "current": current,
         "shows_original": show_original,
+        "may": may or {},
     }
     if warnings is not None:
         result["warnings"] = warnings

@@ -1,92 +1,85 @@
-"""The incidents service's Nameko adapter: entrypoints and dependencies, nothing else."""
+"""The incidents service's Nameko adapter: contract → use case, nothing else."""
 from __future__ import annotations
 
-from nameko.timer import timer
-from sqlalchemy.exc import IntegrityError
+from services.common.adapter import Service, UnitOfWork
+from services.common.contracts import incidents
 
-from services.common.errors import Conflict
-from services.common.events import relay_outbox
-from services.common.nameko_ext import Actors, Database, Events, rpc
-
-from . import amendments, bodymap, domain
-from .entrypoints.chronology import ChronologyEntrypoints
-from .entrypoints.events import EventEntrypoints
-from .entrypoints.records import RecordsEntrypoints
-from .entrypoints.roll import RollEntrypoints
-from .entrypoints.tray import TrayEntrypoints
+from . import consumers, hooks
+from .chronology import entries as chronology, front_sheet
+from .follow_up import actions, cases
 from .models import OutboxEvent
+from .record import amendments, categories, incidents as record
+from .roll import importer, pupils, search
+from .tray import items as tray
 
 
-class IncidentsService(RollEntrypoints, RecordsEntrypoints, ChronologyEntrypoints, TrayEntrypoints,
-                       EventEntrypoints):
+def health(session) -> str:
+    return "ok"
+
+
+class IncidentsUnitOfWork(UnitOfWork):
+    """The shared unit of work, with the search and chronology hooks on its own session factory."""
+
+    def setup(self):
+        super().setup()
+        hooks.register(self.sessions)
+
+
+class IncidentsService(Service):
     name = "incidents"
 
-    db = Database()
-    actors = Actors()
-    events = Events()
+    unit_of_work = IncidentsUnitOfWork(OutboxEvent)
 
-    @rpc
-    def health(self):
-        return "ok"
-
-    @rpc
-    def search_pupils(self, actor, q="", limit=20):
-        with self.db.transaction() as session:
-            return domain.search_pupils(session, self.actors.verify(actor), q, limit)
-
-    @rpc
-    def list_categories(self, actor):
-        with self.db.transaction() as session:
-            return domain.list_categories(session, self.actors.verify(actor))
-
-    @rpc
-    def record_incident(self, actor, incident):
-        try:
-            with self.db.transaction() as session:
-                result = domain.record_incident(session, self.actors.verify(actor), incident)
-        except IntegrityError:
-            # Two copies of one submission at the same instant: the other one is being saved.
-            raise Conflict("This concern is already being saved from another click or tab. "
-                           "Check your alerts before recording it again.") from None
-        self.relay_events()  # publish now rather than at the next sweep
-        return result
-
-    @rpc
-    def get_incident(self, actor, incident_id):
-        with self.db.transaction() as session:
-            return domain.get_incident(session, self.actors.verify(actor), incident_id)
-
-    @rpc
-    def amend_incident(self, actor, incident_id, amendment):
-        who = self.actors.verify(actor)
-        with self.db.transaction() as session:
-            result = amendments.amend_incident(session, who, incident_id, amendment)
-        self.relay_events()
-        return result
-
-    @rpc
-    def check_incident_text(self, actor, texts):
-        who = self.actors.verify(actor)
-        with self.db.transaction() as session:
-            return domain.check_incident_text(session, who, texts)
-
-    @rpc
-    def body_map_svg(self, actor, incident_id, side=None):
-        who = self.actors.verify(actor)
-        with self.db.transaction() as session:
-            return domain.body_map_svg(session, who, incident_id, side)
-
-    @rpc
-    def body_map_outline(self, actor):
-        self.actors.verify(actor)
-        return bodymap.outline()
-
-    @rpc
-    def check_incident_access(self, actor, incident_id, purpose="read"):
-        with self.db.transaction() as session:
-            return domain.check_incident_access(session, self.actors.verify(actor), incident_id, purpose)
-
-    @timer(interval=1)
-    def relay_events(self):
-        with self.db.transaction() as session:
-            relay_outbox(session, OutboxEvent, self.events)
+    methods = {
+        incidents.health: health,
+        # the record
+        incidents.record_incident: record.record,
+        incidents.get_incident: record.get_incident,
+        incidents.amend_incident: amendments.amend,
+        incidents.check_incident_text: record.check_incident_text,
+        incidents.body_map_svg: record.body_map_svg,
+        incidents.body_map_outline: record.body_map_outline,
+        incidents.check_incident_access: record.check_incident_access,
+        incidents.list_categories: record.list_categories,
+        incidents.list_category_tree: categories.list_categories,
+        incidents.create_category: categories.add_category,
+        incidents.update_category: categories.change_category,
+        # the roll
+        incidents.search_pupils: search.search_pupils,
+        incidents.import_roll: importer.import_upload,
+        incidents.get_pupil: pupils.get_pupil,
+        incidents.list_siblings: pupils.list_siblings,
+        incidents.link_siblings: pupils.link_siblings,
+        incidents.unlink_siblings: pupils.unlink_siblings,
+        # follow-up
+        incidents.add_action: actions.add_action,
+        incidents.complete_action: actions.complete_action,
+        incidents.list_my_actions: actions.list_my_actions,
+        incidents.list_school_actions: actions.list_school_actions,
+        incidents.list_incident_actions: actions.list_incident_actions,
+        incidents.record_decision: actions.record_decision,
+        incidents.list_decisions: actions.list_decisions,
+        incidents.record_outcome: actions.record_outcome,
+        incidents.list_outcomes: actions.list_outcomes,
+        incidents.open_case: cases.open_case,
+        incidents.add_incident_to_case: cases.add_incident,
+        incidents.change_case_owner: cases.change_owner,
+        incidents.set_case_status: cases.set_status,
+        incidents.list_cases: cases.list_cases,
+        incidents.get_case: cases.get_case,
+        # the chronology and the front sheet
+        incidents.get_chronology: chronology.get_chronology,
+        incidents.get_chronology_gzip: chronology.get_chronology_gzip,
+        incidents.set_significant: chronology.set_significant,
+        incidents.get_front_sheet: front_sheet.front_sheet,
+        incidents.add_household_member: front_sheet.add_household_member,
+        incidents.add_agency_involvement: front_sheet.add_agency_involvement,
+        # the tray
+        incidents.receive_tray_alert: tray.receive_tray_alert,
+        incidents.list_tray: tray.list_tray,
+        incidents.attach_tray_item: tray.attach,
+        incidents.dismiss_tray_item: tray.dismiss,
+    }
+    handlers = {
+        incidents.on_document_stored: consumers.document_stored,
+    }

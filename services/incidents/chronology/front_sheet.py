@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 from services.common.actor import Actor
 from services.common.db import utcnow
 
-from .cases import pupil_cases_query
-from .exceptions import Forbidden, NotFound
-from .fields import Errors, day, is_id, iso, text
-from .models import FLAGS, Action, AgencyInvolvement, ChronologyEntry, HouseholdMember, Pupil, PupilLink
-from .policy import can_read_sensitivities
+from ..follow_up.cases import pupil_cases_query
+from ..exceptions import Forbidden, NotFound
+from ..fields import Errors, day, is_id, iso, text
+from ..models import (FLAGS, Action, AgencyInvolvement, ChronologyEntry, HouseholdMember, Pupil, PupilLink)
+from ..policy import can_read_sensitivities
 
 DSL_ONLY_SECTIONS = ("agencies", "open_cases")
 MAX_NAME_CHARS = 200
@@ -113,9 +113,10 @@ def _flag(value, field: str, what: str, error: Errors, default: bool) -> bool:
     return value
 
 
-def add_household_member(session: Session, actor: Actor, pupil_id, data) -> dict:
+def add_household_member(session: Session, actor: Actor, pupil_id, member) -> dict:
     """`data`: name, relationship (e.g. Mother, Stepfather, Foster carer), parental_responsibility,
     lives_with_pupil, contact."""
+    data = member  # the command's fields (`member` below may be the saved row)
     _require_dsl(actor, "change a pupil's household")
     pupil = _pupil(session, actor, pupil_id)
     data = data if isinstance(data, dict) else {}
@@ -136,8 +137,9 @@ def add_household_member(session: Session, actor: Actor, pupil_id, data) -> dict
     return household_dict(member)
 
 
-def add_agency_involvement(session: Session, actor: Actor, pupil_id, data) -> dict:
+def add_agency_involvement(session: Session, actor: Actor, pupil_id, involvement) -> dict:
     """`data`: agency, contact (e.g. the social worker), started_on, ended_on."""
+    data = involvement  # the command's fields (`involvement` below may be the saved row)
     _require_dsl(actor, "record agencies working with a pupil")
     pupil = _pupil(session, actor, pupil_id)
     data = data if isinstance(data, dict) else {}

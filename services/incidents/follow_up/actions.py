@@ -16,11 +16,14 @@ from services.common.db import utcnow
 from services.common.errors import Conflict
 from services.common.events import add_to_outbox, make_event
 
-from . import chronology
-from .exceptions import Forbidden, NotFound
-from .fields import Errors, day, is_id, iso, text, when
-from .models import DECISION_TYPES, OUTCOME_TYPES, Action, Decision, Incident, OutboxEvent, Outcome
-from .policy import can_read_incident, can_read_sensitivities
+from ..chronology.entries import add_entry
+from ..exceptions import Forbidden, NotFound
+from ..fields import Errors, day, is_id, iso, text, when
+from services.common.contracts.incidents import DECISION_TYPE_LABELS, OUTCOME_TYPE_LABELS
+
+from ..models import DECISION_TYPES, OUTCOME_TYPES, Action, Decision, Incident, OutboxEvent, Outcome
+from ..policy import (can_add_action, can_complete_action, can_read_incident, can_read_sensitivities,
+                      was_alerted)  # noqa: F401
 
 MAX_DESCRIPTION_CHARS = 5_000
 MAX_REASON_CHARS = 10_000
@@ -29,23 +32,6 @@ MAX_NAME_CHARS = 200
 MAX_AGENCY_CHARS = 120
 MAX_REFERENCE_CHARS = 120
 
-DECISION_TYPE_LABELS = {
-    "refer_childrens_social_care": "Referral to children's social care",
-    "early_help": "Early help",
-    "police": "Referral to the police",
-    "camhs": "Referral to CAMHS",
-    "lado": "Referral to the LADO",
-    "other_agency": "Referral to another agency",
-    "no_referral": "Decision not to refer",
-}
-OUTCOME_TYPE_LABELS = {
-    "no_further_action": "No further action — record is sufficient",
-    "monitoring": "Monitoring",
-    "support_in_school": "Support in school",
-    "referral_made": "Referral made",
-    "escalated": "Escalated",
-    "other": "Other",
-}
 NO_REFERRAL_REASON = ("Record why you decided not to refer: a decision not to refer must give its reasons "
                       "(e.g. what you weighed up and who you consulted).")
 
@@ -68,7 +54,7 @@ def chronicle(session: Session, incident: Incident, *, entry_type: str, ref_id, 
     """One chronology line for the incident's pupil and one for each linked pupil, with their role."""
     pupils = [(incident.pupil_id, None), *((lp.pupil_id, lp.role) for lp in incident.linked_pupils)]
     for pupil_id, role in pupils:
-        chronology.add_entry(session, school_id=incident.school_id, pupil_id=pupil_id, entry_type=entry_type,
+        add_entry(session, school_id=incident.school_id, pupil_id=pupil_id, entry_type=entry_type,
                              ref_id=ref_id, incident_id=incident.id, occurred_at=occurred_at, title=title,
                              category_ids=[c.id for c in incident.categories],
                              sensitivities=sensitivities_of(incident), role=role)
@@ -80,25 +66,10 @@ def _lower_first(label: str) -> str:
 
 # --- actions ----------------------------------------------------------------------------------------
 
-def was_alerted(actor: Actor, incident: Incident) -> bool:
-    """Named in the incident's alerts, or in a group it alerted (the DSL team, SLT)."""
-    for alert in incident.alerts:
-        if alert.user_id is not None and alert.user_id == actor.user_id:
-            return True
-        if (alert.group == "dsl" and actor.is_dsl) or (alert.group == "slt" and actor.is_slt):
-            return True
-    return False
 
 
-def can_add_action(actor: Actor, incident: Incident) -> bool:
-    """The DSL team, the member of staff who recorded it, and staff who were alerted about it."""
-    return (incident.school_id == actor.school_id and actor.kind == "staff"
-            and (actor.is_dsl or incident.recorded_by == actor.user_id or was_alerted(actor, incident)))
 
 
-def can_complete_action(actor: Actor, action: Action) -> bool:
-    return (action.school_id == actor.school_id and actor.kind == "staff"
-            and (actor.is_dsl or action.assigned_to == actor.user_id or action.created_by == actor.user_id))
 
 
 def action_dict(a: Action) -> dict:
@@ -121,9 +92,10 @@ def action_title(a: Action) -> str:
     return f"{title} (due {a.due_on.isoformat()})" if a.due_on else title
 
 
-def add_action(session: Session, actor: Actor, incident_id, data) -> dict:
+def add_action(session: Session, actor: Actor, incident_id, action) -> dict:
     """`data`: description, taken_at (default now), assigned_to_user_id with assigned_to_name (the
     gateway checks the id against its staff and supplies the name), due_on (YYYY-MM-DD)."""
+    data = action  # the command's fields (`action` below may be the saved row)
     incident = load_incident(session, actor, incident_id)
     if not can_add_action(actor, incident):
         raise Forbidden("Only the DSL team, the member of staff who recorded this, or staff alerted about it "
@@ -164,7 +136,7 @@ def add_action(session: Session, actor: Actor, incident_id, data) -> dict:
     return action_dict(action)
 
 
-def complete_action(session: Session, actor: Actor, action_id, data) -> dict:
+def complete_action(session: Session, actor: Actor, action_id, completion) -> dict:
     action = session.get(Action, action_id) if is_id(action_id) else None
     if action is None or action.school_id != actor.school_id:
         raise NotFound("No such action.")
@@ -172,9 +144,9 @@ def complete_action(session: Session, actor: Actor, action_id, data) -> dict:
         raise Forbidden("Only the person the action is assigned to, who added it, or the DSL team can complete it.")
     if action.completed_at is not None:
         raise Conflict(f"This action was already completed by {action.completed_by_name}.")
-    data = data if isinstance(data, dict) else {}
+    completion = completion if isinstance(completion, dict) else {}
     error = Errors()
-    note = text(data.get("note"), "note", error, limit=MAX_NOTE_CHARS, what="The note")
+    note = text(completion.get("note"), "note", error, limit=MAX_NOTE_CHARS, what="The note")
     error.raise_if_any()
     action.completed_at, action.completed_by, action.completed_by_name = utcnow(), actor.user_id, actor.name
     action.completion_note = note
@@ -239,9 +211,10 @@ def decision_title(d: Decision) -> str:
     return "Decision: " + _lower_first(DECISION_TYPE_LABELS[d.decision_type])
 
 
-def record_decision(session: Session, actor: Actor, incident_id, data) -> dict:
+def record_decision(session: Session, actor: Actor, incident_id, decision) -> dict:
     """`data`: decision_type, reason (always; a decision not to refer must say why), agency (for
     other_agency), reference (e.g. the social-care case number), decided_at (default now)."""
+    data = decision  # the command's fields (`decision` below may be the saved row)
     incident = _dsl_incident(session, actor, incident_id, "record decisions")
     data = data if isinstance(data, dict) else {}
     error = Errors()
@@ -290,8 +263,9 @@ def outcome_dict(o: Outcome) -> dict:
             "recorded_at": iso(o.recorded_at), "recorded_by": {"id": o.recorded_by, "name": o.recorded_by_name}}
 
 
-def record_outcome(session: Session, actor: Actor, incident_id, data) -> dict:
+def record_outcome(session: Session, actor: Actor, incident_id, outcome) -> dict:
     """`data`: outcome_type, note (required for "other")."""
+    data = outcome  # the command's fields (`outcome` below may be the saved row)
     incident = _dsl_incident(session, actor, incident_id, "record outcomes")
     data = data if isinstance(data, dict) else {}
     error = Errors()

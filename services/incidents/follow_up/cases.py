@@ -11,19 +11,21 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.common.actor import Actor
+from services.common.contracts.incidents import CASE_STATUS_LABELS
 from services.common.db import utcnow
 from services.common.errors import Conflict
 
-from . import chronology, schemas
-from .exceptions import Forbidden, NotFound, ValidationFailed
-from .fields import Errors, is_id, iso, text
-from .models import CASE_STATUSES, Case, CaseEvent, CaseIncident, Incident, Pupil
-from .records import MAX_NAME_CHARS
+from .. import schemas
+from ..chronology.entries import add_entry
+from ..exceptions import Forbidden, NotFound, ValidationFailed
+from ..models import CASE_STATUSES, Case, CaseEvent, CaseIncident, Incident, Pupil
+from ..fields import Errors, is_id, iso, text
+from .actions import MAX_NAME_CHARS
 
 MAX_TITLE_CHARS = 200
 MAX_REASON_CHARS = 5_000
 CASE_SENSITIVITY = "safeguarding"
-STATUS_LABELS = {"open": "Open", "closed": "Closed", "no_further_action": "No further action"}
+STATUS_LABELS = CASE_STATUS_LABELS
 
 
 def _require_dsl(actor: Actor) -> None:
@@ -87,7 +89,7 @@ def _history(session: Session, case: Case, actor: Actor, what: str, reason: str 
 def _chronicle(session: Session, case: Case, title: str, incident: Incident | None = None) -> None:
     incidents = [incident] if incident else list(case.incidents)
     categories = {c.id: c for i in incidents for c in i.categories}
-    chronology.add_entry(session, school_id=case.school_id, pupil_id=case.pupil_id, entry_type="case",
+    add_entry(session, school_id=case.school_id, pupil_id=case.pupil_id, entry_type="case",
                          ref_id=case.id, incident_id=incident.id if incident else None, occurred_at=utcnow(),
                          title=title, category_ids=sorted(categories),
                          sensitivities=[CASE_SENSITIVITY, *(c.sensitivity for c in categories.values())])
@@ -121,8 +123,9 @@ def case_dict(session: Session, case: Case) -> dict:
 
 # --- commands ------------------------------------------------------------------------------------------
 
-def open_case(session: Session, actor: Actor, data) -> dict:
+def open_case(session: Session, actor: Actor, case) -> dict:
     """`data`: pupil_id, title, owner_user_id and owner_name (from the gateway), incident_ids."""
+    data = case  # the command's fields (`case` below may be the saved row)
     _require_dsl(actor)
     data = data if isinstance(data, dict) else {}
     error = Errors()
@@ -171,7 +174,8 @@ def add_incident(session: Session, actor: Actor, case_id, incident_id) -> dict:
     return case_dict(session, case)
 
 
-def change_owner(session: Session, actor: Actor, case_id, data) -> dict:
+def change_owner(session: Session, actor: Actor, case_id, owner) -> dict:
+    data = owner  # the command's fields (`owner` below may be the saved row)
     case = _load_case(session, actor, case_id)
     data = data if isinstance(data, dict) else {}
     error = Errors()
@@ -187,8 +191,9 @@ def change_owner(session: Session, actor: Actor, case_id, data) -> dict:
     return case_dict(session, case)
 
 
-def set_status(session: Session, actor: Actor, case_id, data) -> dict:
+def set_status(session: Session, actor: Actor, case_id, change) -> dict:
     """`data`: status (open, closed, no_further_action) and the reason for the change."""
+    data = change  # the command's fields (`change` below may be the saved row)
     case = _load_case(session, actor, case_id)
     data = data if isinstance(data, dict) else {}
     error = Errors()

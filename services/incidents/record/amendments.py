@@ -13,18 +13,17 @@ from services.common.actor import Actor
 from services.common.db import utcnow
 from services.common.events import add_to_outbox, make_event
 
-from . import chronology, schemas
-from .domain import FIELD_CLEANERS, Invalid, chronology_title, readable_incident
-from .exceptions import Forbidden, ValidationFailed
-from .models import Amendment, ChronologyEntry, Incident, OutboxEvent
+from .. import schemas
+from ..chronology.entries import add_entry
+from .incidents import FIELD_CLEANERS, Invalid, chronology_title, readable_incident
+from ..exceptions import Forbidden, ValidationFailed
+from ..policy import can_amend_incident, may
+from ..models import Amendment, ChronologyEntry, Incident, OutboxEvent
 
 MIN_REASON_CHARS = 5
 MAX_REASON_CHARS = 2_000
 
 
-def can_amend_incident(actor: Actor, incident: Incident) -> bool:
-    """The member of staff who recorded it, and the DSL team."""
-    return incident.school_id == actor.school_id and (incident.recorded_by == actor.user_id or actor.is_dsl)
 
 
 def _stored(field: str, value) -> str:
@@ -72,7 +71,7 @@ def amend_incident(session: Session, actor: Actor, incident_id, data) -> dict:
     categories = incident.categories
     # In every chronology the incident appears in: the pupil's and each linked pupil's.
     for pupil_id, role in [(incident.pupil_id, None), *((lp.pupil_id, lp.role) for lp in incident.linked_pupils)]:
-        chronology.add_entry(session, school_id=incident.school_id, pupil_id=pupil_id,
+        add_entry(session, school_id=incident.school_id, pupil_id=pupil_id,
                              entry_type="amendment", ref_id=amendment.id, incident_id=incident.id,
                              occurred_at=amendment.created_at,
                              title=f"Record amended — {schemas.AMENDABLE_FIELDS[field]}",
@@ -85,7 +84,7 @@ def amend_incident(session: Session, actor: Actor, incident_id, data) -> dict:
         amendment_id=amendment.id, field=field, amended_by=actor.user_id))
     session.flush()
     return {"amendment": schemas.amendment(amendment),
-            "incident": schemas.incident(incident, show_original=actor.is_dsl)}
+            "incident": schemas.incident(incident, show_original=actor.is_dsl, may=may(actor, incident))}
 
 
 def _refile_in_chronology(session: Session, incident: Incident) -> None:
@@ -97,3 +96,8 @@ def _refile_in_chronology(session: Session, incident: Incident) -> None:
     for entry in entries:
         entry.occurred_at = datetime.fromisoformat(current["occurred_at"].removesuffix("Z"))
         entry.title = chronology_title(current["record_type"], incident.categories)[:300]
+
+
+def amend(session: Session, actor: Actor, incident_id: int, amendment: dict) -> dict:
+    """incidents.amend_incident: the correction arrives as `amendment`."""
+    return amend_incident(session, actor, incident_id, amendment)

@@ -11,15 +11,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.actor import Actor
+from services.common.contracts.incidents import ALERT_GROUPS
 
-from .exceptions import Forbidden, NotFound, ValidationFailed
-from .fields import is_id
-from .models import SENSITIVITIES, Category, IncidentCategory
-from .search import fold
+from ..fields import is_id
+from ..exceptions import Forbidden, NotFound, ValidationFailed
+from ..models import SENSITIVITIES, Category, IncidentCategory
+from ..roll.search import fold
 
 MAX_DEPTH = 3
 MAX_NAME = 100
-ALERT_GROUPS = ("dsl", "slt")
 DEFAULT_COLOUR = "#5b6770"
 COLOUR = re.compile(r"#[0-9a-f]{6}")
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -244,3 +244,13 @@ def update_category(session: Session, actor: Actor, category_id, changes) -> dic
         setattr(category, f, value)
     session.flush()
     return describe(category, _depth(categories, category.id))
+
+
+def add_category(session: Session, actor: Actor, command) -> dict:
+    """incidents.create_category: the fields the caller gave (a field left out takes its default)."""
+    return create_category(session, actor, command.category.model_dump(exclude_unset=True))
+
+
+def change_category(session: Session, actor: Actor, command) -> dict:
+    """incidents.update_category: only the fields the caller gave are changed."""
+    return update_category(session, actor, command.category_id, command.changes.model_dump(exclude_unset=True))

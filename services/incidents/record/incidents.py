@@ -9,29 +9,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.actor import Actor
+from services.common.contracts.incidents import ALERT_GROUPS
 from services.common.db import utcnow
 from services.common.events import add_to_outbox, make_event
 
-from . import bodymap, chronology, schemas
-from .exceptions import Forbidden, NotFound, ValidationFailed
-from .fields import CLOCK_SKEW, EARLIEST, is_id, parse_iso_utc
-from .models import (
-    LINK_ROLES,
-    MARK_TYPES,
-    RECORD_TYPES,
-    BodyMapMark,
-    Category,
-    Incident,
-    IncidentAlert,
-    IncidentCategory,
-    LinkedPupil,
-    OutboxEvent,
-    Pupil,
-)
-from .policy import can_attach_to_incident, can_read_incident
-from .schemas import RECORD_TYPE_LABELS
+from .. import schemas
+from ..chronology.entries import add_entry
+from . import bodymap
+from ..exceptions import Forbidden, NotFound, ValidationFailed
+from ..fields import CLOCK_SKEW, EARLIEST, is_id, parse_iso_utc
+from ..models import (LINK_ROLES, MARK_TYPES, RECORD_TYPES, BodyMapMark, Category, Incident, IncidentAlert,
+                     IncidentCategory, LinkedPupil, OutboxEvent, Pupil)
+from ..policy import can_attach_to_incident, can_read_incident, may
+from ..schemas import RECORD_TYPE_LABELS
 
-ALERT_GROUPS = ("dsl", "slt")
 CLIENT_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 MAX_CATEGORIES = 3
 MAX_ACCOUNT_CHARS = 50_000
@@ -42,11 +33,6 @@ MAX_LINKED_PUPILS = 30
 MAX_MARKS = 60
 MAX_MARK_DETAIL_CHARS = 60  # colour, shape, size
 MAX_MARK_DESCRIPTION_CHARS = 2_000
-
-
-def search_pupils(session: Session, actor: Actor, q: str, limit: int = 20) -> list[dict]:
-    from .search import search_pupils as typo_tolerant_search  # the picker's in-memory index
-    return typo_tolerant_search(session, actor, q, limit)
 
 
 def list_categories(session: Session, actor: Actor) -> list[dict]:
@@ -269,10 +255,10 @@ def name_warnings(texts: dict, pupils: list[Pupil]) -> list[dict]:
     return warnings
 
 
-def check_incident_text(session: Session, actor: Actor, data) -> dict:
+def check_incident_text(session: Session, actor: Actor, texts) -> dict:
     """What the form asks before saving: does any text name a linked pupil in full?"""
-    data = data if isinstance(data, dict) else {}
-    links = data.get("linked_pupils") or []
+    texts = texts if isinstance(texts, dict) else {}
+    links = texts.get("linked_pupils") or []
     ids = []
     if isinstance(links, list):
         for link in links[:MAX_LINKED_PUPILS]:
@@ -281,7 +267,7 @@ def check_incident_text(session: Session, actor: Actor, data) -> dict:
                 ids.append(pid)
     pupils = session.scalars(select(Pupil).where(Pupil.id.in_(ids), Pupil.school_id == actor.school_id)
                              .order_by(Pupil.id)).all() if ids else []
-    return {"warnings": name_warnings(data, list(pupils))}
+    return {"warnings": name_warnings(texts, list(pupils))}
 
 
 # --- recording --------------------------------------------------------------------------------
@@ -320,7 +306,8 @@ def record_incident(session: Session, actor: Actor, data: dict) -> dict:
                                                         Incident.client_token == client_token))
         if already is not None:
             # The same submission again (a double click, a retry after a time-out): never record it twice.
-            return {**schemas.incident(already, show_original=actor.is_dsl, warnings=[]), "replayed": True}
+            return {**schemas.incident(already, show_original=actor.is_dsl, warnings=[], may=may(actor, already)),
+                    "replayed": True}
     pupil = None
     pupil_id = data.get("pupil_id")
     if not is_id(pupil_id):
@@ -404,9 +391,9 @@ def record_incident(session: Session, actor: Actor, data: dict) -> dict:
     common = {"school_id": actor.school_id, "entry_type": "incident", "ref_id": incident.id,
               "incident_id": incident.id, "occurred_at": occurred_at, "title": title,
               "category_ids": [c.id for c in categories], "sensitivities": [c.sensitivity for c in categories]}
-    chronology.add_entry(session, pupil_id=pupil.id, role=None, **common)
+    add_entry(session, pupil_id=pupil.id, role=None, **common)
     for linked, role in links:
-        chronology.add_entry(session, pupil_id=linked.id, role=role, **common)
+        add_entry(session, pupil_id=linked.id, role=role, **common)
 
     add_to_outbox(session, OutboxEvent, make_event(
         "incident_recorded", actor.school_id, incident_id=incident.id, pupil_id=pupil.id,
@@ -418,7 +405,7 @@ def record_incident(session: Session, actor: Actor, data: dict) -> dict:
     session.refresh(incident)
     warnings = name_warnings({"account": account, "childs_words": childs_words, "others_present": others_present},
                              [linked for linked, _ in links])
-    return schemas.incident(incident, show_original=actor.is_dsl, warnings=warnings)
+    return schemas.incident(incident, show_original=actor.is_dsl, warnings=warnings, may=may(actor, incident))
 
 
 def _load_incident(session: Session, actor: Actor, incident_id) -> Incident:
@@ -437,7 +424,8 @@ def readable_incident(session: Session, actor: Actor, incident_id) -> Incident:
 
 def get_incident(session: Session, actor: Actor, incident_id: int) -> dict:
     """The DSL team sees the record as first written beside its corrections; others see it as corrected."""
-    return schemas.incident(readable_incident(session, actor, incident_id), show_original=actor.is_dsl)
+    incident = readable_incident(session, actor, incident_id)
+    return schemas.incident(incident, show_original=actor.is_dsl, may=may(actor, incident))
 
 
 def body_map_svg(session: Session, actor: Actor, incident_id: int, side: str | None = None) -> str:
@@ -456,3 +444,12 @@ def check_incident_access(session: Session, actor: Actor, incident_id: int, purp
     if not checks[purpose](actor, incident):
         raise Forbidden("You do not have permission to do that to this incident.")
     return {"incident_id": incident.id, "pupil_id": incident.pupil_id, "school_id": incident.school_id}
+
+
+def record(session: Session, actor: Actor, incident: dict) -> dict:
+    """incidents.record_incident: the new record arrives as `incident`."""
+    return record_incident(session, actor, incident)
+
+
+def body_map_outline(session: Session) -> dict:
+    return bodymap.outline()

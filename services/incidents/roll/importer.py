@@ -22,8 +22,8 @@ from services.common.events import add_to_outbox, make_event
 
 from .csv import read_csv
 from .ctf import read_ctf
-from .exceptions import Forbidden, ValidationFailed
-from .models import FLAGS, OutboxEvent, Pupil
+from ..exceptions import Forbidden, ValidationFailed
+from ..models import FLAGS, OutboxEvent, Pupil
 from .search import fold, roll_changed
 from .values import FORMATS, MAX_FILE_BYTES, MODES, TOO_LARGE, Row, file_problem
 
@@ -159,3 +159,10 @@ def _apply(session: Session, actor: Actor, rows: list[Row], *, mode: str, dry_ru
             "roll_imported", actor.school_id, imported_by=actor.user_id, mode=mode, added_count=len(added),
             changed_count=len(changed), left_pupil_ids=[p.id for p in leavers]))
     return {"added": added, "changed": changed, "left": left, "unchanged": unchanged, "dry_run": dry_run}
+
+
+def import_upload(session: Session, actor: Actor, content_b64: str, file_format: str, mode: str = "update",
+                  dry_run: bool = False) -> dict:
+    """incidents.import_roll: the file as it crossed the bus (base64)."""
+    return import_roll(session, actor, decode_upload(content_b64), file_format=file_format, mode=mode,
+                       dry_run=dry_run)

@@ -4,7 +4,7 @@ typos of a hurried teacher ("Jhon Smtih" finds John Smith).
 Each service process keeps an index of each school's on-roll pupils in memory, so a keystroke costs
 one primary-key read (the school's `roll_version`) and some dictionary work, never a scan of the
 pupils table. Any change to a pupil through the ORM gives the school a fresh `roll_version` (see
-`_note_roll_changes`), and an index whose version no longer matches is rebuilt on the next search.
+`note_roll_changes`), and an index whose version no longer matches is rebuilt on the next search.
 Code that changes pupils with a bulk UPDATE/INSERT statement must call `roll_changed` itself.
 
 Ranking, per word typed: the exact name part > a name part starting with it > a name part
@@ -26,12 +26,12 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from functools import lru_cache
 
-from sqlalchemy import Text, cast, event, func, select, update
+from sqlalchemy import Text, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from services.common.actor import Actor
 
-from .models import Pupil, School
+from ..models import Pupil, School
 
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 MAX_WORDS = 6
@@ -113,8 +113,8 @@ def roll_changed(session: Session, school_ids: Iterable[int]) -> None:
             update(School.__table__).where(School.__table__.c.id.in_(ids)).values(roll_version=uuid.uuid4().hex))
 
 
-@event.listens_for(Session, "after_flush")
-def _note_roll_changes(session: Session, flush_context) -> None:
+def note_roll_changes(session: Session, flush_context) -> None:
+    """after_flush, registered per session factory by hooks.register: a changed pupil stales the index."""
     # After a flush the session still lists what it has just written as new, dirty and deleted.
     schools = {obj.school_id for obj in session.new if isinstance(obj, Pupil)}
     schools |= {obj.school_id for obj in session.deleted if isinstance(obj, Pupil)}

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 from services.common.actor import Actor
 from services.common.db import make_engine, migrate, session_factory
 from services.common.testing import fresh_database
+from services.incidents import hooks
 from services.incidents.models import Category, Pupil, School
 from services.incidents.seed import seed_demo_school
 
@@ -24,7 +25,7 @@ def engine():
     with fresh_database("haven_incidents_test") as url:
         migrate(url, MIGRATIONS)
         engine = make_engine(url)
-        with session_factory(engine).begin() as session:
+        with hooks.register(session_factory(engine)).begin() as session:
             assert seed_demo_school(session)
             session.add(School(id=OTHER_SCHOOL, name="Elsewhere Academy"))
             session.flush()
@@ -50,7 +51,7 @@ def sessions(engine):
                       "actions", "decisions", "outcomes", "amendments", "body_map_marks", "linked_pupils",
                       "tray_items", "incident_alerts", "incident_categories", "incidents"):
             conn.execute(text(f"DELETE FROM {table}"))
-    return session_factory(engine)
+    return hooks.register(session_factory(engine))
 
 
 @pytest.fixture

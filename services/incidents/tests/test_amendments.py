@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from services.common.db import utcnow
-from services.incidents import amendments, domain
+from services.incidents.record import amendments
+from services.incidents.record import incidents as domain
 from services.incidents.exceptions import Forbidden, NotFound, ValidationFailed
 from services.incidents.models import Amendment, ChronologyEntry, Incident, OutboxEvent
 

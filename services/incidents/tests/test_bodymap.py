@@ -6,7 +6,7 @@ from itertools import combinations
 
 import pytest
 
-from services.incidents import bodymap
+from services.incidents.record import bodymap
 from services.incidents.models import MARK_TYPES
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from services.common.errors import Conflict
-from services.incidents import cases
+from services.incidents.follow_up import cases
 from services.incidents.exceptions import Forbidden, NotFound, ValidationFailed
 from services.incidents.models import Case, CaseEvent, CaseIncident, ChronologyEntry
 

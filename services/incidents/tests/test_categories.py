@@ -6,7 +6,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
-from services.incidents import categories
+from services.incidents.record import categories
 from services.incidents.exceptions import Forbidden, NotFound, ValidationFailed
 from services.incidents.models import Category, Incident, IncidentCategory
 

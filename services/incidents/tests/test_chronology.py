@@ -9,7 +9,8 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select, text
 
-from services.incidents import amendments, chronology
+from services.incidents.chronology import entries as chronology
+from services.incidents.record import amendments
 from services.incidents.exceptions import Forbidden, NotFound, ValidationFailed
 from services.incidents.models import ChronologyEntry
 

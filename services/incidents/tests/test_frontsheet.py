@@ -8,7 +8,9 @@ import pytest
 from sqlalchemy import func, select, text
 
 from services.common.db import utcnow
-from services.incidents import cases, frontsheet, records
+from services.incidents.chronology import front_sheet as frontsheet
+from services.incidents.follow_up import actions as records
+from services.incidents.follow_up import cases
 from services.incidents.exceptions import Forbidden, NotFound, ValidationFailed
 from services.incidents.models import AgencyInvolvement, HouseholdMember
 

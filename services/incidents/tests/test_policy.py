@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.incidents import domain
+from services.incidents.record import incidents as domain
 from services.incidents.exceptions import Forbidden, NotFound, ValidationFailed
 from services.incidents.policy import can_attach_to_incident, can_read_incident
 

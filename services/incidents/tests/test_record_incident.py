@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 
 from services.common.actor import Actor
 from services.common.db import utcnow
-from services.incidents import domain
+from services.incidents.record import incidents as domain
 from services.incidents.exceptions import ValidationFailed
 from services.incidents.models import (BodyMapMark, ChronologyEntry, Incident, IncidentAlert, IncidentCategory,
                                        LinkedPupil, OutboxEvent)

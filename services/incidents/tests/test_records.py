@@ -9,7 +9,8 @@ from sqlalchemy import select, text
 
 from services.common.db import utcnow
 from services.common.errors import Conflict
-from services.incidents import domain, records
+from services.incidents.follow_up import actions as records
+from services.incidents.record import incidents as domain
 from services.incidents.exceptions import Forbidden, NotFound, ValidationFailed
 from services.incidents.models import Action, ChronologyEntry, Decision, Outcome
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from services.incidents import roll
+from services.incidents.roll import csv as roll_csv
+from services.incidents.roll import importer, pupils, values
 from services.incidents.exceptions import Forbidden, ValidationFailed
 from services.incidents.models import OutboxEvent, Pupil, School
 
@@ -30,7 +31,7 @@ def dsl(school_id=SCHOOL):
 def upn(n: int) -> str:
     """An invented UPN with a correct check letter (LA 999, which does not exist)."""
     rest = f"999{n:09d}"
-    return roll.upn_check_letter("?" + rest) + rest
+    return values.upn_check_letter("?" + rest) + rest
 
 
 def csv_file(*rows: str, header: str = HEADER) -> bytes:
@@ -45,7 +46,7 @@ def pupil_row(n: int, surname="Testpupil", forename=None, **overrides) -> str:
 
 
 def run(session, content, file_format="csv", who=None, **kwargs):
-    return roll.import_roll(session, who or dsl(), content, file_format=file_format, **kwargs)
+    return importer.import_roll(session, who or dsl(), content, file_format=file_format, **kwargs)
 
 
 def refused(session, content, file_format="csv", **kwargs) -> list[str]:
@@ -74,12 +75,12 @@ def school(sessions) -> int:
 # --- UPNs -------------------------------------------------------------------------------------
 
 def test_upn_check_letter_follows_the_dfe_rule():
-    assert roll.upn_problem("B801200005001") is None  # a published example
-    assert "first letter does not match" in roll.upn_problem("A801200005001")
+    assert values.upn_problem("B801200005001") is None  # a published example
+    assert "first letter does not match" in values.upn_problem("A801200005001")
     temporary = "80120000500" + "F"  # a temporary UPN ends with a letter, which counts in the check
-    assert roll.upn_problem(roll.upn_check_letter("?" + temporary) + temporary) is None
+    assert values.upn_problem(values.upn_check_letter("?" + temporary) + temporary) is None
     for bad in ("B80120000500", "B8012000050012", "880120000500A", "B80120000500I", "B80120O005001"):
-        assert "is not a UPN" in roll.upn_problem(bad), bad
+        assert "is not a UPN" in values.upn_problem(bad), bad
 
 
 # --- CSV --------------------------------------------------------------------------------------
@@ -246,10 +247,10 @@ def test_nothing_is_half_imported(sessions, school):
 
 def test_an_oversized_file_is_refused(session, monkeypatch):
     with pytest.raises(ValidationFailed) as caught:
-        run(session, b"x" * (roll.MAX_FILE_BYTES + 1))
+        run(session, b"x" * (importer.MAX_FILE_BYTES + 1))
     assert caught.value.errors[0]["field"] == "file"
     assert caught.value.errors[0]["message"].startswith("The file is too large")
-    monkeypatch.setattr(roll, "MAX_ROWS", 3)
+    monkeypatch.setattr(roll_csv, "MAX_ROWS", 3)  # a CSV file's row limit
     assert refused(session, csv_file(*(pupil_row(n) for n in range(4))))[0].startswith("The file is too large")
 
 
@@ -262,7 +263,7 @@ def test_empty_files_and_workbooks_are_refused(session):
 
 def test_format_mode_and_dry_run_are_checked_together(session):
     with pytest.raises(ValidationFailed) as caught:
-        roll.import_roll(session, dsl(), MIS_CSV, file_format="xlsx", mode="everything", dry_run="yes")
+        importer.import_roll(session, dsl(), MIS_CSV, file_format="xlsx", mode="everything", dry_run="yes")
     assert [e["field"] for e in caught.value.errors] == ["format", "mode", "dry_run"]
 
 

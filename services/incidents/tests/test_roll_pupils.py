@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from services.incidents import roll
+from services.incidents.roll import importer, pupils, values
 from services.incidents.exceptions import Forbidden, NotFound, ValidationFailed
 from services.incidents.models import PupilLink
 
@@ -24,7 +24,7 @@ def slt():
 def test_the_dsl_team_and_slt_see_every_detail_and_flag(session):
     dev = pupil_id(session, "Vaughan")  # Dev Vaughan: on a child protection plan in the demo roll
     for who in (dsl(), slt()):
-        details = roll.get_pupil(session, who, dev)
+        details = pupils.get_pupil(session, who, dev)
         assert details["name"] == "Dev Vaughan" and details["upn"] == "H801000000003"
         assert details["flags"]["cp_plan"] is True and details["flags"]["looked_after"] is False
         assert details["sex"] == "M" and details["on_roll"] is True
@@ -34,7 +34,7 @@ def test_the_dsl_team_and_slt_see_every_detail_and_flag(session):
 
 def test_other_staff_see_only_what_the_incident_form_needs(session):
     for who in (actor(), actor(DSL_USER, roles=("dsl",), second_factor=False)):
-        details = roll.get_pupil(session, who, pupil_id(session, "Vaughan"))
+        details = pupils.get_pupil(session, who, pupil_id(session, "Vaughan"))
         assert set(details) == SUMMARY
         assert details["name"] == "Dev Vaughan"
 
@@ -42,24 +42,24 @@ def test_other_staff_see_only_what_the_incident_form_needs(session):
 def test_leavers_and_other_schools_pupils(session):
     leaver = pupil_id(session, "Leaver", on_roll=False)
     with pytest.raises(NotFound):
-        roll.get_pupil(session, actor(), leaver)
-    assert roll.get_pupil(session, dsl(), leaver)["on_roll"] is False
+        pupils.get_pupil(session, actor(), leaver)
+    assert pupils.get_pupil(session, dsl(), leaver)["on_roll"] is False
     elsewhere = pupil_id(session, school_id=OTHER_SCHOOL)
     for who in (actor(), dsl()):
         with pytest.raises(NotFound):
-            roll.get_pupil(session, who, elsewhere)
+            pupils.get_pupil(session, who, elsewhere)
     for bad in (0, -1, "3", 2**40, True, None):
         with pytest.raises(NotFound):
-            roll.get_pupil(session, dsl(), bad)
+            pupils.get_pupil(session, dsl(), bad)
 
 
 def test_the_demo_siblings_are_linked_both_ways(session):
     chloe = pupil_id(session, "O'Brien")
-    assert [s["name"] for s in roll.list_siblings(session, actor(), chloe)] == ["Leo Nowak"]
+    assert [s["name"] for s in pupils.list_siblings(session, actor(), chloe)] == ["Leo Nowak"]
     leo = pupil_id(session, "Nowak")
-    assert [s["name"] for s in roll.list_siblings(session, actor(), leo)] == ["Chloe O'Brien"]
-    assert set(roll.list_siblings(session, actor(), leo)[0]) == SUMMARY
-    assert roll.get_pupil(session, dsl(), leo)["siblings"][0]["on_roll"] is True
+    assert [s["name"] for s in pupils.list_siblings(session, actor(), leo)] == ["Chloe O'Brien"]
+    assert set(pupils.list_siblings(session, actor(), leo)[0]) == SUMMARY
+    assert pupils.get_pupil(session, dsl(), leo)["siblings"][0]["on_roll"] is True
 
 
 def links(session) -> int:
@@ -69,21 +69,21 @@ def links(session) -> int:
 def test_the_dsl_links_siblings_once_whichever_way_round(session):
     quinn, kiera = pupil_id(session, "Quigley"), pupil_id(session, "Green")
     before = links(session)
-    assert [s["name"] for s in roll.link_siblings(session, dsl(), quinn, kiera)] == ["Kiera Green"]
-    assert [s["name"] for s in roll.list_siblings(session, actor(), kiera)] == ["Quinn Quigley"]
-    roll.link_siblings(session, dsl(), quinn, kiera)
-    roll.link_siblings(session, dsl(), kiera, quinn)
+    assert [s["name"] for s in pupils.link_siblings(session, dsl(), quinn, kiera)] == ["Kiera Green"]
+    assert [s["name"] for s in pupils.list_siblings(session, actor(), kiera)] == ["Quinn Quigley"]
+    pupils.link_siblings(session, dsl(), quinn, kiera)
+    pupils.link_siblings(session, dsl(), kiera, quinn)
     assert links(session) == before + 2
-    assert roll.unlink_siblings(session, dsl(), kiera, quinn) == []
-    assert roll.list_siblings(session, actor(), quinn) == []
+    assert pupils.unlink_siblings(session, dsl(), kiera, quinn) == []
+    assert pupils.list_siblings(session, actor(), quinn) == []
     assert links(session) == before
 
 
 def test_staff_see_siblings_on_the_roll_and_the_dsl_sees_those_who_left(session):
     quinn, leaver = pupil_id(session, "Quigley"), pupil_id(session, "Leaver", on_roll=False)
-    roll.link_siblings(session, dsl(), quinn, leaver)
-    assert roll.list_siblings(session, actor(), quinn) == []
-    assert roll.list_siblings(session, dsl(), quinn) == [
+    pupils.link_siblings(session, dsl(), quinn, leaver)
+    assert pupils.list_siblings(session, actor(), quinn) == []
+    assert pupils.list_siblings(session, dsl(), quinn) == [
         {"id": leaver, "name": "Lottie Leaver", "year_group": "Year 6", "form": None, "on_roll": False}]
 
 
@@ -94,16 +94,16 @@ def test_bad_sibling_links_are_refused(session):
                             "That pupil is not on this school's roll; choose the sibling from the list."),
                            ("5", "Choose the sibling from the roll.")):
         with pytest.raises(ValidationFailed) as caught:
-            roll.link_siblings(session, dsl(), quinn, other)
+            pupils.link_siblings(session, dsl(), quinn, other)
         assert caught.value.errors == [{"field": "pupil_id", "message": message}]
     with pytest.raises(NotFound):
-        roll.link_siblings(session, dsl(), pupil_id(session, school_id=OTHER_SCHOOL), quinn)
+        pupils.link_siblings(session, dsl(), pupil_id(session, school_id=OTHER_SCHOOL), quinn)
 
 
 @pytest.mark.parametrize("who", [actor(), slt(), actor(DSL_USER, roles=("dsl",), second_factor=False)],
                          ids=["teacher", "slt", "dsl-without-second-factor"])
 def test_only_the_dsl_team_changes_family_links(session, who):
     quinn, kiera = pupil_id(session, "Quigley"), pupil_id(session, "Green")
-    for change in (roll.link_siblings, roll.unlink_siblings):
+    for change in (pupils.link_siblings, pupils.unlink_siblings):
         with pytest.raises(Forbidden):
             change(session, who, quinn, kiera)

@@ -7,7 +7,8 @@ import itertools
 import pytest
 from sqlalchemy import select, update
 
-from services.incidents import roll, search
+from services.incidents.roll import importer as roll
+from services.incidents.roll import search, values
 from services.incidents.models import Pupil, School
 
 from .conftest import DSL_USER, OTHER_SCHOOL, SCHOOL, actor
@@ -127,7 +128,7 @@ def test_an_import_refreshes_the_index_in_every_session(sessions):
     with sessions() as s:
         assert names(s, "wilhelmina", actor(school_id=9250)) == []
     rest = "999000000777"
-    content = (f"UPN,Surname,Forename,Year\n{roll.upn_check_letter('?' + rest)}{rest},Abernethy,Wilhelmina,3\n"
+    content = (f"UPN,Surname,Forename,Year\n{values.upn_check_letter('?' + rest)}{rest},Abernethy,Wilhelmina,3\n"
                .encode())
     with sessions.begin() as s:
         roll.import_roll(s, actor(DSL_USER, roles=("dsl",), second_factor=True, school_id=9250), content,

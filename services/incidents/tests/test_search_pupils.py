@@ -1,14 +1,14 @@
 """search_pupils: what a member of staff finds when they start typing a pupil's name."""
 from __future__ import annotations
 
-from services.incidents import domain
+from services.incidents.roll import search
 from services.incidents.models import Pupil
 
 from .conftest import OTHER_SCHOOL, SCHOOL, actor
 
 
 def names(session, q, who=None, **kwargs) -> list[str]:
-    return [p["name"] for p in domain.search_pupils(session, who or actor(), q, **kwargs)]
+    return [p["name"] for p in search.search_pupils(session, who or actor(), q, **kwargs)]
 
 
 def test_finds_by_legal_forename_case_insensitively(session):
@@ -29,7 +29,7 @@ def test_finds_by_preferred_name_and_shows_it(session):
 
 
 def test_finds_by_upn_and_returns_the_pupils_fields(session):
-    [found] = domain.search_pupils(session, actor(), "H801000000016")
+    [found] = search.search_pupils(session, actor(), "H801000000016")
     assert found["upn"] == "H801000000016"
     assert found["name"] == "Quinn Quigley"
     assert found["year_group"] == "Year 2"
@@ -56,19 +56,19 @@ def test_only_the_actors_own_school(session):
 
 
 def test_empty_query_lists_the_roll_in_surname_order_up_to_the_limit(session):
-    everyone = domain.search_pupils(session, actor(), "", limit=100)
+    everyone = search.search_pupils(session, actor(), "", limit=100)
     assert len(everyone) == 40  # the demo roll, not the leaver, not the other school
-    assert len(domain.search_pupils(session, actor(), "")) == 20
+    assert len(search.search_pupils(session, actor(), "")) == 20
     surnames = [p["name"].split(" ", 1)[1] for p in everyone]
     assert surnames == sorted(surnames)
 
 
 def test_limit_is_kept_between_1_and_100(session):
-    assert len(domain.search_pupils(session, actor(), "", limit=5)) == 5
-    assert len(domain.search_pupils(session, actor(), "", limit=0)) == 1
-    assert len(domain.search_pupils(session, actor(), "", limit=-3)) == 1
+    assert len(search.search_pupils(session, actor(), "", limit=5)) == 5
+    assert len(search.search_pupils(session, actor(), "", limit=0)) == 1
+    assert len(search.search_pupils(session, actor(), "", limit=-3)) == 1
     for n in range(70):
         session.add(Pupil(school_id=SCHOOL, upn=f"X{n:012d}", legal_forename="Extra",
                           legal_surname=f"Pupil{n:02d}", year_group="Year 1"))
     session.flush()
-    assert len(domain.search_pupils(session, actor(), "", limit=1000)) == 100
+    assert len(search.search_pupils(session, actor(), "", limit=1000)) == 100

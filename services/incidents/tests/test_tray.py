@@ -12,7 +12,9 @@ from services.common.actor import Actor
 from services.common.db import utcnow
 from services.common.errors import Conflict
 from services.common.events import make_event
-from services.incidents import consumers, domain, tray
+from services.incidents import consumers
+from services.incidents.record import incidents as domain
+from services.incidents.tray import items as tray
 from services.incidents.exceptions import Forbidden, NotFound, ValidationFailed
 from services.incidents.models import ChronologyEntry, Incident, LinkedPupil, OutboxEvent, Pupil, TrayItem
 

@@ -17,10 +17,10 @@ from services.common.db import utcnow
 from services.common.errors import Conflict
 from services.common.events import add_to_outbox, make_event
 
-from . import domain
-from .exceptions import Forbidden, NotFound, ValidationFailed
-from .fields import CLOCK_SKEW, EARLIEST, is_id, parse_iso_utc
-from .models import SEVERITIES, TRAY_STATUSES, Incident, OutboxEvent, Pupil, TrayItem
+from ..record.incidents import record_incident
+from ..exceptions import Forbidden, NotFound, ValidationFailed
+from ..fields import CLOCK_SKEW, EARLIEST, is_id, parse_iso_utc
+from ..models import SEVERITIES, TRAY_STATUSES, Incident, OutboxEvent, Pupil, TrayItem
 
 MAX_EXTERNAL_ID_CHARS = 120
 MAX_IDENTIFIER_CHARS = 120
@@ -99,9 +99,10 @@ def match_pupil(session: Session, school_id: int, identifier: str) -> Pupil | No
                                               func.upper(Pupil.upn) == upn))
 
 
-def receive_alert(session: Session, actor: Actor, data) -> tuple[dict, bool]:
+def receive_alert(session: Session, actor: Actor, alert) -> tuple[dict, bool]:
     """Land an alert in the tray: (receipt, True) when new; the same item and False when this
     integration has already posted this external_id (monitoring systems retry)."""
+    data = alert  # the command's fields (`alert` below may be the saved row)
     _require_integration(actor)
     if not isinstance(data, dict):
         raise ValidationFailed.one("body", "Send the alert as a JSON object.")
@@ -232,7 +233,7 @@ def attach(session: Session, actor: Actor, item_id, data) -> dict:
         "record_type": "online_monitoring",
     }
     try:
-        incident = domain.record_incident(session, actor, incident_data)
+        incident = record_incident(session, actor, incident_data)
     except ValidationFailed as exc:
         reported = {e["field"] for e in errors}
         raise ValidationFailed(errors + [e for e in exc.errors if e["field"] not in reported]) from None
@@ -261,3 +262,9 @@ def dismiss(session: Session, actor: Actor, item_id, data) -> dict:
     tray_item.handled_by, tray_item.handled_by_name, tray_item.handled_at = actor.user_id, actor.name, utcnow()
     session.flush()
     return item(tray_item, session.get(Pupil, tray_item.matched_pupil_id) if tray_item.matched_pupil_id else None)
+
+
+def receive_tray_alert(session: Session, actor: Actor, alert) -> dict:
+    """The integration's answer: its receipt, and whether this post was new."""
+    receipt_, created = receive_alert(session, actor, alert)
+    return {"item": receipt_, "created": created}

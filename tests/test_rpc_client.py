@@ -39,7 +39,7 @@ def test_calls_in_flight_timeouts_and_missing_services(stack):
             with pytest.raises(NotFound):  # a domain error comes back as its own type
                 from services.common.actor import Actor, sign
                 token = sign(Actor(user_id=1, school_id=1, name="T", roles=("staff",)), stack.env["HAVEN_ACTOR_KEY"])
-                await client.call("incidents", "get_incident", token, 10**9)
+                await client.call("incidents", "get_incident", token, incident_id=10**9)
         finally:
             await client.close()
 

@@ -10,7 +10,13 @@
 
 A body refused while the application is reading it: the application's receive() raises `BodyRefused`
 (later calls say the client has gone), whatever the application makes of that is dropped, and the
-refusal is sent instead — unless the application had already begun its answer."""
+refusal is sent instead — unless the application had already begun its answer.
+
+After a refusal the server discards what is left of a body whose length was declared (uvicorn does, on a
+connection that stays open), so that a client that sends its whole body before it reads the answer
+(httpx, requests, curl) gets the 413 rather than a reset connection; nothing of it reaches the
+application or memory. A chunked body refused mid-stream has no end the server can wait for: that
+connection is closed."""
 from __future__ import annotations
 
 import html
@@ -61,8 +67,8 @@ class BodyRefused(Exception):
     """Raised from receive() to the application when the body it is reading is refused."""
 
 
-async def send_refusal(scope, send, refusal: Refusal) -> None:
-    """JSON under /api/, a plain page elsewhere (the web pages' forms)."""
+async def send_refusal(scope, send, refusal: Refusal, close: bool = False) -> None:
+    """JSON under /api/, a plain page elsewhere (the web pages' forms). `close`: end the connection."""
     if scope.get("path", "").startswith("/api/"):
         body, content_type = json.dumps(refusal.body()).encode(), b"application/json"
     else:
@@ -73,8 +79,8 @@ async def send_refusal(scope, send, refusal: Refusal) -> None:
         content_type = b"text/html; charset=utf-8"
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
                (b"cache-control", b"no-store")]
-    if refusal.status == 413:
-        headers.append((b"connection", b"close"))  # the rest of the body is not read
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -112,16 +118,18 @@ class RequestLimits:
                 return await send_refusal(scope, send, Refusal(400, "The Content-Length header is not a number."))
             if int(declared) > max_bytes:
                 return await send_refusal(scope, send, too_large(limit, max_bytes))
-        await _Exchange(self.app, scope, receive, send, max_bytes,
-                        input_guard.body_kind(content_type), too_large(limit, max_bytes)).run()
+        await _Exchange(self.app, scope, receive, send, max_bytes, input_guard.body_kind(content_type),
+                        too_large(limit, max_bytes), chunked=declared is None).run()
 
 
 class _Exchange:
     """One request whose body is counted (and, for JSON and forms, checked) as the application reads it."""
 
-    def __init__(self, app, scope, receive, send, max_bytes: int, kind: str | None, too_large: Refusal):
+    def __init__(self, app, scope, receive, send, max_bytes: int, kind: str | None, too_large: Refusal,
+                 chunked: bool):
         self.app, self.scope, self._receive, self._send = app, scope, receive, send
-        self.max_bytes, self.kind, self.too_large = max_bytes, kind, too_large
+        self.max_bytes, self.kind, self.too_large, self.chunked = max_bytes, kind, too_large, chunked
+        self.close = False
         self.received = 0
         self.chunks: list[bytes] = []
         self.refusal: Refusal | None = None
@@ -140,7 +148,7 @@ class _Exchange:
         chunk = message.get("body", b"")
         self.received += len(chunk)
         if self.received > self.max_bytes:
-            self.chunks = []
+            self.chunks, self.close = [], self.chunked
             raise self.refuse(self.too_large)
         if self.kind:
             self.chunks.append(chunk)
@@ -166,4 +174,4 @@ class _Exchange:
                 raise
         if self.refusal is not None and not self.started:
             self.started = True
-            await send_refusal(self.scope, self._send, self.refusal)
+            await send_refusal(self.scope, self._send, self.refusal, close=self.close)

@@ -25,6 +25,7 @@ MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 MAX_FAILED_SECOND_FACTOR = 5
 _TOTP_CODE = re.compile(r"[0-9]{6}")  # not \d, which matches any script's digits
+_NOT_STORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def hash_password(password: str) -> str:
@@ -44,10 +45,17 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def storable(text: str) -> bool:
+    """Whether PostgreSQL takes `text` as a parameter: no NUL, no lone surrogate (a web form's fields reach
+    here without the gateway's JSON guard)."""
+    return _NOT_STORABLE.search(text) is None
+
+
 def authenticate(session: Session, email: str, password: str, now: datetime | None = None) -> StaffMember | None:
     """The account for these credentials, or None. Locks an account after repeated failures."""
     now = now or utcnow()
-    user = session.scalar(select(StaffMember).where(StaffMember.email == email.strip().lower()))
+    email = email.strip().lower()
+    user = session.scalar(select(StaffMember).where(StaffMember.email == email)) if storable(email) else None
     if user is None or not user.active:
         try:
             hasher.verify(_DUMMY_HASH, password)  # same work as a real check: no timing oracle
@@ -169,6 +177,8 @@ def save_staff_member(session: Session, *, school_id: int, name: str, email: str
 
 def search_staff(session: Session, school_id: int, q: str, limit: int = 20) -> list[StaffMember]:
     query = select(StaffMember).where(StaffMember.school_id == school_id, StaffMember.active.is_(True))
+    if not storable(q or ""):
+        return []  # no name holds what no text may hold
     for term in (q or "").split()[:4]:
         query = query.where(StaffMember.name.ilike(contains_pattern(term), escape="\\"))
     return list(session.scalars(query.order_by(StaffMember.name).limit(max(1, min(limit, 100)))))

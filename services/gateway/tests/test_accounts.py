@@ -90,6 +90,12 @@ def test_four_failures_do_not_lock_and_a_success_clears_the_count(session):
     assert user.failed_logins == 0 and user.locked_until is None
 
 
+@pytest.mark.parametrize("email", ["dsl@demo.haven.test\x00", "\x00", "dsl\ud800@demo.haven.test"])
+def test_an_email_no_database_can_hold_is_an_unknown_account(session, email):
+    assert accounts.authenticate(session, email, DEMO_PASSWORD) is None
+    assert staff(session, DSL_EMAIL).failed_logins == 0
+
+
 def test_an_old_hash_is_upgraded_on_sign_in(session):
     user = staff(session, TEACHER_EMAIL)
     user.password_hash = PasswordHasher(time_cost=1, memory_cost=512, parallelism=1).hash("old-password")
@@ -400,6 +406,11 @@ def test_search_staff_every_term_must_match_and_order_is_by_name(session):
         "Deputy Dee Lowe", "Tariq Bell", "Tess Morgan", "Tom Archer"]
     assert [u.name for u in accounts.search_staff(session, DEMO_SCHOOL_ID, "t mor")] == ["Tess Morgan"]
     assert accounts.search_staff(session, DEMO_SCHOOL_ID, "tess archer") == []
+
+
+@pytest.mark.parametrize("q", ["tom\x00", "\x00", "t\udc00"])
+def test_search_staff_for_text_no_name_can_hold_finds_nobody(session, q):
+    assert accounts.search_staff(session, DEMO_SCHOOL_ID, q) == []
 
 
 def test_search_staff_leaves_out_inactive_staff(session):

@@ -1,21 +1,25 @@
 """`make fuzz`: schemathesis over the gateway's whole OpenAPI document, against a whole Haven (the same
 stack as the cross-service tests: real services, RabbitMQ on a vhost of its own, fresh databases).
 
-Three runs, each bounded in time, each failing on any 5xx (schemathesis' not_a_server_error check):
+Four runs, each bounded in time, each failing on any 5xx (schemathesis' not_a_server_error check):
 - anonymous: every operation, no session;
+- as a monitoring system: posting to the tray with an integration's API key (made by the DSL first);
 - as the DSL, fully signed in (session cookie and X-CSRF-Token on every request): every operation but
   signing out and the second-factor step (five wrong codes end the session the rest of the run needs);
+  half of its requests carry ids of records made beforehand (tests/fuzz_hooks.py), so that it gets past
+  "not found";
 - the second-factor step, each request from a fresh session of the DSL signed in by password alone
   (tests/fuzz_hooks.py), so that every generated code reaches the check.
 Every phase runs: examples, coverage, fuzzing, and stateful (links schemathesis infers between operations).
 At the end: the processes' tracebacks, each distinct one once, and the warnings schemathesis printed
 (e.g. "Schema validation mismatch": the document says less than the service checks).
 
-    python -m tests.fuzz [--seconds 240] [--seed N] [--only anonymous,dsl,second-factor]
+    python -m tests.fuzz [--seconds 240] [--seed N] [--only anonymous,integration,dsl,second-factor]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
@@ -23,13 +27,15 @@ import subprocess
 import sys
 import time
 
+import httpx
+
 from .client import Api
 from .stack import ROOT, Stack
 
 DSL = "dsl@demo.haven.test"
 SESSION_COOKIE = "haven_session"
 # Shares of the time budget.
-RUNS = {"anonymous": 0.15, "dsl": 0.7, "second-factor": 0.15}
+RUNS = {"anonymous": 0.1, "integration": 0.1, "dsl": 0.65, "second-factor": 0.15}
 PHASES = "examples,coverage,fuzzing,stateful"
 
 
@@ -51,9 +57,62 @@ def schemathesis(stack: Stack, label: str, seconds: int, seed: int, *options: st
     return code
 
 
+def seed_records(dsl: Api, api_key: str | None) -> dict[str, list[int]]:
+    """A few records of every kind, made as the DSL: their ids, by kind (see fuzz_hooks.KINDS). Each step
+    is tried on its own: what cannot be made is left out, and said."""
+    ids: dict[str, list[int]] = {}
+
+    def step(kind: str, method: str, path: str, pick=lambda body: [body["id"]], **kwargs):
+        r = dsl.request(method, path, **kwargs)
+        if r.status_code >= 300:
+            print(f"(seeding {kind}: {method} {path} answered {r.status_code}: {r.text[:200]})")
+            return []
+        found = [i for i in pick(r.json()) if isinstance(i, int)]
+        ids.setdefault(kind, []).extend(found)
+        return found
+
+    pupils = step("pupil", "GET", "/api/v1/pupils", lambda b: [p["id"] for p in b][:20], params={"q": ""})
+    categories = step("category", "GET", "/api/v1/categories", lambda b: [c["id"] for c in b])
+    users = step("user", "GET", "/api/v1/staff", lambda b: [u["id"] for u in b], params={"q": ""})
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
+    incidents = []
+    for pupil in pupils[:3]:
+        incidents += step("incident", "POST", "/api/v1/incidents", json={
+            "pupil_id": pupil, "occurred_at": when, "account": "Seen crying at break; said home is 'loud'.",
+            "category_ids": categories[:1], "alert_user_ids": [], "alert_groups": ["dsl"]})
+    for incident in incidents[:2]:
+        step("action", "POST", f"/api/v1/incidents/{incident}/actions", json={"description": "Phone home"})
+        step("document", "POST", f"/api/v1/incidents/{incident}/documents",
+             files={"file": ("note.txt", b"A note.", "text/plain")})
+    if pupils and users and incidents:
+        step("case", "POST", "/api/v1/cases", json={"pupil_id": pupils[0], "title": "Early help",
+                                                     "owner_user_id": dsl.user["id"], "incident_ids": incidents[:1]})
+    for pupil in pupils[:3]:
+        step("entry", "GET", f"/api/v1/pupils/{pupil}/chronology",
+             lambda b: [e["id"] for e in b.get("entries", [])][:10])
+    step("alert", "GET", "/api/v1/alerts", lambda b: [a["id"] for a in b][:10])
+    step("integration", "GET", "/api/v1/integrations", lambda b: [i["id"] for i in b])
+    if api_key:
+        r = httpx.post(f"{dsl.http.base_url}/api/v1/tray/alerts", headers={"Authorization": f"Bearer {api_key}"},
+                       json={"external_id": "seed-1", "pupil_identifier": "unknown", "severity": "high",
+                             "summary": "Searched for self-harm methods", "occurred_at": when}, timeout=30)
+        if r.status_code < 300 and isinstance(r.json().get("id"), int):
+            ids["item"] = [r.json()["id"]]
+        else:
+            print(f"(seeding item: {r.status_code}: {r.text[:200]})")
+    print("seeded: " + ", ".join(f"{kind} {len(found)}" for kind, found in ids.items()))
+    return ids
+
+
 def tracebacks(stack: Stack) -> dict[str, dict[str, int]]:
-    """Each process's distinct tracebacks: the exception's type and our innermost frame → how many."""
+    """Each process's distinct errors: a traceback's exception and our innermost frame, or an ERROR line
+    logged without one (e.g. "unexpected IncorrectSignature from the incidents service") → how many."""
     found: dict[str, dict[str, int]] = {}
+
+    def normal(text: str) -> str:
+        text = re.sub(r"0x[0-9a-f]{6,}", "0x…", text)
+        return re.sub(r"\$\d+", "$N", re.sub(r"(?<!\w)-?\d{6,}", "N", text.strip()))[:200]
+
     for name in stack.procs:
         seen: dict[str, int] = {}
         log = stack.log(name)
@@ -63,9 +122,12 @@ def tracebacks(stack: Stack) -> dict[str, dict[str, int]]:
             lines = match.group().splitlines()
             ours = [re.sub(r'^File ".*?(services/[^"]+)", line \d+, in (.*)$', r"\1 \2", line.strip())
                     for line in lines if "/services/" in line and line.strip().startswith('File "')]
-            message = re.sub(r"\$\d+", "$N", re.sub(r"(?<!\w)-?\d{6,}", "N", lines[-1].strip()))[:200]
-            key = f"{message}  [{ours[-1] if ours else 'no frame of ours'}]"
+            key = f"{normal(lines[-1])}  [{ours[-1] if ours else 'no frame of ours'}]"
             seen[key] = seen.get(key, 0) + 1
+        for line in re.findall(r"^\S+ [\d:,]+ ERROR (.*)$", log, re.M):
+            if "error handling worker" not in line:  # nameko's, before a traceback counted above
+                key = normal(line)
+                seen[key] = seen.get(key, 0) + 1
         if seen:
             found[name] = seen
     return found
@@ -74,7 +136,7 @@ def tracebacks(stack: Stack) -> dict[str, dict[str, int]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=int(os.environ.get("HAVEN_FUZZ_SECONDS", 240)),
-                        help="the whole time budget of the three runs (default 240)")
+                        help="the whole time budget of the runs (default 240)")
     parser.add_argument("--seed", type=int, default=int(os.environ.get("HAVEN_FUZZ_SEED") or
                                                         random.randrange(2**31)))
     parser.add_argument("--only", default=",".join(RUNS), help="runs to do, comma-separated")
@@ -92,14 +154,26 @@ def main(argv: list[str] | None = None) -> int:
         stack.start()
         if "anonymous" in runs:
             codes["anonymous"] = schemathesis(stack, "anonymous", budget["anonymous"], args.seed)
+        dsl = Api(stack.base_url).login(DSL) if {"integration", "dsl"} & set(runs) else None
+        api_key = None
+        if dsl:
+            r = dsl.post("/api/v1/integrations", json={"name": "Fuzzer"})
+            assert r.status_code == 201, r.text
+            api_key = r.json()["api_key"]
+        if "integration" in runs:  # before the DSL's run, which may revoke integrations
+            codes["integration"] = schemathesis(
+                stack, "as a monitoring system (API key)", budget["integration"], args.seed,
+                "--header", f"Authorization: Bearer {api_key}", "--include-name", "POST /api/v1/tray/alerts")
         if "dsl" in runs:
-            dsl = Api(stack.base_url).login(DSL)
+            ids = seed_records(dsl, api_key)
             cookie = dsl.http.cookies.get(SESSION_COOKIE)
             codes["dsl"] = schemathesis(
                 stack, "signed in as the DSL", budget["dsl"], args.seed,
                 "--header", f"Cookie: {SESSION_COOKIE}={cookie}", "--header", f"X-CSRF-Token: {dsl.csrf}",
                 "--exclude-name", "DELETE /api/v1/session",
-                "--exclude-name", "POST /api/v1/session/second-factor")
+                "--exclude-name", "POST /api/v1/session/second-factor",
+                env={"SCHEMATHESIS_HOOKS": "tests.fuzz_hooks", "HAVEN_FUZZ_IDS": json.dumps(ids),
+                     "HAVEN_FUZZ_SEED": str(args.seed)})
             if dsl.get("/api/v1/session").status_code != 200:
                 print("!!! the DSL's session ended during the run: what came after it was tested anonymously")
                 codes["dsl-session"] = 1

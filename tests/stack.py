@@ -88,6 +88,7 @@ class Stack:
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("HAVEN_")},
             "HAVEN_ENV": "test",
+            "HAVEN_CHECK_RESULTS": "true",  # every RPC answer checked against its contract
             "HAVEN_AMQP_URI": self.amqp_uri,
             "HAVEN_ACTOR_KEY": secrets.token_urlsafe(48),
             "HAVEN_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),

@@ -95,8 +95,11 @@ class UnitOfWork(DependencyProvider):
     locked while published, so several processes can relay one outbox.
     """
 
-    def __init__(self, outbox_model=None):
+    def __init__(self, outbox_model=None, session_hooks: tuple[Callable, ...] = ()):
+        # `session_hooks`: called once with the process's session factory at start-up, to register
+        # listeners visibly (e.g. the incidents service's search index and chronology hooks).
         self.outbox_model = outbox_model
+        self.session_hooks = session_hooks
 
     def setup(self):
         settings = self.container.config["SETTINGS"]
@@ -106,7 +109,10 @@ class UnitOfWork(DependencyProvider):
             self.publisher = EventPublisher(settings.amqp_uri, self.container.service_name)
         self._wake = GreenEvent()
         self._relay = None
-        self.work = Work(settings, session_factory(self.engine), self.wake_relay)
+        sessions = session_factory(self.engine)
+        for hook in self.session_hooks:
+            hook(sessions)
+        self.work = Work(settings, sessions, self.wake_relay)
 
     def start(self):
         if self.publisher is not None:

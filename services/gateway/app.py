@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common import topology
 from services.common.db import migrate
-from services.common.contracts.base import field_errors
+from services.common.contracts.base import field_errors, field_name
 from services.common.errors import HavenError, ServiceUnavailable, ValidationFailed
 
 from .database import GatewayDatabase
@@ -32,8 +32,7 @@ MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
 
 
 def _field(loc) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    return ".".join(parts) or "body"
+    return field_name(tuple(p for p in loc if p not in ("body", "query", "path", "header")))
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field, create_model, model_validator
 
 from services.common.contracts import incidents as contract
 from services.common.contracts.base import MAX_ID, Contract, Id, Text, View
@@ -18,10 +18,17 @@ PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def _without(model: type[BaseModel], *names: str, name: str, doc: str | None = None) -> type[BaseModel]:
-    """`model` without the fields the gateway fills in (a staff member's name from its staff table)."""
+    """`model` without the fields the gateway fills in (a staff member's name from its staff table).
+
+    A client may send such a field back as it read it; it is dropped, never believed."""
     fields: dict[str, Any] = {k: (f.annotation, f) for k, f in model.model_fields.items() if k not in names}
-    made = create_model(name, __base__=Contract, __doc__=doc or model.__doc__, **fields)
-    return made
+
+    def drop_filled_in(cls, data):
+        return {k: v for k, v in data.items() if k not in names} if isinstance(data, dict) else data
+
+    return create_model(name, __base__=Contract, __doc__=doc or model.__doc__,
+                        __validators__={"drop_filled_in": model_validator(mode="before")(drop_filled_in)},
+                        **fields)
 
 
 # --- requests ----------------------------------------------------------------------------------------

@@ -17,18 +17,11 @@ def health(session) -> str:
     return "ok"
 
 
-class IncidentsUnitOfWork(UnitOfWork):
-    """The shared unit of work, with the search and chronology hooks on its own session factory."""
-
-    def setup(self):
-        super().setup()
-        hooks.register(self.sessions)
-
-
 class IncidentsService(Service):
     name = "incidents"
 
-    unit_of_work = IncidentsUnitOfWork(OutboxEvent)
+    # The search index and the chronology listen to this process's sessions, registered here.
+    unit_of_work = UnitOfWork(OutboxEvent, session_hooks=(hooks.register,))
 
     methods = {
         incidents.health: health,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter,
@@ -44,6 +45,49 @@ def Text(max_length: int, min_length: int = 0, **field_kwargs) -> Any:  # noqa: 
                      AfterValidator(_no_surrogates), Field(**field_kwargs)]
 
 
+def RequiredText(max_length: int, message: str, **field_kwargs) -> Any:  # noqa: N802
+    """Text that must say something (not only spaces); `message` says what to write."""
+    def present(value: str) -> str:
+        if not value.strip():
+            raise PydanticCustomError("required_text", message)
+        return value
+    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_no_surrogates),
+                     AfterValidator(present), Field(**field_kwargs)]
+
+
+EARLIEST = datetime(1990, 1, 1)
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def parse_moment(value: str) -> datetime:
+    """ISO 8601 to naive UTC; ValueError for anything that is not a date and time on the calendar."""
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    except OverflowError:
+        raise ValueError("off the calendar") from None
+    return parsed
+
+
+def PastMoment(what: str, **field_kwargs) -> Any:  # noqa: N802
+    """An ISO 8601 date and time that has happened (a few minutes' clock skew allowed), since 1990.
+
+    Checked here, with the rest of the form, so one answer names every field to correct."""
+    def happened(value: str) -> str:
+        try:
+            moment = parse_moment(value)
+        except ValueError:
+            raise PydanticCustomError("moment", f"Give the date and time {what}, e.g. 2026-03-01T09:30.") from None
+        if moment > datetime.now(timezone.utc).replace(tzinfo=None) + CLOCK_SKEW:
+            raise PydanticCustomError("future", "The date and time cannot be in the future.")
+        if moment < EARLIEST:
+            raise PydanticCustomError("too_early", "That date is too far in the past; check the year.")
+        return value
+    return Annotated[str, StringConstraints(max_length=40), AfterValidator(_no_surrogates),
+                     AfterValidator(happened), Field(**field_kwargs)]
+
+
 def has_surrogates(value: str) -> bool:
     return bool(_SURROGATE.search(value))
 
@@ -62,7 +106,11 @@ class View(BaseModel):
 
 # --- one way of turning a model's errors into field errors a form can show --------------------------
 
-def _field_name(loc: tuple) -> str:
+def field_name(loc: tuple) -> str:
+    # An item of a list of plain values is the list's field ("alert_groups", not "alert_groups.0"):
+    # that is the field a form shows; items of a list of objects keep their index ("linked_pupils.1.role").
+    if len(loc) > 1 and isinstance(loc[-1], int):
+        loc = loc[:-1]
     return ".".join(str(p) for p in loc) or "body"
 
 
@@ -112,7 +160,7 @@ def _message(error: dict) -> str:
 
 
 def field_errors(exc: ValidationError, prefix: tuple = ()) -> list[dict]:
-    return [{"field": _field_name(prefix + tuple(e["loc"])), "message": _message(e)} for e in exc.errors()]
+    return [{"field": field_name(prefix + tuple(e["loc"])), "message": _message(e)} for e in exc.errors()]
 
 
 def validate(model: type[BaseModel], data: Any) -> BaseModel:

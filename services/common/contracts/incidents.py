@@ -11,7 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints
 
 from . import documents
-from .base import Contract, Count, Event, Id, NoArguments, ServiceContract, Text, View
+from .base import (Contract, Count, Event, Id, NoArguments, PastMoment, RequiredText, ServiceContract, Text,
+                   View)
 
 contract = ServiceContract("incidents")
 
@@ -175,8 +176,9 @@ class IncidentIn(Contract):
     categories are the school's and in use, the time is not in the future)."""
 
     pupil_id: Id
-    occurred_at: When
-    account: Text(MAX_ACCOUNT_CHARS) = Field("", description="The factual account: what was seen, heard or said")
+    occurred_at: PastMoment("it happened", description="ISO 8601; may be backdated, never in the future")
+    account: RequiredText(MAX_ACCOUNT_CHARS, "Write what you saw, heard or were told.",
+                          description="The factual account: what was seen, heard or said")
     category_ids: list[Id] = Field(default_factory=list, max_length=MAX_CATEGORIES, description="One to three")
     alert_user_ids: IdList = Field(default_factory=list)
     alert_groups: list[Literal[ALERT_GROUPS]] = Field(default_factory=list, max_length=len(ALERT_GROUPS))
@@ -445,11 +447,12 @@ class AddAgencyInvolvement(Contract):
 # --- the tray ---------------------------------------------------------------------------------------
 
 class TrayAlertIn(Contract):
-    external_id: Text(120) = Field("", description="Your system's id for this alert: posting it again is harmless")
-    pupil_identifier: Text(120) = Field("", description="The pupil's UPN")
-    severity: Literal[SEVERITIES] | None = None
-    summary: Text(5_000) = Field("", description="What was detected")
-    occurred_at: Text(100) = Field("", description="ISO 8601 date and time; not in the future")
+    external_id: RequiredText(120, "Give the monitoring system's own id for this alert.",
+                              description="Your system's id for this alert: posting it again is harmless")
+    pupil_identifier: RequiredText(120, "Give the pupil's UPN.", description="The pupil's UPN")
+    severity: Literal[SEVERITIES]
+    summary: RequiredText(5_000, "Give a summary of what was detected.", description="What was detected")
+    occurred_at: PastMoment("of the alert", description="ISO 8601 date and time; not in the future")
 
 
 class ReceiveTrayAlert(Contract):

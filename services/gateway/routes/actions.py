@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import HTTPException, Query
 
+from . import api_router
 from ..deps import Ctx, CurrentUser, DslUser, audits
 from ..schemas import (ActionRequest, ActionView, CompletionRequest, DecisionRequest, DecisionView,
                        OutcomeRequest, OutcomeView, PathId)
 from ..usecases import follow_up
 
-router = APIRouter(prefix="/api/v1", tags=["actions"])
+router = api_router("/api/v1", "actions")
 
 
 @router.post("/incidents/{incident_id}/actions", status_code=201, response_model=ActionView,

@@ -1,15 +1,16 @@
 """A member of staff's alerts."""
 from __future__ import annotations
 
-from fastapi import APIRouter
+
 
 from services.common.contracts.alerts import AlertView
 
+from . import api_router
 from ..deps import Ctx, CurrentUser
 from ..schemas import PathId
 from ..usecases import alerts
 
-router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+router = api_router("/api/v1/alerts", "alerts")
 
 
 @router.get("", response_model=list[AlertView], summary="The caller's alerts, newest first")

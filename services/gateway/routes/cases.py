@@ -3,16 +3,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from services.common.contracts.incidents import CASE_STATUSES
 
+from . import api_router
 from ..deps import Ctx, DslUser, audits
 from ..schemas import (CaseIncidentRequest, CaseOwnerRequest, CaseRequest, CaseStatusRequest, CaseSummary,
                        CaseView, PathId)
 from ..usecases import follow_up
 
-router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+router = api_router("/api/v1/cases", "cases")
 
 
 @router.post("", status_code=201, response_model=CaseView,

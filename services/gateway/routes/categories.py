@@ -1,13 +1,14 @@
 """The school's categories: the tree for the pickers, and managing it (the DSL team)."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
+from . import api_router
 from ..deps import Ctx, CurrentUser, DslUser
 from ..schemas import CategoryChangesRequest, CategoryNode, CategoryRequest, PathId
 from ..usecases import roll
 
-router = APIRouter(prefix="/api/v1/categories", tags=["categories"])
+router = api_router("/api/v1/categories", "categories")
 
 
 @router.get("", response_model=list[CategoryNode],

@@ -2,13 +2,14 @@
 itself is read under /pupils (routes/pupils.py)."""
 from __future__ import annotations
 
-from fastapi import APIRouter
 
+
+from . import api_router
 from ..deps import Ctx, DslUser, audits
 from ..schemas import ChronologyEntryView, PathId, SignificantRequest
 from ..usecases import pupils
 
-router = APIRouter(prefix="/api/v1/chronology", tags=["chronology"])
+router = api_router("/api/v1/chronology", "chronology")
 
 
 @router.put("/{entry_id}/significant", response_model=ChronologyEntryView,

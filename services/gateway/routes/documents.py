@@ -4,16 +4,17 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, UploadFile
+from fastapi import HTTPException, UploadFile
 from fastapi.responses import Response
 
 from services.common.contracts.documents import DocumentView
 
+from . import api_router
 from ..deps import Ctx, CurrentUser, audits
 from ..schemas import PathId
 from ..usecases import documents
 
-router = APIRouter(prefix="/api/v1", tags=["documents"])
+router = api_router("/api/v1", "documents")
 
 
 @router.post("/incidents/{incident_id}/documents", status_code=201, response_model=DocumentView,

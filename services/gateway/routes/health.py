@@ -1,14 +1,15 @@
 """Is every service answering? (No sign-in: for load balancers and monitoring.)"""
 from __future__ import annotations
 
-from fastapi import APIRouter
+
 from fastapi.responses import JSONResponse
 
+from . import api_router
 from ..deps import Ctx
 from ..schemas import HealthView
 from ..usecases import health as checks
 
-router = APIRouter(prefix="/api/v1", tags=["health"])
+router = api_router("/api/v1", "health")
 
 
 @router.get("/health", response_model=HealthView, response_model_exclude_none=True,

@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header
+from fastapi import Header
 from fastapi.responses import JSONResponse, Response
 
+from . import api_router
 from ..deps import Ctx, CurrentUser, audits
 from ..schemas import (AmendedView, AmendmentRequest, IncidentRequest, IncidentTextsRequest, IncidentView, PathId,
                        TextWarnings)
 from ..usecases import incidents
 
-router = APIRouter(prefix="/api/v1", tags=["incidents"])
+router = api_router("/api/v1", "incidents")
 
 
 @router.post("/incidents", status_code=201, response_model=IncidentView, summary="Record a concern or incident",

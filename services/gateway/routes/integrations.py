@@ -1,13 +1,14 @@
 """Integrations: the monitoring systems that post to the tray, and their API keys (the DSL team)."""
 from __future__ import annotations
 
-from fastapi import APIRouter
 
+
+from . import api_router
 from ..deps import Ctx, DslUser
 from ..schemas import IntegrationRequest, NewIntegration, PathId
 from ..usecases import tray
 
-router = APIRouter(prefix="/api/v1/integrations", tags=["integrations"])
+router = api_router("/api/v1/integrations", "integrations")
 
 
 @router.post("", status_code=201, response_model=NewIntegration,

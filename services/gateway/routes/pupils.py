@@ -5,17 +5,18 @@ from __future__ import annotations
 import base64
 import gzip
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import Response
 
 from services.common.contracts.incidents import ENTRY_TYPES
 
+from . import api_router
 from ..deps import Ctx, CurrentUser, DslOrSltUser, DslUser, audits
 from ..schemas import (AgencyRequest, ChronologyView, FrontSheetView, HouseholdMemberRequest, PathId, PupilFound,
                        PupilView, SiblingRequest)
 from ..usecases import pupils
 
-router = APIRouter(prefix="/api/v1/pupils", tags=["pupils"])
+router = api_router("/api/v1/pupils", "pupils")
 
 
 @router.get("", response_model=list[PupilFound],

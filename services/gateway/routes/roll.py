@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, UploadFile
+from fastapi import Form, UploadFile
 
 from services.common.contracts.incidents import MAX_ROLL_FILE_BYTES
 
+from . import api_router
 from ..deps import Ctx, DslUser, audits
 from ..schemas import ImportReport
 from ..usecases import roll
 
-router = APIRouter(prefix="/api/v1/roll", tags=["roll"])
+router = api_router("/api/v1/roll", "roll")
 MAX_IMPORT_BYTES = MAX_ROLL_FILE_BYTES  # the contract's limit, read by limits.py
 
 

@@ -1,13 +1,14 @@
 """Signing in and out of the JSON API (the web pages' forms do the same through the same use cases)."""
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import HTTPException, Response
 
+from . import api_router
 from ..deps import Ctx, Settings, SignedIn, clear_session_cookie, set_session_cookie
 from ..schemas import Credentials, SecondFactorRequest, SessionView
 from ..usecases import session
 
-router = APIRouter(prefix="/api/v1/session", tags=["session"])
+router = api_router("/api/v1/session", "session")
 
 
 @router.post("", response_model=SessionView, summary="Sign in with e-mail and password")

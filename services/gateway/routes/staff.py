@@ -1,13 +1,14 @@
 """The staff picker (who to alert, who to assign an action to)."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
+from . import api_router
 from ..deps import Ctx, CurrentUser
 from ..schemas import StaffView
 from ..usecases import staff
 
-router = APIRouter(prefix="/api/v1/staff", tags=["staff"])
+router = api_router("/api/v1/staff", "staff")
 
 
 @router.get("", response_model=list[StaffView], summary="Search staff to alert")

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from services.common.contracts.incidents import TRAY_FILTERS
 
+from . import api_router
 from ..deps import Ctx, DslUser, Integration, audits
 from ..schemas import AttachRequest, DismissRequest, PathId, TrayAlertRequest, TrayAttached, TrayItemView, TrayReceipt
 from ..usecases import tray
 
-router = APIRouter(prefix="/api/v1/tray", tags=["tray"])
+router = api_router("/api/v1/tray", "tray")
 
 
 @router.post("/alerts", status_code=201, response_model=TrayReceipt,

@@ -8,9 +8,10 @@ from datetime import datetime, timezone
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, exc
+from sqlalchemy import create_engine, event, exc, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from . import pg
 
@@ -113,8 +114,26 @@ def transaction(factory: sessionmaker[Session]):
         session.close()
 
 
+# Held (pg_advisory_lock) while a process migrates its database: instances starting together take
+# turns, and the second finds the schema at head already.
+MIGRATION_LOCK_KEY = 0x484156454E  # "HAVEN"
+
+
 def migrate(url: str, migrations_dir: str) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", migrations_dir)
-    cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
-    command.upgrade(cfg, "head")
+    url = normalise_url(url)
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if not url.startswith("postgresql"):
+        command.upgrade(cfg, "head")  # SQLite: one process per database
+        return
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            try:
+                command.upgrade(cfg, "head")
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    finally:
+        engine.dispose()

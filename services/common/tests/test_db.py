@@ -130,3 +130,33 @@ def test_a_connection_in_steady_use_is_not_pinged(engine):
     finally:
         engine.dialect.do_ping = real
     assert pings == []
+
+
+def test_instances_starting_together_migrate_one_after_the_other():
+    """Two processes of one service start at once and both run the migrations: the advisory lock
+    makes them take turns, so neither trips over the other's half-made tables."""
+    import os
+
+    from services.common.db import migrate
+    migrations = os.path.join(os.path.dirname(__file__), "..", "..", "alerts", "migrations")
+    with fresh_database("haven_common_migrate_test") as url:
+        errors: list[BaseException] = []
+
+        def run():
+            try:
+                migrate(url, migrations)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert errors == []
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+        finally:
+            engine.dispose()

@@ -43,7 +43,7 @@ if os.environ.get("HAVEN_FUZZ_EMAIL"):
 
 
 if os.environ.get("HAVEN_FUZZ_IDS"):
-    IDS: dict[str, list[int]] = {kind: ids for kind, ids in json.loads(os.environ["HAVEN_FUZZ_IDS"]).items() if ids}
+    IDS: dict[str, list] = {kind: ids for kind, ids in json.loads(os.environ["HAVEN_FUZZ_IDS"]).items() if ids}
     _random = random.Random(os.environ.get("HAVEN_FUZZ_SEED", "0"))
 
     def _real(values):

@@ -1,6 +1,10 @@
 """A whole Haven for the cross-service tests: real RabbitMQ (a vhost of its own, so a running
 `make run` is not disturbed), fresh PostgreSQL databases, moto's S3 server over HTTP and an
-aiosmtpd server, with every service and the gateway in its own process."""
+aiosmtpd server, with every service and the gateway in its own process.
+
+`Stack(instances=2)` runs two processes of every service and two gateways (each on its own port,
+`base_urls`) on the one vhost and the same databases; the first instance of each keeps the plain
+name (`"alerts"`, `"gateway"`), the others are `"alerts-2"`, `"gateway-2"`…"""
 from __future__ import annotations
 
 import base64
@@ -63,12 +67,15 @@ class MailCatcher:
 
 
 class Stack:
-    def __init__(self):
+    def __init__(self, instances: int = 1):
+        self.instances = instances
         self.tmp = tempfile.mkdtemp(prefix="haven-test-")
         self.vhost = f"haven-test-{uuid.uuid4().hex[:8]}"
         self.amqp_uri = f"amqp://guest:guest@127.0.0.1:5672/{self.vhost}"
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.ports = [free_port() for _ in range(instances)]
+        self.port = self.ports[0]
+        self.base_urls = [f"http://127.0.0.1:{port}" for port in self.ports]
+        self.base_url = self.base_urls[0]
         self.databases: dict[str, str] = {}
         self.procs: dict[str, subprocess.Popen] = {}
         self.mail = MailCatcher()
@@ -109,11 +116,15 @@ class Stack:
         for module in ("services.incidents.seed", "services.gateway.seed"):
             subprocess.run([sys.executable, "-m", module], cwd=ROOT, env=self.env, check=True,
                            stdout=subprocess.DEVNULL)
-        for name in SERVICES:
-            self.start_process(name)
-        self.start_process("gateway")
+        for name in (*SERVICES, "gateway"):
+            for instance in self.instance_names(name):
+                self.start_process(instance)
         self.wait_healthy()
         return self
+
+    def instance_names(self, name: str) -> list[str]:
+        """"alerts" → ["alerts", "alerts-2", …], one per instance."""
+        return [name] + [f"{name}-{n}" for n in range(2, self.instances + 1)]
 
     def stop(self) -> None:
         for name in list(self.procs):
@@ -132,8 +143,13 @@ class Stack:
             pass
 
     def start_process(self, name: str) -> None:
+        """`name` is a service ("alerts", "gateway") or one of its instances ("alerts-2")."""
+        service, _, number = name.partition("-")
+        env = self.env
+        if service == "gateway" and number:
+            env = {**self.env, "HAVEN_PORT": str(self.ports[int(number) - 1])}
         log = open(os.path.join(self.tmp, f"{name}.log"), "ab")
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=self.env,
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{service}"], cwd=ROOT, env=env,
                                             stdout=log, stderr=subprocess.STDOUT)
 
     def stop_process(self, name: str) -> None:
@@ -158,21 +174,37 @@ class Stack:
             return ""
 
     def wait_healthy(self, timeout: float = 90.0) -> None:
+        """Until every gateway answers that every service is up (and, with several instances, every
+        instance of each service consumes its RPC queue)."""
         deadline = time.time() + timeout
         last = None
+        waiting = list(self.base_urls)
         while time.time() < deadline:
             for name, proc in self.procs.items():
                 if proc.poll() is not None:
                     raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.log(name)[-3000:]}")
             try:
-                with urllib.request.urlopen(self.base_url + "/api/v1/health", timeout=5) as r:
-                    if r.status == 200:
-                        return
+                if waiting:
+                    with urllib.request.urlopen(waiting[0] + "/api/v1/health", timeout=5) as r:
+                        if r.status == 200:
+                            waiting.pop(0)
             except OSError as exc:
                 last = exc
+            if not waiting and (self.instances == 1 or self._every_instance_consumes()):
+                return
             time.sleep(0.5)
         logs = "\n".join(f"--- {n}\n{self.log(n)[-2000:]}" for n in self.procs)
         raise RuntimeError(f"Haven did not become healthy ({last}):\n{logs}")
+
+    def _every_instance_consumes(self) -> bool:
+        out = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", self.vhost, "name", "consumers"],
+                             check=True, capture_output=True, text=True, timeout=60).stdout
+        consumers = {}
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1].isdigit():
+                consumers[parts[0]] = int(parts[1])
+        return all(consumers.get(f"rpc-{name}", 0) >= self.instances for name in SERVICES)
 
     def wait_service(self, name: str, timeout: float = 60.0) -> None:
         """Until the named service answers its health call through the gateway."""

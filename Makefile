@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) bench/rpc_overhead.py
 	$(PY) bench/pupil_search.py
 	$(PY) bench/chronology.py
+	$(PY) bench/record_path.py
 
 # Start afresh: forget the demo school, every record, the vault, the mail and the dev secrets.
 reset:

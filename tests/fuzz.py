@@ -53,7 +53,11 @@ def schemathesis(stack: Stack, label: str, seconds: int, seed: int, *options: st
     print(f"\n=== {label}: {seconds} s, seed {seed}", flush=True)
     started = time.monotonic()
     env = {**os.environ, "HYPOTHESIS_STORAGE_DIRECTORY": os.path.join(stack.tmp, "hypothesis"), **(env or {})}
-    code = subprocess.run(command, cwd=ROOT, env=env).returncode
+    try:
+        code = subprocess.run(command, cwd=ROOT, env=env, timeout=seconds + 120).returncode
+    except subprocess.TimeoutExpired:
+        print(f"!!! {label}: still running {seconds + 120} s after it started: stopped", flush=True)
+        code = 124
     print(f"=== {label}: exit {code} after {time.monotonic() - started:.0f} s", flush=True)
     return code
 

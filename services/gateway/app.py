@@ -31,8 +31,9 @@ log = logging.getLogger("haven.gateway")
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
 
 
-def _field(loc) -> str:
-    return field_name(tuple(p for p in loc if p not in ("body", "query", "path", "header")))
+def _field(error: dict) -> str:
+    loc = tuple(p for p in error["loc"] if p not in ("body", "query", "path", "header"))
+    return field_name(loc, isinstance(error.get("input"), dict))
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -70,7 +71,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         if not request.url.path.startswith("/api/"):
             return web.error_page(request, 404)  # e.g. /incidents/abc
         # The same words as the services' own field errors (one way of collecting them: the contracts').
-        errors = [{"field": _field(e["loc"]), "message": m["message"]}
+        errors = [{"field": _field(e), "message": m["message"]}
                   for e, m in zip(exc.errors(), field_errors(exc))]
         return JSONResponse({"detail": "Some fields need correcting.", "errors": errors}, status_code=422)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, Field, create_model, model_validator
+from pydantic import BaseModel, Field, create_model, field_validator, model_validator
 
 from services.common.contracts import incidents as contract
 from services.common.contracts.base import MAX_ID, Contract, Id, Text, View
@@ -26,8 +26,16 @@ def _without(model: type[BaseModel], *names: str, name: str, doc: str | None = N
     def drop_filled_in(cls, data):
         return {k: v for k, v in data.items() if k not in names} if isinstance(data, dict) else data
 
-    return create_model(name, __base__=Contract, __doc__=doc or model.__doc__,
-                        __validators__={"drop_filled_in": model_validator(mode="before")(drop_filled_in)},
+    # The contract's own checks come along (e.g. a pupil linked twice), so the door checks what the
+    # service checks.
+    validators: dict[str, Any] = {"drop_filled_in": model_validator(mode="before")(drop_filled_in)}
+    decorators = model.__pydantic_decorators__
+    for key, found in decorators.field_validators.items():
+        func = getattr(found.func, "__func__", found.func)  # unbound from the contract model
+        validators[key] = field_validator(*found.info.fields, mode=found.info.mode)(classmethod(func))
+    for key, found in decorators.model_validators.items():
+        validators[key] = model_validator(mode=found.info.mode)(found.func)
+    return create_model(name, __base__=Contract, __doc__=doc or model.__doc__, __validators__=validators,
                         **fields)
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter,
                       ValidationError)
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from services.common.errors import ValidationFailed
 
@@ -88,6 +88,13 @@ def PastMoment(what: str, **field_kwargs) -> Any:  # noqa: N802
                      AfterValidator(happened), Field(**field_kwargs)]
 
 
+def item_errors(title: str, problems: list[tuple[int, str, str, Any]]) -> ValidationError:
+    """Errors on items of a list field, from a field validator: (index, kind, message, item)."""
+    return ValidationError.from_exception_data(title, [
+        InitErrorDetails(type=PydanticCustomError(kind, message), loc=(index,), input=item)
+        for index, kind, message, item in problems])
+
+
 def has_surrogates(value: str) -> bool:
     return bool(_SURROGATE.search(value))
 
@@ -106,10 +113,11 @@ class View(BaseModel):
 
 # --- one way of turning a model's errors into field errors a form can show --------------------------
 
-def field_name(loc: tuple) -> str:
+def field_name(loc: tuple, item_is_object: bool = False) -> str:
     # An item of a list of plain values is the list's field ("alert_groups", not "alert_groups.0"):
-    # that is the field a form shows; items of a list of objects keep their index ("linked_pupils.1.role").
-    if len(loc) > 1 and isinstance(loc[-1], int):
+    # that is the field a form shows; an item of a list of objects keeps its index ("body_map.1",
+    # "linked_pupils.1.role").
+    if len(loc) > 1 and isinstance(loc[-1], int) and not item_is_object:
         loc = loc[:-1]
     return ".".join(str(p) for p in loc) or "body"
 
@@ -160,7 +168,8 @@ def _message(error: dict) -> str:
 
 
 def field_errors(exc: ValidationError, prefix: tuple = ()) -> list[dict]:
-    return [{"field": field_name(prefix + tuple(e["loc"])), "message": _message(e)} for e in exc.errors()]
+    return [{"field": field_name(prefix + tuple(e["loc"]), isinstance(e.get("input"), dict)),
+             "message": _message(e)} for e in exc.errors()]
 
 
 def validate(model: type[BaseModel], data: Any) -> BaseModel:

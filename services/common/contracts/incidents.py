@@ -1,20 +1,24 @@
 """The incidents service's contract: its word lists (and how readers name them), a model for every
 RPC command and query, and the events it publishes. The service validates what it receives with
 these models; the gateway builds its request models, its OpenAPI document and its typed client from
-them. The service's own checks that need the database or the clock (the pupil is on the roll, the
-date is not in the future, a category's rules) stay in the service.
+them. What can be checked from the form alone is checked here, with every other field at once (a
+date not in the future, an account that says something, a mark on the body); the service's checks
+that need the database (the pupil is on the roll, a category's rules) stay in the service.
 """
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from . import documents
+from . import bodymap, documents
 from .base import (Contract, Count, Event, Id, NoArguments, PastMoment, RequiredText, ServiceContract, Text,
-                   View)
+                   View, item_errors)
 
 contract = ServiceContract("incidents")
+
+OUTSIDE_OUTLINE = "This mark is outside the body outline. Place it on the body."
 
 # --- word lists -------------------------------------------------------------------------------------
 # Each list is the codes the service stores; the *_LABELS beside it are how a reader names them, and
@@ -48,7 +52,7 @@ LINK_ROLES = ("victim", "alleged_perpetrator", "witness", "sibling", "other")
 LINK_ROLE_LABELS = {"victim": "Victim", "alleged_perpetrator": "Alleged perpetrator", "witness": "Witness",
                     "sibling": "Sibling", "other": "Other"}
 
-SIDES = ("front", "back")
+SIDES = bodymap.SIDES
 MARK_TYPES = ("bruise", "cut", "burn", "mark", "swelling", "other")
 MARK_TYPE_LABELS = {"bruise": "Bruise", "cut": "Cut", "burn": "Burn", "mark": "Mark", "swelling": "Swelling",
                     "other": "Other"}
@@ -170,6 +174,13 @@ class BodyMapMarkIn(Contract):
     size: Text(MAX_MARK_DETAIL_CHARS) | None = None
     description: Text(MAX_MARK_DESCRIPTION_CHARS) | None = None
 
+    @model_validator(mode="after")
+    def _on_the_body(self):
+        # Checked with the rest of the form, so one answer names every field to correct.
+        if not bodymap.on_body(self.side, self.x, self.y):
+            raise PydanticCustomError("off_body", OUTSIDE_OUTLINE)
+        return self
+
 
 class IncidentIn(Contract):
     """A new record. The service checks what needs the roll and the clock (the pupil is on roll, the
@@ -194,6 +205,22 @@ class IncidentIn(Contract):
     body_map: list[BodyMapMarkIn] = Field(default_factory=list, max_length=MAX_MARKS)
     client_token: ClientToken | None = Field(None, description="The form's token: the same submission sent twice "
                                                                "is recorded once")
+
+    @field_validator("linked_pupils")
+    @classmethod
+    def _each_pupil_once(cls, links: list[LinkedPupilIn], info):
+        main, seen, problems = info.data.get("pupil_id"), set(), []
+        for n, link in enumerate(links):
+            if link.pupil_id == main:
+                problems.append((n, "linked_self", "This is the pupil the record is about; they cannot also be "
+                                                   "a linked pupil.", link.model_dump()))
+            elif link.pupil_id in seen:
+                problems.append((n, "linked_twice", "This pupil is linked twice. Link each pupil once, with one "
+                                                    "role.", link.model_dump()))
+            seen.add(link.pupil_id)
+        if problems:
+            raise item_errors(cls.__name__, problems)
+        return links
 
 
 class RecordIncident(Contract):

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.actor import Actor
+from services.common.contracts import incidents as incidents_contract
 from services.common.contracts.incidents import ALERT_GROUPS
 from services.common.db import utcnow
 from services.common.events import add_to_outbox, make_event
@@ -204,7 +205,7 @@ def _body_map(value, error) -> list[dict]:
     return marks
 
 
-OUTSIDE_OUTLINE = "This mark is outside the body outline. Place it on the body."
+OUTSIDE_OUTLINE = incidents_contract.OUTSIDE_OUTLINE
 
 
 def _dsl_informed(data: dict, error) -> tuple[bool, int | None, str | None]:

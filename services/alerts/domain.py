@@ -22,7 +22,7 @@ from services.common.db import utcnow
 from services.common.events import already_processed
 
 from . import schemas
-from .exceptions import DirectoryIncomplete, Forbidden, MalformedEvent, NotFound, ValidationFailed
+from .exceptions import DirectoryIncomplete, Forbidden, MalformedEvent, NotFound
 from .models import MAIL_FAILED, MAIL_PENDING, MAIL_SENT, Alert, Mail, ProcessedEvent, StaffMember
 
 log = logging.getLogger(__name__)
@@ -96,8 +96,11 @@ def resolve_recipients(session: Session, school_id: int, user_ids: list[int],
     the event is retried once the staff events have caught up, rather than the alert going nowhere.
     """
     recipients: dict[int, StaffMember] = {}
-    for user_id in dict.fromkeys(user_ids):
-        staff = session.get(StaffMember, user_id)
+    user_ids = list(dict.fromkeys(user_ids))
+    named = {s.user_id: s for s in session.scalars(select(StaffMember).where(StaffMember.user_id.in_(user_ids)))} \
+        if user_ids else {}  # one query for everyone named
+    for user_id in user_ids:
+        staff = named.get(user_id)
         if staff is None:
             raise DirectoryIncomplete(f"staff member {user_id} is not in the alerts directory yet")
         if staff.school_id != school_id or not staff.active:
@@ -168,8 +171,8 @@ def raise_alerts(session: Session, event: dict, public_url: str) -> list[Alert]:
     urgent = bool(_field(event, "urgent", bool, optional=True))
     user_ids = _list_of(event, "alert_user_ids", int)
     groups = _list_of(event, "alert_groups", str)
-    if already_processed(session, ProcessedEvent, event):
-        return []
+    if already_processed(session, ProcessedEvent, event) or not (user_ids or groups):
+        return []  # a redelivery, or nobody to alert: nothing to look up
     recorder = session.get(StaffMember, recorded_by)
     if recorder is None or recorder.school_id != school_id:
         raise DirectoryIncomplete(f"the recorder {recorded_by} is not in the alerts directory for "

@@ -272,3 +272,13 @@ def test_an_assigned_action_is_mailed_to_the_assignee_without_what_it_is(school)
     assert alert.user_id == SLT and alert.raised_by_name == "Dana Lead" and alert.incident_id == 321
     assert "Dana Lead has assigned you an action" in " ".join(mail.body.split())
     assert f"{PUBLIC_URL}/incidents/321" in mail.body and "2026-12-01" in mail.body
+
+
+def test_an_incident_that_alerts_nobody_is_marked_handled_without_looking_anyone_up(sessions):
+    """No one named and no group: nothing to raise, and no need for the recorder to be in the
+    directory yet (the event is not retried for want of a name it would never use)."""
+    event = incident_event(12345, alert_user_ids=[], alert_groups=[])
+    assert raise_alerts(sessions, event) == []
+    assert (count(sessions, Alert), count(sessions, Mail), count(sessions, ProcessedEvent)) == (0, 0, 1)
+    assert raise_alerts(sessions, event) == []  # a redelivery
+    assert count(sessions, ProcessedEvent) == 1

@@ -6,7 +6,7 @@ from services.common.contracts import incidents
 
 from . import consumers, hooks
 from .chronology import entries as chronology, front_sheet
-from .follow_up import actions, cases
+from .follow_up import actions, cases, decisions
 from .models import OutboxEvent
 from .record import amendments, categories, incidents as record
 from .roll import importer, pupils, search
@@ -50,10 +50,10 @@ class IncidentsService(Service):
         incidents.list_my_actions: actions.list_my_actions,
         incidents.list_school_actions: actions.list_school_actions,
         incidents.list_incident_actions: actions.list_incident_actions,
-        incidents.record_decision: actions.record_decision,
-        incidents.list_decisions: actions.list_decisions,
-        incidents.record_outcome: actions.record_outcome,
-        incidents.list_outcomes: actions.list_outcomes,
+        incidents.record_decision: decisions.record_decision,
+        incidents.list_decisions: decisions.list_decisions,
+        incidents.record_outcome: decisions.record_outcome,
+        incidents.list_outcomes: decisions.list_outcomes,
         incidents.open_case: cases.open_case,
         incidents.add_incident_to_case: cases.add_incident,
         incidents.change_case_owner: cases.change_owner,

@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from services.common.db import utcnow
 from services.common.errors import Conflict
 from services.incidents.follow_up import actions as records
+from services.incidents.follow_up import decisions
 from services.incidents.record import incidents as domain
 from services.incidents.exceptions import Forbidden, NotFound, ValidationFailed
 from services.incidents.models import Action, ChronologyEntry, Decision, Outcome
@@ -235,21 +236,21 @@ def test_an_incidents_actions_are_for_those_who_may_read_it_or_act_on_it(session
                          ids=["teacher", "slt", "dsl-without-second-factor"])
 def test_only_the_dsl_team_records_decisions(sessions, incident, who):
     with pytest.raises(Forbidden):
-        call(sessions, records.record_decision, who, incident["id"],
+        call(sessions, decisions.record_decision, who, incident["id"],
              {"decision_type": "early_help", "reason": "Family asked for support."})
     assert count(sessions, Decision) == 0
 
 
 def test_a_decision_not_to_refer_without_a_reason_is_refused_on_the_reason(sessions, incident):
     for reason in (None, "", "   "):
-        errors = refused(sessions, records.record_decision, DSL, incident["id"],
+        errors = refused(sessions, decisions.record_decision, DSL, incident["id"],
                          {"decision_type": "no_referral", "reason": reason})
         assert fields(errors) == ["reason"]
         assert errors[0]["message"].startswith("Record why you decided not to refer")
 
 
 def test_a_decision_not_to_refer_with_its_reason(sessions, session, incident):
-    decision = call(sessions, records.record_decision, DSL, incident["id"],
+    decision = call(sessions, decisions.record_decision, DSL, incident["id"],
                     {"decision_type": "no_referral", "reason": "Threshold not met; discussed with MASH adviser.",
                      "decided_at": "2026-01-06T12:00:00Z"})
     assert decision["decision_type_label"] == "Decision not to refer"
@@ -267,47 +268,47 @@ def test_a_decision_not_to_refer_with_its_reason(sessions, session, incident):
     ("lado", None, "Decision: referral to the LADO"),
     ("other_agency", "Young Carers Service", "Decision: referral to Young Carers Service")])
 def test_each_referral_has_a_short_factual_title(sessions, incident, decision_type, agency, title):
-    call(sessions, records.record_decision, DSL, incident["id"],
+    call(sessions, decisions.record_decision, DSL, incident["id"],
          {"decision_type": decision_type, "agency": agency, "reason": "Meets threshold.", "reference": "REF-1"})
     assert {t for _, _, t, _, _ in lines(sessions, "decision")} == {title}
 
 
 def test_every_decision_error_is_reported_at_once(sessions, incident):
     future = (utcnow() + timedelta(hours=2)).isoformat()
-    errors = refused(sessions, records.record_decision, DSL, incident["id"],
+    errors = refused(sessions, decisions.record_decision, DSL, incident["id"],
                      {"decision_type": "other_agency", "reason": "", "decided_at": future, "reference": "x" * 121})
     assert fields(errors) == ["reason", "agency", "reference", "decided_at"]
-    errors = refused(sessions, records.record_decision, DSL, incident["id"], {"decision_type": "refer_somewhere"})
+    errors = refused(sessions, decisions.record_decision, DSL, incident["id"], {"decision_type": "refer_somewhere"})
     assert fields(errors) == ["decision_type", "reason"]
 
 
 def test_decisions_are_read_by_the_dsl_and_by_slt_outside_safeguarding(sessions, session, incident):
     behaviour = record_incident(sessions, session, category="Behaviour", alert_groups=["slt"])
     for i in (incident, behaviour):
-        call(sessions, records.record_decision, DSL, i["id"], {"decision_type": "early_help", "reason": "Support."})
+        call(sessions, decisions.record_decision, DSL, i["id"], {"decision_type": "early_help", "reason": "Support."})
     with sessions() as s:
-        assert len(records.list_decisions(s, DSL, incident["id"])) == 1
-        assert len(records.list_decisions(s, SLT, behaviour["id"])) == 1
+        assert len(decisions.list_decisions(s, DSL, incident["id"])) == 1
+        assert len(decisions.list_decisions(s, SLT, behaviour["id"])) == 1
         for who, incident_id in ((SLT, incident["id"]), (RECORDER, incident["id"])):
             with pytest.raises(Forbidden):
-                records.list_decisions(s, who, incident_id)
+                decisions.list_decisions(s, who, incident_id)
 
 
 # --- outcomes ---------------------------------------------------------------------------------------------
 
 def test_no_further_action_record_is_sufficient(sessions, incident):
-    outcome = call(sessions, records.record_outcome, DSL, incident["id"], {"outcome_type": "no_further_action"})
+    outcome = call(sessions, decisions.record_outcome, DSL, incident["id"], {"outcome_type": "no_further_action"})
     assert outcome["outcome_type_label"] == "No further action — record is sufficient"
     assert {t for _, _, t, _, _ in lines(sessions, "outcome")} == {
         "Outcome: no further action — record is sufficient"}
     with sessions() as s:
-        assert [o["id"] for o in records.list_outcomes(s, DSL, incident["id"])] == [outcome["id"]]
+        assert [o["id"] for o in decisions.list_outcomes(s, DSL, incident["id"])] == [outcome["id"]]
 
 
 def test_outcomes_are_for_the_dsl_team_and_checked(sessions, incident):
     with pytest.raises(Forbidden):
-        call(sessions, records.record_outcome, RECORDER, incident["id"], {"outcome_type": "monitoring"})
-    errors = refused(sessions, records.record_outcome, DSL, incident["id"], {"outcome_type": "sorted"})
+        call(sessions, decisions.record_outcome, RECORDER, incident["id"], {"outcome_type": "monitoring"})
+    errors = refused(sessions, decisions.record_outcome, DSL, incident["id"], {"outcome_type": "sorted"})
     assert fields(errors) == ["outcome_type"]
-    errors = refused(sessions, records.record_outcome, DSL, incident["id"], {"outcome_type": "other", "note": " "})
+    errors = refused(sessions, decisions.record_outcome, DSL, incident["id"], {"outcome_type": "other", "note": " "})
     assert fields(errors) == ["note"]

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from services.incidents.roll import csv as roll_csv
-from services.incidents.roll import importer, pupils, values
+from services.incidents.roll import importer, values
 from services.incidents.exceptions import Forbidden, ValidationFailed
 from services.incidents.models import OutboxEvent, Pupil, School
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from services.incidents.roll import importer, pupils, values
+from services.incidents.roll import pupils
 from services.incidents.exceptions import Forbidden, NotFound, ValidationFailed
 from services.incidents.models import PupilLink
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from services.common.actor import Actor
 
+from .exceptions import Forbidden
 from .models import Action, Incident
 
 # SLT read non-safeguarding records (behaviour, attendance, parental contact: the "behaviour" and
@@ -72,15 +73,54 @@ def sees_details(actor: Actor) -> bool:
     return actor.is_dsl or actor.is_slt
 
 
+def may_read_front_sheet(actor: Actor) -> bool:
+    """The DSL team and SLT; SLT without the DSL-only sections (`sees_dsl_only_sections`)."""
+    return may_read_chronology(actor)
+
+
 def is_dsl_team(actor: Actor) -> bool:
-    """The DSL and deputies: cases, decisions, outcomes, the tray, the roll import, categories."""
+    """The DSL and deputies (with their second factor): cases, decisions, outcomes, the tray, the roll
+    import, categories, family links, household and agencies, significant events, everyone's actions."""
     return actor.kind == "staff" and actor.is_dsl
+
+
+def require_dsl_team(actor: Actor, doing: str) -> None:
+    """Refuse anyone outside the DSL team: "Only the DSL team can <doing>." """
+    if not is_dsl_team(actor):
+        raise Forbidden(f"Only the DSL team can {doing}.")
+
+
+def sees_dsl_only_sections(actor: Actor) -> bool:
+    """A front sheet's agencies and open cases, and siblings who have left the roll."""
+    return is_dsl_team(actor)
+
+
+def sees_leavers(actor: Actor) -> bool:
+    """Pupils who have left the roll (their details, their siblings): the DSL team keeps their files."""
+    return is_dsl_team(actor)
+
+
+def sees_original(actor: Actor) -> bool:
+    """The record as first written, beside its amendments (DESIGN rule 6): the DSL team; others read
+    it as corrected."""
+    return is_dsl_team(actor)
+
+
+def can_record_decision(actor: Actor, incident: Incident) -> bool:
+    """Decisions and outcomes are the DSL team's, on their own school's incidents."""
+    return is_dsl_team(actor) and incident.school_id == actor.school_id
+
+
+def may_post_to_tray(actor: Actor) -> bool:
+    """Only a monitoring system's API key posts alerts to the tray (and it reads nothing back)."""
+    return actor.kind == "integration" and "integration" in actor.roles
 
 
 def may(actor: Actor, incident: Incident) -> dict[str, bool]:
     """What this reader may do with this incident (the incident view's `may`)."""
-    follow_up = can_read_sensitivities(actor, [c.sensitivity for c in incident.categories])
-    dsl = is_dsl_team(actor) and incident.school_id == actor.school_id
+    follow_up = (incident.school_id == actor.school_id
+                 and can_read_sensitivities(actor, [c.sensitivity for c in incident.categories]))
+    dsl = can_record_decision(actor, incident)
     return {"amend": can_amend_incident(actor, incident), "attach": can_attach_to_incident(actor, incident),
             "add_action": can_add_action(actor, incident), "see_actions": can_read_incident(actor, incident) or can_add_action(actor, incident),
             "record_decision": dsl, "record_outcome": dsl, "see_follow_up": follow_up, "add_to_case": dsl}

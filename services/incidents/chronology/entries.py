@@ -19,7 +19,7 @@ from services.common.db import utcnow
 from ..exceptions import Forbidden, NotFound, ValidationFailed
 from ..fields import Errors, is_id
 from ..models import ENTRY_TYPES, Category, ChronologyEntry, Pupil
-from ..policy import can_read_sensitivities, may_read_chronology
+from ..policy import can_read_sensitivities, is_dsl_team, may_read_chronology, require_dsl_team
 
 
 def add_entry(session: Session, *, school_id: int, pupil_id: int, entry_type: str, ref_id, occurred_at: datetime,
@@ -122,13 +122,14 @@ def _plan(session: Session, actor: Actor, pupil_id, *, category_id=None, date_fr
              "upn": pupil.upn, "on_roll": pupil.on_roll}
 
     where = [ChronologyEntry.pupil_id == pupil.id, ChronologyEntry.school_id == actor.school_id]
-    if not actor.is_dsl or wanted is not None:
+    every_line = is_dsl_team(actor)
+    if not every_line or wanted is not None:
         # A pupil's lines share a handful of sensitivity and category sets: ask the policy (and the
         # category filter) once for each distinct set, then let the query keep the lines in those.
         sens_text, cats_text = cast(ChronologyEntry.sensitivities, Text), cast(ChronologyEntry.category_ids, Text)
         sets = session.execute(select(sens_text, cats_text).where(*where).distinct()).all()
         readable = {s for s, _ in sets if can_read_sensitivities(actor, json.loads(s or "[]"))}
-        if not actor.is_dsl:
+        if not every_line:
             where.append(sens_text.in_(sorted(readable)))
         if wanted is not None:
             where.append(cats_text.in_(sorted({c for _, c in sets if not wanted.isdisjoint(json.loads(c or "[]"))})))
@@ -222,8 +223,7 @@ def read_chronology_json(session: Session, actor: Actor, pupil_id, **filters) ->
 def set_significant(session: Session, actor: Actor, entry_id, significant) -> dict:
     """Flag a line as a significant event, or unflag it. The flag is about the chronology, not the
     record it points at; who set it last, and when, is kept beside it."""
-    if not actor.is_dsl or actor.kind != "staff":
-        raise Forbidden("Only the DSL team can mark significant events.")
+    require_dsl_team(actor, "mark significant events")
     entry = session.get(ChronologyEntry, entry_id) if is_id(entry_id) else None
     if entry is None or entry.school_id != actor.school_id:
         raise NotFound("No such chronology entry.")

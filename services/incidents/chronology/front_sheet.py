@@ -18,7 +18,7 @@ from ..follow_up.cases import pupil_cases_query
 from ..exceptions import Forbidden, NotFound
 from ..fields import Errors, day, is_id, iso, text
 from ..models import (FLAGS, Action, AgencyInvolvement, ChronologyEntry, HouseholdMember, Pupil, PupilLink)
-from ..policy import can_read_sensitivities
+from ..policy import can_read_sensitivities, may_read_front_sheet, require_dsl_team, sees_dsl_only_sections
 
 DSL_ONLY_SECTIONS = ("agencies", "open_cases")
 MAX_NAME_CHARS = 200
@@ -64,9 +64,10 @@ def _counts(session: Session, actor: Actor, pupil_id: int) -> dict:
 
 
 def front_sheet(session: Session, actor: Actor, pupil_id) -> dict:
-    if actor.kind != "staff" or not (actor.is_dsl or actor.is_slt):
+    if not may_read_front_sheet(actor):
         raise Forbidden("Only the DSL team and senior leaders can read a pupil's front sheet.")
     pupil = _pupil(session, actor, pupil_id)
+    dsl_only = sees_dsl_only_sections(actor)
     siblings = session.execute(select(Pupil, PupilLink.relationship)
                                .join(PupilLink, PupilLink.related_pupil_id == Pupil.id)
                                .where(PupilLink.pupil_id == pupil.id, Pupil.school_id == actor.school_id)
@@ -82,11 +83,11 @@ def front_sheet(session: Session, actor: Actor, pupil_id) -> dict:
         "flags": {**{f: bool(getattr(pupil, f)) for f in FLAGS}, "sen_status": pupil.sen_status or "none"},
         "household": [household_dict(m) for m in household],
         "siblings": [{**_summary(p), "relationship": relationship} for p, relationship in siblings
-                     if actor.is_dsl or p.on_roll],
+                     if dsl_only or p.on_roll],
         "counts": _counts(session, actor, pupil.id),
         "withheld": [],
     }
-    if actor.is_dsl:
+    if dsl_only:
         today = utcnow().date()
         agencies = session.scalars(select(AgencyInvolvement).where(AgencyInvolvement.pupil_id == pupil.id)
                                    .order_by(AgencyInvolvement.started_on.is_(None), AgencyInvolvement.started_on,
@@ -97,11 +98,6 @@ def front_sheet(session: Session, actor: Actor, pupil_id) -> dict:
     else:
         sheet["withheld"] = list(DSL_ONLY_SECTIONS)  # so a screen can say "DSL team only" rather than "none"
     return sheet
-
-
-def _require_dsl(actor: Actor, doing: str) -> None:
-    if not actor.is_dsl or actor.kind != "staff":
-        raise Forbidden(f"Only the DSL team can {doing}.")
 
 
 def _flag(value, field: str, what: str, error: Errors, default: bool) -> bool:
@@ -117,7 +113,7 @@ def add_household_member(session: Session, actor: Actor, pupil_id, member) -> di
     """`data`: name, relationship (e.g. Mother, Stepfather, Foster carer), parental_responsibility,
     lives_with_pupil, contact."""
     data = member  # the command's fields (`member` below may be the saved row)
-    _require_dsl(actor, "change a pupil's household")
+    require_dsl_team(actor, "change a pupil's household")
     pupil = _pupil(session, actor, pupil_id)
     data = data if isinstance(data, dict) else {}
     error = Errors()
@@ -140,7 +136,7 @@ def add_household_member(session: Session, actor: Actor, pupil_id, member) -> di
 def add_agency_involvement(session: Session, actor: Actor, pupil_id, involvement) -> dict:
     """`data`: agency, contact (e.g. the social worker), started_on, ended_on."""
     data = involvement  # the command's fields (`involvement` below may be the saved row)
-    _require_dsl(actor, "record agencies working with a pupil")
+    require_dsl_team(actor, "record agencies working with a pupil")
     pupil = _pupil(session, actor, pupil_id)
     data = data if isinstance(data, dict) else {}
     error = Errors()

@@ -20,7 +20,7 @@ from ..chronology.entries import add_entry
 from ..exceptions import Forbidden, NotFound
 from ..fields import Errors, day, is_id, iso, text, when
 from ..models import Action, Incident, OutboxEvent
-from ..policy import can_add_action, can_complete_action, can_read_incident
+from ..policy import can_add_action, can_complete_action, can_read_incident, require_dsl_team
 
 MAX_DESCRIPTION_CHARS = 5_000
 MAX_NOTE_CHARS = 10_000
@@ -159,8 +159,7 @@ def list_my_actions(session: Session, actor: Actor, open_only: bool = True) -> l
 
 def list_school_actions(session: Session, actor: Actor, open_only: bool = True) -> list[dict]:
     """Every action in the school (the DSL team's overview)."""
-    if not actor.is_dsl:
-        raise Forbidden("Only the DSL team can see everyone's actions; ask for your own (assigned=me).")
+    require_dsl_team(actor, "see everyone's actions; ask for your own (assigned=me)")
     query = select(Action).where(Action.school_id == actor.school_id)
     if open_only:
         query = query.where(Action.completed_at.is_(None))

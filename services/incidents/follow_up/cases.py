@@ -17,9 +17,10 @@ from services.common.errors import Conflict
 
 from .. import schemas
 from ..chronology.entries import add_entry
-from ..exceptions import Forbidden, NotFound, ValidationFailed
+from ..exceptions import NotFound, ValidationFailed
 from ..models import CASE_STATUSES, Case, CaseEvent, CaseIncident, Incident, Pupil
 from ..fields import Errors, is_id, iso, text
+from ..policy import require_dsl_team
 from .actions import MAX_NAME_CHARS
 
 MAX_TITLE_CHARS = 200
@@ -28,13 +29,8 @@ CASE_SENSITIVITY = "safeguarding"
 STATUS_LABELS = CASE_STATUS_LABELS
 
 
-def _require_dsl(actor: Actor) -> None:
-    if not actor.is_dsl or actor.kind != "staff":
-        raise Forbidden("Only the DSL team can manage cases.")
-
-
 def _load_case(session: Session, actor: Actor, case_id) -> Case:
-    _require_dsl(actor)
+    require_dsl_team(actor, "manage cases")
     case = session.get(Case, case_id) if is_id(case_id) else None
     if case is None or case.school_id != actor.school_id:
         raise NotFound("No such case.")
@@ -126,7 +122,7 @@ def case_dict(session: Session, case: Case) -> dict:
 def open_case(session: Session, actor: Actor, case) -> dict:
     """`data`: pupil_id, title, owner_user_id and owner_name (from the gateway), incident_ids."""
     data = case  # the command's fields (`case` below may be the saved row)
-    _require_dsl(actor)
+    require_dsl_team(actor, "manage cases")
     data = data if isinstance(data, dict) else {}
     error = Errors()
     pupil_id = data.get("pupil_id")
@@ -224,7 +220,7 @@ def get_case(session: Session, actor: Actor, case_id) -> dict:
 
 
 def list_cases(session: Session, actor: Actor, status: str | None = None, pupil_id=None) -> list[dict]:
-    _require_dsl(actor)
+    require_dsl_team(actor, "manage cases")
     error = Errors()
     if status is not None and status not in CASE_STATUSES:
         error("status", "Choose open, closed or no_further_action, or leave the status out for every case.")

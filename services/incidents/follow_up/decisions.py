@@ -14,7 +14,7 @@ from services.common.db import utcnow
 from ..exceptions import Forbidden
 from ..fields import Errors, iso, text, when
 from ..models import DECISION_TYPES, OUTCOME_TYPES, Decision, Incident, Outcome
-from ..policy import can_read_sensitivities
+from ..policy import can_read_sensitivities, can_record_decision
 from .actions import _lower_first, chronicle, load_incident, sensitivities_of
 
 MAX_REASON_CHARS = 10_000
@@ -30,7 +30,7 @@ NO_REFERRAL_REASON = ("Record why you decided not to refer: a decision not to re
 
 def _dsl_incident(session: Session, actor: Actor, incident_id, doing: str) -> Incident:
     incident = load_incident(session, actor, incident_id)
-    if not actor.is_dsl:
+    if not can_record_decision(actor, incident):
         raise Forbidden(f"Only the DSL team can {doing}.")
     return incident
 

@@ -17,7 +17,7 @@ from .. import schemas
 from ..chronology.entries import add_entry
 from .incidents import FIELD_CLEANERS, Invalid, chronology_title, readable_incident
 from ..exceptions import Forbidden, ValidationFailed
-from ..policy import can_amend_incident, may
+from ..policy import can_amend_incident, may, sees_original
 from ..models import Amendment, ChronologyEntry, Incident, OutboxEvent
 
 MIN_REASON_CHARS = 5
@@ -84,7 +84,7 @@ def amend_incident(session: Session, actor: Actor, incident_id, data) -> dict:
         amendment_id=amendment.id, field=field, amended_by=actor.user_id))
     session.flush()
     return {"amendment": schemas.amendment(amendment),
-            "incident": schemas.incident(incident, show_original=actor.is_dsl, may=may(actor, incident))}
+            "incident": schemas.incident(incident, show_original=sees_original(actor), may=may(actor, incident))}
 
 
 def _refile_in_chronology(session: Session, incident: Incident) -> None:

@@ -14,8 +14,9 @@ from services.common.actor import Actor
 from services.common.contracts.incidents import ALERT_GROUPS
 
 from ..fields import is_id
-from ..exceptions import Forbidden, NotFound, ValidationFailed
+from ..exceptions import NotFound, ValidationFailed
 from ..models import SENSITIVITIES, Category, IncidentCategory
+from ..policy import require_dsl_team
 from ..roll.search import fold
 
 MAX_DEPTH = 3
@@ -61,8 +62,8 @@ def _tree_order(categories: dict[int, Category]) -> list[tuple[Category, int]]:
 def list_categories(session: Session, actor: Actor, include_inactive: bool = False) -> list[dict]:
     """A flat list in tree order, with parent_id and depth to draw the tree. Retired categories only
     for the DSL team, on request."""
-    if include_inactive and not actor.is_dsl:
-        raise Forbidden("Only the DSL team can see retired categories.")
+    if include_inactive:
+        require_dsl_team(actor, "see retired categories")
     categories = _school_categories(session, actor.school_id)
     return [describe(c, depth) for c, depth in _tree_order(categories) if include_inactive or c.active]
 
@@ -213,13 +214,8 @@ def _has_records(session: Session, category_id: int) -> bool:
                           .where(IncidentCategory.category_id == category_id).limit(1)) is not None
 
 
-def _dsl_only(actor: Actor) -> None:
-    if not actor.is_dsl:
-        raise Forbidden("Only the DSL team can manage categories.")
-
-
 def create_category(session: Session, actor: Actor, data) -> dict:
-    _dsl_only(actor)
+    require_dsl_team(actor, "manage categories")
     if not isinstance(data, dict):
         raise ValidationFailed.one("body", "Send the category as a JSON object.")
     categories = _school_categories(session, actor.school_id)
@@ -233,7 +229,7 @@ def create_category(session: Session, actor: Actor, data) -> dict:
 
 def update_category(session: Session, actor: Actor, category_id, changes) -> dict:
     """Change only the fields given. Retiring a category leaves past incidents exactly as they were."""
-    _dsl_only(actor)
+    require_dsl_team(actor, "manage categories")
     if not isinstance(changes, dict):
         raise ValidationFailed.one("body", "Send the changes as a JSON object.")
     categories = _school_categories(session, actor.school_id)

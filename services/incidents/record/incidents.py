@@ -21,7 +21,7 @@ from ..exceptions import Forbidden, NotFound, ValidationFailed
 from ..fields import CLOCK_SKEW, EARLIEST, is_id, parse_iso_utc
 from ..models import (LINK_ROLES, MARK_TYPES, RECORD_TYPES, BodyMapMark, Category, Incident, IncidentAlert,
                      IncidentCategory, LinkedPupil, OutboxEvent, Pupil)
-from ..policy import can_attach_to_incident, can_read_incident, may
+from ..policy import can_attach_to_incident, can_read_incident, may, sees_original
 from ..schemas import RECORD_TYPE_LABELS
 
 CLIENT_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -307,7 +307,7 @@ def record_incident(session: Session, actor: Actor, data: dict) -> dict:
                                                         Incident.client_token == client_token))
         if already is not None:
             # The same submission again (a double click, a retry after a time-out): never record it twice.
-            return {**schemas.incident(already, show_original=actor.is_dsl, warnings=[], may=may(actor, already)),
+            return {**schemas.incident(already, show_original=sees_original(actor), warnings=[], may=may(actor, already)),
                     "replayed": True}
     pupil = None
     pupil_id = data.get("pupil_id")
@@ -406,7 +406,7 @@ def record_incident(session: Session, actor: Actor, data: dict) -> dict:
     session.refresh(incident)
     warnings = name_warnings({"account": account, "childs_words": childs_words, "others_present": others_present},
                              [linked for linked, _ in links])
-    return schemas.incident(incident, show_original=actor.is_dsl, warnings=warnings, may=may(actor, incident))
+    return schemas.incident(incident, show_original=sees_original(actor), warnings=warnings, may=may(actor, incident))
 
 
 def _load_incident(session: Session, actor: Actor, incident_id) -> Incident:
@@ -426,7 +426,7 @@ def readable_incident(session: Session, actor: Actor, incident_id) -> Incident:
 def get_incident(session: Session, actor: Actor, incident_id: int) -> dict:
     """The DSL team sees the record as first written beside its corrections; others see it as corrected."""
     incident = readable_incident(session, actor, incident_id)
-    return schemas.incident(incident, show_original=actor.is_dsl, may=may(actor, incident))
+    return schemas.incident(incident, show_original=sees_original(actor), may=may(actor, incident))
 
 
 def body_map_svg(session: Session, actor: Actor, incident_id: int, side: str | None = None) -> str:

@@ -22,8 +22,9 @@ from services.common.events import add_to_outbox, make_event
 
 from .csv import read_csv
 from .ctf import read_ctf
-from ..exceptions import Forbidden, ValidationFailed
+from ..exceptions import ValidationFailed
 from ..models import FLAGS, OutboxEvent, Pupil
+from ..policy import require_dsl_team
 from .search import fold, roll_changed
 from .values import FORMATS, MAX_FILE_BYTES, MODES, TOO_LARGE, Row, file_problem
 
@@ -45,8 +46,7 @@ def import_roll(session: Session, actor: Actor, content: bytes, *, file_format: 
                 dry_run: bool = False, today: date | None = None) -> dict:
     """Add, change and (mode "full") take off the roll, from a MIS CSV or a CTF. Returns what was (or,
     with dry_run, would be) added, changed and left."""
-    if not actor.is_dsl:
-        raise Forbidden("Only the DSL team can import the roll.")
+    require_dsl_team(actor, "import the roll")
     errors = []
     if file_format not in FORMATS:
         errors.append({"field": "format", "message": "Choose the file's format: csv (a MIS export) or ctf "

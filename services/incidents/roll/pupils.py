@@ -8,10 +8,10 @@ from sqlalchemy.orm import Session
 
 from services.common.actor import Actor
 
-from ..exceptions import Forbidden, NotFound, ValidationFailed
+from ..exceptions import NotFound, ValidationFailed
 from ..fields import is_id
 from ..models import FLAGS, Pupil, PupilLink
-from ..policy import sees_details
+from ..policy import require_dsl_team, sees_details, sees_leavers
 from .search import fold
 
 # --- a pupil's details and family -------------------------------------------------------------
@@ -56,19 +56,18 @@ def get_pupil(session: Session, actor: Actor, pupil_id) -> dict:
 def list_siblings(session: Session, actor: Actor, pupil_id) -> list[dict]:
     """For "add siblings" on the incident form: any member of staff sees on-roll siblings; the DSL
     team also sees those who have left (with on_roll)."""
-    pupil = _load_pupil(session, actor, pupil_id, on_roll_only=not actor.is_dsl)
+    pupil = _load_pupil(session, actor, pupil_id, on_roll_only=not sees_leavers(actor))
     query = (select(Pupil).join(PupilLink, PupilLink.related_pupil_id == Pupil.id)
              .where(PupilLink.pupil_id == pupil.id, PupilLink.relationship == "sibling",
                     Pupil.school_id == actor.school_id))
-    if not actor.is_dsl:
+    if not sees_leavers(actor):
         query = query.where(Pupil.on_roll.is_(True))
     siblings = sorted(session.scalars(query), key=lambda p: (fold(p.name), p.id))
-    return [{**_summary(p), "on_roll": p.on_roll} if actor.is_dsl else _summary(p) for p in siblings]
+    return [{**_summary(p), "on_roll": p.on_roll} if sees_leavers(actor) else _summary(p) for p in siblings]
 
 
 def _sibling_pair(session: Session, actor: Actor, pupil_id, other_id) -> tuple[Pupil, Pupil]:
-    if not actor.is_dsl:
-        raise Forbidden("Only the DSL team can change family links.")
+    require_dsl_team(actor, "change family links")
     pupil = _load_pupil(session, actor, pupil_id)
     if not is_id(other_id):
         raise ValidationFailed.one("pupil_id", "Choose the sibling from the roll.")

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from services.common.actor import Actor
 
 from ..models import Pupil, School
+from ..policy import sees_details
 
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 MAX_WORDS = 6
@@ -403,7 +404,7 @@ def search_pupils(session: Session, actor: Actor, q: str, limit: int = DEFAULT_L
     limit = max(1, min(limit, MAX_LIMIT))
     q = q if isinstance(q, str) else ""
     found = index_for(session, actor.school_id).search(q, limit)
-    if actor.is_dsl or actor.is_slt:
+    if sees_details(actor):
         return found
     # A legal name that differs from the one a child uses (adoption, care) can itself be
     # sensitive: staff who only record see the name the child goes by.

@@ -21,6 +21,7 @@ from ..record.incidents import record_incident
 from ..exceptions import Forbidden, NotFound, ValidationFailed
 from ..fields import CLOCK_SKEW, EARLIEST, is_id, parse_iso_utc
 from ..models import SEVERITIES, TRAY_STATUSES, Incident, OutboxEvent, Pupil, TrayItem
+from ..policy import may_post_to_tray, require_dsl_team
 
 MAX_EXTERNAL_ID_CHARS = 120
 MAX_IDENTIFIER_CHARS = 120
@@ -28,6 +29,7 @@ MAX_SUMMARY_CHARS = 5_000
 MAX_NOTE_CHARS = 10_000
 MAX_REASON_CHARS = 2_000
 MIN_REASON_CHARS = 5
+TRAY_TEAM_ONLY = "see and handle the incident tray"
 
 
 
@@ -36,16 +38,6 @@ MIN_REASON_CHARS = 5
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() + "Z" if value is not None else None
-
-
-def _require_integration(actor: Actor) -> None:
-    if actor.kind != "integration" or "integration" not in actor.roles:
-        raise Forbidden("Only a monitoring system's API key may post alerts to the tray.")
-
-
-def _require_dsl(actor: Actor) -> None:
-    if actor.kind != "staff" or not actor.is_dsl:
-        raise Forbidden("Only the DSL team can see and handle the incident tray.")
 
 
 def item(t: TrayItem, pupil: Pupil | None) -> dict:
@@ -103,7 +95,8 @@ def receive_alert(session: Session, actor: Actor, alert) -> tuple[dict, bool]:
     """Land an alert in the tray: (receipt, True) when new; the same item and False when this
     integration has already posted this external_id (monitoring systems retry)."""
     data = alert  # the command's fields (`alert` below may be the saved row)
-    _require_integration(actor)
+    if not may_post_to_tray(actor):
+        raise Forbidden("Only a monitoring system's API key may post alerts to the tray.")
     if not isinstance(data, dict):
         raise ValidationFailed.one("body", "Send the alert as a JSON object.")
     errors: list[dict] = []
@@ -164,7 +157,7 @@ def _posted(session: Session, actor: Actor, external_id: str) -> TrayItem | None
 
 def list_tray(session: Session, actor: Actor, status: str | None = "pending", limit: int = 200) -> list[dict]:
     """The tray, newest first. `status` None or "all" lists every item."""
-    _require_dsl(actor)
+    require_dsl_team(actor, TRAY_TEAM_ONLY)
     query = select(TrayItem, Pupil).outerjoin(Pupil, Pupil.id == TrayItem.matched_pupil_id).where(
         TrayItem.school_id == actor.school_id)
     if status not in (None, "all"):
@@ -177,7 +170,7 @@ def list_tray(session: Session, actor: Actor, status: str | None = "pending", li
 
 def _load_for_handling(session: Session, actor: Actor, item_id) -> TrayItem:
     """The pending item, locked until the transaction ends so two DSLs cannot both handle it."""
-    _require_dsl(actor)
+    require_dsl_team(actor, TRAY_TEAM_ONLY)
     query = select(TrayItem).where(TrayItem.id == item_id) if is_id(item_id) else None
     if query is not None and session.bind.dialect.name == "postgresql":
         query = query.with_for_update()

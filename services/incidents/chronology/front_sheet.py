@@ -16,19 +16,15 @@ from services.common.db import utcnow
 
 from ..follow_up.cases import pupil_cases_query
 from ..exceptions import Forbidden, NotFound
-from ..fields import Errors, day, is_id, iso, text
+from ..fields import Errors, day, iso, optional_text, required_text
 from ..models import (FLAGS, Action, AgencyInvolvement, ChronologyEntry, HouseholdMember, Pupil, PupilLink)
 from ..policy import can_read_sensitivities, may_read_front_sheet, require_dsl_team, sees_dsl_only_sections
 
 DSL_ONLY_SECTIONS = ("agencies", "open_cases")
-MAX_NAME_CHARS = 200
-MAX_RELATIONSHIP_CHARS = 60
-MAX_CONTACT_CHARS = 200
-MAX_AGENCY_CHARS = 120
 
 
-def _pupil(session: Session, actor: Actor, pupil_id) -> Pupil:
-    pupil = session.get(Pupil, pupil_id) if is_id(pupil_id) else None
+def _pupil(session: Session, actor: Actor, pupil_id: int) -> Pupil:
+    pupil = session.get(Pupil, pupil_id)
     if pupil is None or pupil.school_id != actor.school_id:
         raise NotFound("No such pupil on this school's roll.")
     return pupil
@@ -100,32 +96,21 @@ def front_sheet(session: Session, actor: Actor, pupil_id) -> dict:
     return sheet
 
 
-def _flag(value, field: str, what: str, error: Errors, default: bool) -> bool:
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        error(field, f"Say whether {what}: true or false.")
-        return default
-    return value
-
-
 def add_household_member(session: Session, actor: Actor, pupil_id, member) -> dict:
     """`data`: name, relationship (e.g. Mother, Stepfather, Foster carer), parental_responsibility,
     lives_with_pupil, contact."""
     data = member  # the command's fields (`member` below may be the saved row)
     require_dsl_team(actor, "change a pupil's household")
     pupil = _pupil(session, actor, pupil_id)
-    data = data if isinstance(data, dict) else {}
     error = Errors()
-    name = text(data.get("name"), "name", error, limit=MAX_NAME_CHARS, what="The name",
-                required="Give the person's name.")
-    relationship = text(data.get("relationship"), "relationship", error, limit=MAX_RELATIONSHIP_CHARS,
-                        what="The relationship", required="Say how they are related to the pupil, e.g. Mother.")
-    responsibility = _flag(data.get("parental_responsibility"), "parental_responsibility",
-                           "they have parental responsibility", error, False)
-    lives_with = _flag(data.get("lives_with_pupil"), "lives_with_pupil", "the pupil lives with them", error, True)
-    contact = text(data.get("contact"), "contact", error, limit=MAX_CONTACT_CHARS, what="The contact details")
+    name = required_text(data.get("name"), "name", error, "Give the person's name.")
+    relationship = required_text(data.get("relationship"), "relationship", error,
+                                 "Say how they are related to the pupil, e.g. Mother.")
     error.raise_if_any()
+    # Not said: no parental responsibility recorded; living with the pupil.
+    responsibility = bool(data.get("parental_responsibility"))
+    lives_with = data.get("lives_with_pupil") is not False
+    contact = optional_text(data.get("contact"))
     member = HouseholdMember(pupil_id=pupil.id, name=name, relationship=relationship,
                              parental_responsibility=responsibility, lives_with_pupil=lives_with, contact=contact)
     session.add(member)
@@ -138,11 +123,9 @@ def add_agency_involvement(session: Session, actor: Actor, pupil_id, involvement
     data = involvement  # the command's fields (`involvement` below may be the saved row)
     require_dsl_team(actor, "record agencies working with a pupil")
     pupil = _pupil(session, actor, pupil_id)
-    data = data if isinstance(data, dict) else {}
     error = Errors()
-    agency = text(data.get("agency"), "agency", error, limit=MAX_AGENCY_CHARS, what="The agency",
-                  required="Name the agency, e.g. Children's social care.")
-    contact = text(data.get("contact"), "contact", error, limit=MAX_CONTACT_CHARS, what="The contact")
+    agency = required_text(data.get("agency"), "agency", error, "Name the agency, e.g. Children's social care.")
+    contact = optional_text(data.get("contact"))
     started_on = day(data.get("started_on"), "started_on", "the date the agency became involved", error)
     ended_on = day(data.get("ended_on"), "ended_on", "the date the agency's involvement ended", error)
     today = utcnow().date()

@@ -18,19 +18,15 @@ from services.common.events import add_to_outbox, make_event
 
 from ..chronology.entries import add_entry
 from ..exceptions import Forbidden, NotFound
-from ..fields import Errors, day, is_id, iso, text, when
+from ..fields import Errors, day, iso, optional_text, required_text, when
 from ..models import Action, Incident, OutboxEvent
 from ..policy import can_add_action, can_complete_action, can_read_incident, require_dsl_team
-
-MAX_DESCRIPTION_CHARS = 5_000
-MAX_NOTE_CHARS = 10_000
-MAX_NAME_CHARS = 200
 
 
 # --- the incident a record is about ---------------------------------------------------------------
 
-def load_incident(session: Session, actor: Actor, incident_id) -> Incident:
-    incident = session.get(Incident, incident_id) if is_id(incident_id) else None
+def load_incident(session: Session, actor: Actor, incident_id: int) -> Incident:
+    incident = session.get(Incident, incident_id)
     if incident is None or incident.school_id != actor.school_id or actor.kind != "staff":
         raise NotFound("No such incident.")
     return incident
@@ -83,7 +79,7 @@ def action_title(a: Action) -> str:
     return f"{title} (due {a.due_on.isoformat()})" if a.due_on else title
 
 
-def add_action(session: Session, actor: Actor, incident_id, action) -> dict:
+def add_action(session: Session, actor: Actor, incident_id: int, action: dict) -> dict:
     """`data`: description, taken_at (default now), assigned_to_user_id with assigned_to_name (the
     gateway checks the id against its staff and supplies the name), due_on (YYYY-MM-DD)."""
     data = action  # the command's fields (`action` below may be the saved row)
@@ -91,20 +87,15 @@ def add_action(session: Session, actor: Actor, incident_id, action) -> dict:
     if not can_add_action(actor, incident):
         raise Forbidden("Only the DSL team, the member of staff who recorded this, or staff alerted about it "
                         "can add actions to it.")
-    data = data if isinstance(data, dict) else {}
     error = Errors()
-    description = text(data.get("description"), "description", error, limit=MAX_DESCRIPTION_CHARS,
-                       what="The action", required="Say what was done, or is to be done.")
+    description = required_text(data.get("description"), "description", error,
+                                "Say what was done, or is to be done.")
     taken_at = when(data.get("taken_at"), "taken_at", "the action was taken or agreed", error)
-    assignee, assignee_name = data.get("assigned_to_user_id"), data.get("assigned_to_name")
-    if assignee is not None:
-        if not is_id(assignee) or not isinstance(assignee_name, str) or not assignee_name.strip() \
-                or len(assignee_name) > MAX_NAME_CHARS:
-            error("assigned_to_user_id", "Choose the member of staff to assign this to from the list.")
-            assignee = assignee_name = None
-        else:
-            assignee_name = assignee_name.strip()
-    else:
+    assignee, assignee_name = data.get("assigned_to_user_id"), optional_text(data.get("assigned_to_name"))
+    if assignee is not None and assignee_name is None:  # the gateway names the staff member it checked
+        error("assigned_to_user_id", "Choose the member of staff to assign this to from the list.")
+        assignee = None
+    elif assignee is None:
         assignee_name = None
     due_on = day(data.get("due_on"), "due_on", "the due date", error)
     if due_on and taken_at and due_on < taken_at.date():
@@ -127,18 +118,15 @@ def add_action(session: Session, actor: Actor, incident_id, action) -> dict:
     return action_dict(action)
 
 
-def complete_action(session: Session, actor: Actor, action_id, completion) -> dict:
-    action = session.get(Action, action_id) if is_id(action_id) else None
+def complete_action(session: Session, actor: Actor, action_id: int, completion: dict) -> dict:
+    action = session.get(Action, action_id)
     if action is None or action.school_id != actor.school_id:
         raise NotFound("No such action.")
     if not can_complete_action(actor, action):
         raise Forbidden("Only the person the action is assigned to, who added it, or the DSL team can complete it.")
     if action.completed_at is not None:
         raise Conflict(f"This action was already completed by {action.completed_by_name}.")
-    completion = completion if isinstance(completion, dict) else {}
-    error = Errors()
-    note = text(completion.get("note"), "note", error, limit=MAX_NOTE_CHARS, what="The note")
-    error.raise_if_any()
+    note = optional_text(completion.get("note"))
     action.completed_at, action.completed_by, action.completed_by_name = utcnow(), actor.user_id, actor.name
     action.completion_note = note
     incident = session.get(Incident, action.incident_id)

@@ -12,15 +12,10 @@ from services.common.contracts.incidents import DECISION_TYPE_LABELS, OUTCOME_TY
 from services.common.db import utcnow
 
 from ..exceptions import Forbidden
-from ..fields import Errors, iso, text, when
-from ..models import DECISION_TYPES, OUTCOME_TYPES, Decision, Incident, Outcome
+from ..fields import Errors, iso, optional_text, required_text, when
+from ..models import Decision, Incident, Outcome
 from ..policy import can_read_sensitivities, can_record_decision
 from .actions import _lower_first, chronicle, load_incident, sensitivities_of
-
-MAX_REASON_CHARS = 10_000
-MAX_NOTE_CHARS = 10_000
-MAX_AGENCY_CHARS = 120
-MAX_REFERENCE_CHARS = 120
 
 NO_REFERRAL_REASON = ("Record why you decided not to refer: a decision not to refer must give its reasons "
                       "(e.g. what you weighed up and who you consulted).")
@@ -50,24 +45,23 @@ def decision_title(d: Decision) -> str:
     return "Decision: " + _lower_first(DECISION_TYPE_LABELS[d.decision_type])
 
 
-def record_decision(session: Session, actor: Actor, incident_id, decision) -> dict:
+def record_decision(session: Session, actor: Actor, incident_id: int, decision: dict) -> dict:
     """`data`: decision_type, reason (always; a decision not to refer must say why), agency (for
     other_agency), reference (e.g. the social-care case number), decided_at (default now)."""
     data = decision  # the command's fields (`decision` below may be the saved row)
     incident = _dsl_incident(session, actor, incident_id, "record decisions")
-    data = data if isinstance(data, dict) else {}
     error = Errors()
     decision_type = data.get("decision_type")
-    if decision_type not in DECISION_TYPES:
+    if decision_type is None:  # the contract knows the word list; choosing one is checked here
         error("decision_type", "Choose the decision: " + "; ".join(
             _lower_first(label) for label in DECISION_TYPE_LABELS.values()) + ".")
     missing_reason = (NO_REFERRAL_REASON if decision_type == "no_referral"
                       else "Give the reasons for this decision.")
-    reason = text(data.get("reason"), "reason", error, limit=MAX_REASON_CHARS, what="The reason",
-                  required=missing_reason)
-    agency = text(data.get("agency"), "agency", error, limit=MAX_AGENCY_CHARS, what="The agency",
-                  required="Name the agency you referred to." if decision_type == "other_agency" else None)
-    reference = text(data.get("reference"), "reference", error, limit=MAX_REFERENCE_CHARS, what="The reference")
+    reason = required_text(data.get("reason"), "reason", error, missing_reason)
+    agency = optional_text(data.get("agency"))
+    if agency is None and decision_type == "other_agency":
+        error("agency", "Name the agency you referred to.")
+    reference = optional_text(data.get("reference"))
     decided_at = when(data.get("decided_at"), "decided_at", "the decision was made", error)
     error.raise_if_any()
 
@@ -102,18 +96,18 @@ def outcome_dict(o: Outcome) -> dict:
             "recorded_at": iso(o.recorded_at), "recorded_by": {"id": o.recorded_by, "name": o.recorded_by_name}}
 
 
-def record_outcome(session: Session, actor: Actor, incident_id, outcome) -> dict:
+def record_outcome(session: Session, actor: Actor, incident_id: int, outcome: dict) -> dict:
     """`data`: outcome_type, note (required for "other")."""
     data = outcome  # the command's fields (`outcome` below may be the saved row)
     incident = _dsl_incident(session, actor, incident_id, "record outcomes")
-    data = data if isinstance(data, dict) else {}
     error = Errors()
     outcome_type = data.get("outcome_type")
-    if outcome_type not in OUTCOME_TYPES:
+    if outcome_type is None:
         error("outcome_type", "Choose the outcome: " + "; ".join(
             _lower_first(label) for label in OUTCOME_TYPE_LABELS.values()) + ".")
-    note = text(data.get("note"), "note", error, limit=MAX_NOTE_CHARS, what="The note",
-                required="Say what the outcome was." if outcome_type == "other" else None)
+    note = optional_text(data.get("note"))
+    if note is None and outcome_type == "other":
+        error("note", "Say what the outcome was.")
     error.raise_if_any()
 
     outcome = Outcome(school_id=incident.school_id, incident_id=incident.id, outcome_type=outcome_type, note=note,

@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session
 from services.common.actor import Actor
 
 from ..exceptions import NotFound, ValidationFailed
-from ..fields import is_id
 from ..models import FLAGS, Pupil, PupilLink
 from ..policy import require_dsl_team, sees_details, sees_leavers
 from .search import fold
@@ -20,7 +19,7 @@ from .search import fold
 
 
 def _load_pupil(session: Session, actor: Actor, pupil_id, *, on_roll_only: bool = False) -> Pupil:
-    pupil = session.get(Pupil, pupil_id) if is_id(pupil_id) else None
+    pupil = session.get(Pupil, pupil_id)
     if pupil is None or pupil.school_id != actor.school_id or (on_roll_only and not pupil.on_roll):
         raise NotFound("No such pupil on this school's roll.")
     return pupil
@@ -69,8 +68,6 @@ def list_siblings(session: Session, actor: Actor, pupil_id) -> list[dict]:
 def _sibling_pair(session: Session, actor: Actor, pupil_id, other_id) -> tuple[Pupil, Pupil]:
     require_dsl_team(actor, "change family links")
     pupil = _load_pupil(session, actor, pupil_id)
-    if not is_id(other_id):
-        raise ValidationFailed.one("pupil_id", "Choose the sibling from the roll.")
     if other_id == pupil.id:
         raise ValidationFailed.one("pupil_id", "A pupil cannot be their own sibling; choose another pupil.")
     other = session.get(Pupil, other_id)

@@ -399,10 +399,6 @@ def search_pupils(session: Session, actor: Actor, q: str, limit: int = DEFAULT_L
     first), legal_name (only when different, and only for the DSL team and SLT), year_group, form,
     upn}]. An empty `q` lists the roll
     in surname order."""
-    if not isinstance(limit, int) or isinstance(limit, bool):
-        limit = DEFAULT_LIMIT
-    limit = max(1, min(limit, MAX_LIMIT))
-    q = q if isinstance(q, str) else ""
     found = index_for(session, actor.school_id).search(q, limit)
     if sees_details(actor):
         return found

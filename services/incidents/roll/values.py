@@ -13,8 +13,6 @@ from .search import fold
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 60_000
 MAX_PROBLEMS = 20
-FORMATS = ("csv", "ctf")
-MODES = ("update", "full")
 TOO_LARGE = (f"The file is too large: Haven imports up to {MAX_FILE_BYTES // (1024 * 1024)} MB and "
              f"{MAX_ROWS:,} pupils at a time. Export one part of the roll at a time.")
 EARLIEST_BIRTH = date(1990, 1, 1)

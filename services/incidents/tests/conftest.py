@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from services.common.actor import Actor
+from services.common.contracts.base import validate
+from services.common.contracts.incidents import IncidentIn
 from services.common.db import make_engine, migrate, session_factory
 from services.common.testing import fresh_database
 from services.incidents import hooks
@@ -81,3 +83,14 @@ def pupil_id(session, surname=None, *, school_id=SCHOOL, on_roll=True) -> int:
 
 def category_id(session, name, *, school_id=SCHOOL) -> int:
     return session.scalar(select(Category.id).where(Category.school_id == school_id, Category.name == name))
+
+
+def new_record(data: dict) -> IncidentIn:
+    """A new record as record_incident receives it: checked by the contract first, as in the service."""
+    return validate(IncidentIn, data)
+
+
+def through_contract(method, **kwargs) -> dict:
+    """A use case's arguments as the adapter hands them over: checked by the method's contract (its
+    ValidationFailed, like the service's), nested models as plain dicts."""
+    return method.parse(kwargs).model_dump()

@@ -1,21 +1,26 @@
-"""record_incident against real PostgreSQL: each field's validation, the outbox event, time zones,
-linked pupils and their roles, the body map, warnings about full names, the chronology lines."""
+"""record_incident against real PostgreSQL: the checks that need the roll and the categories, the
+outbox event, time zones, linked pupils and their roles, the body map, warnings about full names, the
+chronology lines. Each record goes through the contract first, as in the service; the form's own
+rules (types, lengths, word lists, dates, marks on the body) are tested in test_contract.py."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text
 
 from services.common.actor import Actor
+from services.common.contracts import incidents as incidents_contract
+from services.common.contracts.incidents import MAX_ACCOUNT_CHARS
 from services.common.db import utcnow
 from services.incidents.record import incidents as domain
 from services.incidents.exceptions import ValidationFailed
 from services.incidents.models import (BodyMapMark, ChronologyEntry, Incident, IncidentAlert, IncidentCategory,
                                        LinkedPupil, OutboxEvent)
 
-from .conftest import OTHER_SCHOOL, OTHER_TEACHER, SCHOOL, actor, category_id, count, pupil_id
+from .conftest import (OTHER_SCHOOL, OTHER_TEACHER, SCHOOL, actor, category_id, count, new_record, pupil_id,
+                       through_contract)
 
 ACCOUNT = "Jo said her uncle hit her with a belt on Saturday; bruise on left forearm."
 TABLES = (Incident, IncidentCategory, IncidentAlert, OutboxEvent, LinkedPupil, BodyMapMark, ChronologyEntry)
@@ -44,7 +49,7 @@ def valid(session) -> dict:
 
 def record(sessions, data, who=None) -> dict:
     with sessions.begin() as session:
-        return domain.record_incident(session, who or actor(), data)
+        return domain.record_incident(session, who or actor(), new_record(data))
 
 
 def rows(sessions) -> dict:
@@ -66,16 +71,6 @@ def fields(errors) -> list[str]:
 
 # --- the pupil --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("bad", [None, "12", 1.0, True, [1]], ids=["missing", "string", "float", "bool", "list"])
-def test_pupil_must_be_an_integer_id(sessions, valid, bad):
-    data = dict(valid)
-    if bad is None:
-        del data["pupil_id"]
-    else:
-        data["pupil_id"] = bad
-    assert fields(refused(sessions, data)) == ["pupil_id"]
-
-
 def test_pupil_from_another_school_is_refused(sessions, session, valid):
     errors = refused(sessions, {**valid, "pupil_id": pupil_id(session, school_id=OTHER_SCHOOL)})
     assert errors == [{"field": "pupil_id",
@@ -92,39 +87,11 @@ def test_pupil_who_has_left_the_roll_is_refused(sessions, session, valid):
     assert "left the roll" in errors[0]["message"]
 
 
-def test_pupil_id_out_of_integer_range_is_a_validation_error(sessions, valid):
-    assert fields(refused(sessions, {**valid, "pupil_id": 2**31})) == ["pupil_id"]
-
-
 # --- when it happened -------------------------------------------------------------------------
-
-@pytest.mark.parametrize("bad", [None, "", "   ", "yesterday", "2026-13-01T09:00", "05/01/2026", 20260105],
-                         ids=["missing", "empty", "blank", "words", "month-13", "uk-format", "number"])
-def test_occurred_at_must_be_an_iso_date_time(sessions, valid, bad):
-    errors = refused(sessions, {**valid, "occurred_at": bad})
-    assert fields(errors) == ["occurred_at"]
-    assert "date and time it happened" in errors[0]["message"]
-
-
-def test_occurred_at_in_the_future_is_refused(sessions, valid):
-    tomorrow = (utcnow() + timedelta(days=1)).isoformat() + "Z"
-    errors = refused(sessions, {**valid, "occurred_at": tomorrow})
-    assert errors == [{"field": "occurred_at", "message": "The date and time cannot be in the future."}]
-
 
 def test_occurred_at_a_minute_ahead_is_allowed_for_clock_skew(sessions, valid):
     soon = (utcnow() + timedelta(minutes=1)).isoformat() + "Z"
     assert record(sessions, {**valid, "occurred_at": soon})["id"]
-
-
-def test_occurred_at_before_1990_is_refused(sessions, valid):
-    errors = refused(sessions, {**valid, "occurred_at": "1989-12-31T23:59:00Z"})
-    assert errors == [{"field": "occurred_at", "message": "That date is too far in the past; check the year."}]
-
-
-@pytest.mark.parametrize("extreme", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:00-01:00"])
-def test_occurred_at_at_the_edge_of_the_calendar_is_a_validation_error(sessions, valid, extreme):
-    assert fields(refused(sessions, {**valid, "occurred_at": extreme})) == ["occurred_at"]
 
 
 def test_occurred_at_with_an_offset_is_stored_in_utc(sessions, valid):
@@ -141,29 +108,10 @@ def test_occurred_at_with_z_and_without_offset_are_taken_as_utc(sessions, valid)
         "2025-01-10T09:30:00Z"
 
 
-def test_a_time_just_past_now_in_a_western_offset_is_in_the_future(sessions, valid):
-    # 10 minutes from now, written as local time five hours behind UTC: still the future.
-    local = (datetime.now(timezone.utc) + timedelta(minutes=10)).astimezone(timezone(timedelta(hours=-5)))
-    assert fields(refused(sessions, {**valid, "occurred_at": local.isoformat()})) == ["occurred_at"]
-
-
 # --- the account ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("bad", [None, "", "  \n\t ", 42, ["words"]],
-                         ids=["missing", "empty", "blank", "number", "list"])
-def test_account_must_be_written(sessions, valid, bad):
-    errors = refused(sessions, {**valid, "account": bad})
-    assert errors == [{"field": "account", "message": "Write what you saw, heard or were told."}]
-
-
-def test_account_longer_than_the_limit_is_refused(sessions, valid):
-    errors = refused(sessions, {**valid, "account": "x" * (domain.MAX_ACCOUNT_CHARS + 1)})
-    assert fields(errors) == ["account"]
-    assert "50,000" in errors[0]["message"]
-
-
 def test_account_at_the_limit_is_kept_and_trimmed(sessions, valid):
-    text_ = "y" * domain.MAX_ACCOUNT_CHARS
+    text_ = "y" * MAX_ACCOUNT_CHARS
     assert record(sessions, {**valid, "account": text_})["account"] == text_
     assert record(sessions, {**valid, "account": "  seen at gate  \n"})["account"] == "seen at gate"
 
@@ -178,10 +126,8 @@ def test_no_category_is_refused(sessions, valid):
     assert fields(refused(sessions, data)) == ["category_ids"]
 
 
-def test_four_categories_are_refused_three_are_accepted(sessions, session, valid):
-    ids = [category_id(session, n) for n in ("Behaviour", "Bullying", "Attendance", "Medical")]
-    errors = refused(sessions, {**valid, "category_ids": ids})
-    assert errors == [{"field": "category_ids", "message": "Choose at most 3 categories."}]
+def test_three_categories_are_accepted(sessions, session, valid):
+    ids = [category_id(session, n) for n in ("Behaviour", "Bullying", "Attendance")]
     result = record(sessions, {**valid, "category_ids": ids[:3]})
     assert sorted(c["name"] for c in result["categories"]) == ["Attendance", "Behaviour", "Bullying"]
 
@@ -190,13 +136,6 @@ def test_repeated_category_counts_once(sessions, session, valid):
     behaviour = category_id(session, "Behaviour")
     result = record(sessions, {**valid, "category_ids": [behaviour, behaviour]})
     assert [c["id"] for c in result["categories"]] == [behaviour]
-
-
-@pytest.mark.parametrize("bad", ["1", [1.0], [True], ["1"], {"id": 1}],
-                         ids=["string", "float", "bool", "string-id", "dict"])
-def test_categories_must_be_a_list_of_ids(sessions, valid, bad):
-    errors = refused(sessions, {**valid, "category_ids": bad})
-    assert errors == [{"field": "category_ids", "message": "Categories must be a list of category ids."}]
 
 
 @pytest.mark.parametrize("which", ["inactive", "unknown", "other-school"])
@@ -210,24 +149,6 @@ def test_unusable_category_is_refused(sessions, session, valid, which):
 
 # --- who is alerted, urgency ------------------------------------------------------------------
 
-@pytest.mark.parametrize("bad", [["governors"], ["dsl", "everyone"], "dsl", [None]],
-                         ids=["unknown", "one-unknown", "string", "none"])
-def test_alert_groups_must_be_dsl_or_slt(sessions, valid, bad):
-    errors = refused(sessions, {**valid, "alert_groups": bad})
-    assert errors == [{"field": "alert_groups", "message": "Alert groups must be chosen from: dsl, slt."}]
-
-
-@pytest.mark.parametrize("bad", ["10", [10, "11"], [True]], ids=["string", "mixed", "bool"])
-def test_alert_user_ids_must_be_a_list_of_ids(sessions, valid, bad):
-    assert fields(refused(sessions, {**valid, "alert_user_ids": bad})) == ["alert_user_ids"]
-
-
-@pytest.mark.parametrize("bad", ["true", 1, 0, None], ids=["string", "one", "zero", "none"])
-def test_urgent_must_be_a_boolean(sessions, valid, bad):
-    errors = refused(sessions, {**valid, "urgent": bad})
-    assert errors == [{"field": "urgent", "message": "Urgent must be true or false."}]
-
-
 def test_urgent_defaults_to_false(sessions, valid):
     data = dict(valid)
     del data["urgent"]
@@ -236,11 +157,12 @@ def test_urgent_defaults_to_false(sessions, valid):
 
 def test_every_error_is_reported_together_and_nothing_is_saved(sessions, session, valid):
     record(sessions, valid)  # something already in every table, to show it is left alone
-    errors = refused(sessions, {"pupil_id": pupil_id(session, school_id=OTHER_SCHOOL),
-                                "occurred_at": "not a date", "account": " ", "category_ids": [],
-                                "alert_user_ids": "all", "alert_groups": ["governors"], "urgent": "yes"})
-    assert fields(errors) == ["pupil_id", "occurred_at", "account", "category_ids", "alert_user_ids",
-                              "alert_groups", "urgent"]
+    gill = pupil_id(session, "Gill")
+    errors = refused(sessions, {**valid, "pupil_id": pupil_id(session, school_id=OTHER_SCHOOL), "category_ids": [],
+                                "linked_pupils": [{"pupil_id": gill, "role": "victim"},
+                                                  {"pupil_id": pupil_id(session, on_roll=False), "role": "victim"}],
+                                "dsl_informed_verbally": True})
+    assert fields(errors) == ["pupil_id", "category_ids", "linked_pupils.1", "dsl_informed_user_id"]
     assert rows(sessions) == {"Incident": 1, "IncidentCategory": 1, "IncidentAlert": 1, "OutboxEvent": 1,
                               "LinkedPupil": 0, "BodyMapMark": 0, "ChronologyEntry": 1}
 
@@ -300,13 +222,13 @@ def test_safeguarding_category_always_alerts_the_dsl(sessions, session, valid):
 
 def test_chosen_groups_are_kept_alongside_the_category_default(sessions, session, valid):
     result = record(sessions, {**valid, "category_ids": [category_id(session, "Online safety")],
-                               "alert_groups": ["slt", "dsl", "slt"]})
+                               "alert_groups": ["slt", "slt"]})
     assert result["alert_groups"] == ["slt", "dsl"]
 
 
 def test_a_category_without_defaults_alerts_only_whom_the_recorder_chose(sessions, session, valid):
     result = record(sessions, {**valid, "category_ids": [category_id(session, "Medical")],
-                               "alert_groups": None, "alert_user_ids": None})
+                               "alert_groups": [], "alert_user_ids": []})
     assert result["alert_groups"] == [] and result["alert_user_ids"] == []
 
 
@@ -332,8 +254,7 @@ def test_the_full_record_is_kept_and_read_back(sessions, valid):
                      job_title="Class Teacher, Year 4")
     words = "  He said \"my dad's belt\" — and then 'don't tell'.\n"
     result = record(sessions, {**valid, "record_type": "disclosure", "location": " Year 4 cloakroom ",
-                               "childs_words": words, "others_present": "Mrs Bell (TA)",
-                               "recorded_by_role": "Headteacher"}, recorder)
+                               "childs_words": words, "others_present": "Mrs Bell (TA)"}, recorder)
     assert result["record_type_label"] == "Disclosure or conversation with the child"
     assert result["location"] == "Year 4 cloakroom"
     assert result["childs_words"] == words.strip()
@@ -345,19 +266,9 @@ def test_the_full_record_is_kept_and_read_back(sessions, valid):
             k: v for k, v in result.items() if k != "warnings"}
 
 
-@pytest.mark.parametrize("bad", ["incident", "Observation", 3, ["observation"]])
-def test_record_type_must_be_one_of_the_list(sessions, valid, bad):
-    errors = refused(sessions, {**valid, "record_type": bad})
-    assert fields(errors) == ["record_type"]
-    assert "disclosure or conversation with the child" in errors[0]["message"]
-
-
 @pytest.mark.parametrize("field,limit", [("location", 200), ("childs_words", 20_000), ("others_present", 2_000)])
-def test_text_fields_have_limits(sessions, valid, field, limit):
+def test_text_fields_are_kept_up_to_their_limits(sessions, valid, field, limit):
     assert record(sessions, {**valid, field: "w" * limit})[field] == "w" * limit
-    errors = refused(sessions, {**valid, field: "w" * (limit + 1)})
-    assert fields(errors) == [field] and f"{limit:,}" in errors[0]["message"]
-    assert fields(refused(sessions, {**valid, field: 12})) == [field]
 
 
 def test_blank_optional_text_is_stored_as_nothing(sessions, valid):
@@ -379,7 +290,6 @@ def test_who_was_told_is_dropped_when_the_dsl_was_not_told(sessions, valid):
     result = record(sessions, {**valid, "dsl_informed_verbally": False, "dsl_informed_user_id": 20,
                                "dsl_informed_name": "Dana Shah"})
     assert result["dsl_informed"] == {"verbally": False, "user_id": None, "name": None}
-    assert fields(refused(sessions, {**valid, "dsl_informed_verbally": "yes"})) == ["dsl_informed_verbally"]
 
 
 # --- linked pupils ----------------------------------------------------------------------------
@@ -422,36 +332,18 @@ def test_linked_pupil_errors_name_the_row(sessions, session, valid):
     gill = pupil_id(session, "Gill")
     errors = refused(sessions, {**valid, "linked_pupils": [
         {"pupil_id": gill, "role": "victim"},
-        {"pupil_id": gill, "role": "witness"},                                     # twice
-        {"pupil_id": valid["pupil_id"], "role": "witness"},                        # the main pupil
         {"pupil_id": pupil_id(session, on_roll=False), "role": "witness"},          # left the roll
         {"pupil_id": pupil_id(session, school_id=OTHER_SCHOOL), "role": "witness"},  # another school
         {"pupil_id": 999_999, "role": "witness"},                                  # unknown
-        {"pupil_id": pupil_id(session, "Foster"), "role": "bystander"},            # unknown role
-        {"pupil_id": "12", "role": "victim"},                                      # not an id
-        "Jack",                                                                    # not a link at all
     ]})
     assert errors == [
-        {"field": "linked_pupils.1", "message": "This pupil is linked twice. Link each pupil once, with one role."},
-        {"field": "linked_pupils.2",
-         "message": "This is the pupil the record is about; they cannot also be a linked pupil."},
-        {"field": "linked_pupils.3",
+        {"field": "linked_pupils.1",
          "message": "That pupil has left the roll; ask the DSL to record against their archived file."},
-        {"field": "linked_pupils.4",
+        {"field": "linked_pupils.2",
          "message": "That pupil is not on this school's roll. Choose the pupil from the list."},
-        {"field": "linked_pupils.5",
+        {"field": "linked_pupils.3",
          "message": "That pupil is not on this school's roll. Choose the pupil from the list."},
-        {"field": "linked_pupils.6.role",
-         "message": "Choose this pupil's role: victim, alleged perpetrator, witness, sibling or other."},
-        {"field": "linked_pupils.7", "message": "Choose the linked pupil from the list."},
-        {"field": "linked_pupils.8", "message": "Each linked pupil needs a pupil and a role."},
     ]
-
-
-def test_linked_pupils_must_be_a_list_and_not_too_many(sessions, session, valid):
-    assert fields(refused(sessions, {**valid, "linked_pupils": {"pupil_id": 1}})) == ["linked_pupils"]
-    many = [{"pupil_id": i, "role": "other"} for i in range(1, domain.MAX_LINKED_PUPILS + 2)]
-    assert fields(refused(sessions, {**valid, "linked_pupils": many})) == ["linked_pupils"]
 
 
 # --- the body map -----------------------------------------------------------------------------
@@ -469,34 +361,8 @@ def test_marks_are_kept_with_their_details(sessions, valid):
     assert rows(sessions)["BodyMapMark"] == 2
 
 
-@pytest.mark.parametrize("where", [(0.02, 0.5), (0.5, 0.99), (0.2, 0.02), (0.24, 0.5), (1.5, 0.3), (-0.1, 0.3)],
-                         ids=["beside-the-arm", "below-the-feet", "beside-the-head", "between-arm-and-body",
-                              "off-the-box", "negative"])
-def test_a_mark_outside_the_outline_is_refused_naming_the_mark(sessions, valid, where):
-    x, y = where
-    errors = refused(sessions, {**valid, "body_map": [MARK, MARK, {**MARK, "side": "back", "x": x, "y": y}]})
-    assert errors == [{"field": "body_map.2", "message": "This mark is outside the body outline. Place it on the body."}]
-
-
-def test_each_mark_field_is_checked(sessions, valid):
-    errors = refused(sessions, {**valid, "body_map": [
-        {**MARK, "side": "top"},
-        {**MARK, "x": "0.5", "y": None},
-        {**MARK, "x": float("nan")},
-        {**MARK, "mark_type": "graze"},
-        {**MARK, "colour": "c" * 61, "description": "d" * 2001},
-        {**MARK, "x": True},
-        [0.5, 0.5],
-    ]})
-    assert fields(errors) == ["body_map.0.side", "body_map.1.x", "body_map.1.y", "body_map.2.x",
-                              "body_map.3.mark_type", "body_map.4.colour", "body_map.4.description",
-                              "body_map.5.x", "body_map.6"]
-
-
-def test_at_most_sixty_marks(sessions, valid):
+def test_sixty_marks_are_kept(sessions, valid):
     assert len(record(sessions, {**valid, "body_map": [MARK] * 60})["body_map"]) == 60
-    errors = refused(sessions, {**valid, "body_map": [MARK] * 61})
-    assert fields(errors) == ["body_map"] and "60" in errors[0]["message"]
 
 
 # --- warnings about full names ------------------------------------------------------------------
@@ -536,9 +402,9 @@ def test_check_text_warns_before_saving_without_writing(sessions, session):
     o_brien = pupil_id(session, "O'Brien")
     before = rows(sessions)
     with sessions() as s:
-        result = domain.check_incident_text(s, actor(), {
+        result = domain.check_incident_text(s, actor(), **through_contract(incidents_contract.check_incident_text, texts={
             "account": "Chloe O'Brien saw it", "childs_words": None, "others_present": "C.O.",
-            "linked_pupils": [{"pupil_id": o_brien}, {"pupil_id": pupil_id(s, school_id=OTHER_SCHOOL)}, "x"]})
+            "linked_pupils": [{"pupil_id": o_brien}, {"pupil_id": pupil_id(s, school_id=OTHER_SCHOOL)}]}))
     assert result == {"warnings": [{"field": "account", "pupil_id": o_brien,
                                     "message": "This names a linked pupil in full; refer to linked pupils by "
                                                "their initials (e.g. C.O.)"}]}
@@ -548,8 +414,9 @@ def test_check_text_warns_before_saving_without_writing(sessions, session):
 def test_check_text_ignores_pupils_of_another_school(sessions, session):
     other = pupil_id(session, school_id=OTHER_SCHOOL)
     with sessions() as s:
-        assert domain.check_incident_text(s, actor(), {"account": "Otto Elsewhere",
-                                                       "linked_pupils": [other]}) == {"warnings": []}
+        assert domain.check_incident_text(s, actor(), **through_contract(
+            incidents_contract.check_incident_text,
+            texts={"account": "Otto Elsewhere", "linked_pupils": [{"pupil_id": other}]})) == {"warnings": []}
 
 
 # --- the event, and nothing half-saved --------------------------------------------------------
@@ -598,21 +465,14 @@ def test_the_same_submission_twice_is_recorded_once(sessions, session):
             "client_token": "form-7f3a9c2e"}
     before = [count(sessions, m) for m in (Incident, ChronologyEntry, OutboxEvent)]
     with sessions.begin() as s:
-        first = domain.record_incident(s, actor(), data)
+        first = domain.record_incident(s, actor(), new_record(data))
     with sessions.begin() as s:
-        again = domain.record_incident(s, actor(), data)
+        again = domain.record_incident(s, actor(), new_record(data))
     assert again["id"] == first["id"] and again["replayed"] is True and "replayed" not in first
     after = [count(sessions, m) for m in (Incident, ChronologyEntry, OutboxEvent)]
     assert [a - b for a, b in zip(after, before)] == [1, 1, 1]
     with sessions.begin() as s:  # another member of staff's token is theirs alone
-        other = domain.record_incident(s, actor(user_id=OTHER_TEACHER), data)
+        other = domain.record_incident(s, actor(user_id=OTHER_TEACHER), new_record(data))
     assert other["id"] != first["id"]
 
 
-@pytest.mark.parametrize("token", ["short", "has spaces in it", "x" * 65, 12345678])
-def test_a_malformed_submission_token_is_refused(sessions, session, token):
-    data = {"pupil_id": pupil_id(session, "Green"), "occurred_at": "2026-01-05T09:30:00Z",
-            "account": "x", "category_ids": [category_id(session, "Behaviour")], "client_token": token}
-    with pytest.raises(ValidationFailed) as refused, sessions.begin() as s:
-        domain.record_incident(s, actor(), data)
-    assert refused.value.errors[0]["field"] == "client_token"

@@ -261,12 +261,6 @@ def test_empty_files_and_workbooks_are_refused(session):
         run(session, b"   ")
 
 
-def test_format_mode_and_dry_run_are_checked_together(session):
-    with pytest.raises(ValidationFailed) as caught:
-        importer.import_roll(session, dsl(), MIS_CSV, file_format="xlsx", mode="everything", dry_run="yes")
-    assert [e["field"] for e in caught.value.errors] == ["format", "mode", "dry_run"]
-
-
 @pytest.mark.parametrize("who", [actor(), actor(SLT_USER, roles=("slt",), second_factor=True),
                                  actor(DSL_USER, roles=("dsl",), second_factor=False)],
                          ids=["teacher", "slt", "dsl-without-second-factor"])

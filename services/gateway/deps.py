@@ -138,7 +138,9 @@ async def _signed_in(request: Request, cfg: Settings, db: Database) -> SignedInU
         if given is None and request.headers.get("content-type", "").startswith(
                 ("application/x-www-form-urlencoded", "multipart/form-data")):
             given = (await request.form()).get("csrf_token")
-        if not isinstance(given, str) or not secrets.compare_digest(given, user.csrf_token):
+        # Compared as bytes: a token typed in non-ASCII characters is a wrong token, not a TypeError.
+        if not isinstance(given, str) or not secrets.compare_digest(given.encode("utf-8", "replace"),
+                                                                    user.csrf_token.encode()):
             raise HTTPException(403, "The form has expired or the CSRF token is missing. Reload the page and try again.")
     return user
 

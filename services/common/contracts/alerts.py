@@ -4,13 +4,13 @@ from __future__ import annotations
 from pydantic import Field
 
 from . import gateway, incidents
-from .base import Contract, Count, Id, NoArguments, ServiceContract, View
+from .base import Contract, Count, Flag, Id, NoArguments, ServiceContract, View
 
 contract = ServiceContract("alerts")
 
 
 class ListAlerts(Contract):
-    unread_only: bool = False
+    unread_only: Flag = False
     limit: Count = Field(100, le=500)
 
 

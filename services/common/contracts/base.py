@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter,
+from pydantic import (AfterValidator, BeforeValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter,
                       ValidationError)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
@@ -22,14 +22,30 @@ from services.common.errors import ValidationFailed
 # Ids are the databases' integer columns: a larger number can never name a row, and reaching the
 # driver with one fails there (a 500) instead of here (a 422).
 MAX_ID = 2**31 - 1
-Id = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON numbers that are whole (7 or 7.0) are ids; true, "7" and 7.5 are not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PydanticCustomError("int_type", "Give a whole number.")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise PydanticCustomError("int_type", "Give a whole number.")
+        return int(value)
+    return value
+
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_whole_number)]
+# true or false, and nothing that merely looks like one ("yes", 1, "0").
+Flag = Annotated[bool, Field(strict=True)]
 # Small counts and limits (page sizes and the like).
-Count = Annotated[int, Field(strict=True, ge=0, le=1_000_000)]
+Count = Annotated[int, Field(ge=0, le=1_000_000), BeforeValidator(_whole_number)]
 
 # A JSON string may hold an unpaired UTF-16 surrogate ("\ud800"): Python keeps it, UTF-8 cannot
 # encode it, and the database or the bus fails on it later. Refuse it at the door.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-SURROGATE_MESSAGE = ("This text holds a character that cannot be stored (an unpaired surrogate). "
+# NUL cannot be stored in PostgreSQL text either.
+_SURROGATE = re.compile("[\ud800-\udfff\x00]")
+SURROGATE_MESSAGE = ("This text holds a character that cannot be stored (an unpaired surrogate or a NUL). "
                      "Retype it and try again.")
 
 
@@ -51,8 +67,9 @@ def RequiredText(max_length: int, message: str, **field_kwargs) -> Any:  # noqa:
         if not value.strip():
             raise PydanticCustomError("required_text", message)
         return value
+    # minLength is stated for the document; the check is `present`, which says what to write.
     return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_no_surrogates),
-                     AfterValidator(present), Field(**field_kwargs)]
+                     AfterValidator(present), Field(json_schema_extra={"minLength": 1}, **field_kwargs)]
 
 
 EARLIEST = datetime(1990, 1, 1)

@@ -13,7 +13,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from . import bodymap, documents
-from .base import (Contract, Count, Event, Id, NoArguments, PastMoment, RequiredText, ServiceContract, Text,
+from .base import (Contract, Count, Event, Flag, Id, NoArguments, PastMoment, RequiredText, ServiceContract, Text,
                    View, item_errors)
 
 contract = ServiceContract("incidents")
@@ -166,8 +166,8 @@ class LinkedPupilIn(Contract):
 
 class BodyMapMarkIn(Contract):
     side: Literal[SIDES]
-    x: float = Field(ge=0, le=1, allow_inf_nan=False, description="Across the outline's box, 0 (left) to 1 (right)")
-    y: float = Field(ge=0, le=1, allow_inf_nan=False, description="Down the outline's box, 0 (top) to 1 (bottom)")
+    x: float = Field(strict=True, ge=0, le=1, allow_inf_nan=False, description="Across the outline's box, 0 (left) to 1 (right)")
+    y: float = Field(strict=True, ge=0, le=1, allow_inf_nan=False, description="Down the outline's box, 0 (top) to 1 (bottom)")
     mark_type: Literal[MARK_TYPES]
     colour: Text(MAX_MARK_DETAIL_CHARS) | None = None
     shape: Text(MAX_MARK_DETAIL_CHARS) | None = None
@@ -193,12 +193,12 @@ class IncidentIn(Contract):
     category_ids: list[Id] = Field(default_factory=list, max_length=MAX_CATEGORIES, description="One to three")
     alert_user_ids: IdList = Field(default_factory=list)
     alert_groups: list[Literal[ALERT_GROUPS]] = Field(default_factory=list, max_length=len(ALERT_GROUPS))
-    urgent: bool = False
+    urgent: Flag = False
     record_type: Literal[RECORD_TYPES] = "observation"
     location: Text(MAX_LOCATION_CHARS) | None = None
     childs_words: Text(MAX_CHILDS_WORDS_CHARS) | None = None
     others_present: Text(MAX_OTHERS_PRESENT_CHARS) | None = None
-    dsl_informed_verbally: bool = False
+    dsl_informed_verbally: Flag = False
     dsl_informed_user_id: Id | None = Field(None, description="Who on the DSL team was told, when verbally")
     dsl_informed_name: Text(MAX_NAME_CHARS) | None = Field(None, description="Filled in by the gateway")
     linked_pupils: list[LinkedPupilIn] = Field(default_factory=list, max_length=MAX_LINKED_PUPILS)
@@ -290,11 +290,11 @@ class ImportRoll(Contract):
     content_b64: Annotated[str, StringConstraints(min_length=1, max_length=(MAX_ROLL_FILE_BYTES * 4) // 3 + 8)]
     file_format: Literal[ROLL_FORMATS]
     mode: Literal[ROLL_MODES] = "update"
-    dry_run: bool = False
+    dry_run: Flag = False
 
 
 class CategoryTree(Contract):
-    include_inactive: bool = False
+    include_inactive: Flag = False
 
 
 Colour = Annotated[str, StringConstraints(max_length=7, pattern=r"^#[0-9A-Fa-f]{6}$")]
@@ -309,7 +309,7 @@ class CategoryIn(Contract):
                                                  "the school's own")
     default_alert_groups: list[Literal[ALERT_GROUPS]] = Field(default_factory=list, max_length=len(ALERT_GROUPS))
     default_alert_user_ids: list[Id] = Field(default_factory=list, max_length=50)
-    active: bool = True
+    active: Flag = True
 
 
 class CategoryChanges(Contract):
@@ -321,7 +321,7 @@ class CategoryChanges(Contract):
     sensitivity: Sensitivity | None = None
     default_alert_groups: list[Literal[ALERT_GROUPS]] | None = Field(None, max_length=len(ALERT_GROUPS))
     default_alert_user_ids: list[Id] | None = Field(None, max_length=50)
-    active: bool | None = None
+    active: Flag | None = None
 
 
 class CreateCategory(Contract):
@@ -358,7 +358,7 @@ class CompleteAction(Contract):
 
 
 class ActionList(Contract):
-    open_only: bool = True
+    open_only: Flag = True
 
 
 class DecisionIn(Contract):
@@ -438,19 +438,19 @@ class ChronologyQuery(Contract):
     date_from: Text(40) | None = Field(None, description="A date (the whole day) or a date and time")
     date_to: Text(40) | None = None
     entry_type: Text(200) | None = Field(None, description="Comma-separated: " + ", ".join(ENTRY_TYPES))
-    significant: bool | None = None
+    significant: Flag | None = None
 
 
 class SetSignificant(Contract):
     entry_id: Id
-    significant: bool
+    significant: Flag
 
 
 class HouseholdMemberIn(Contract):
     name: Text(200) = ""
     relationship: Text(60) = Field("", description="e.g. Mother, Stepfather, Foster carer")
-    parental_responsibility: bool | None = None
-    lives_with_pupil: bool | None = None
+    parental_responsibility: Flag | None = None
+    lives_with_pupil: Flag | None = None
     contact: Text(200) | None = None
 
 
@@ -495,7 +495,7 @@ class AttachIn(Contract):
     category_ids: list[Id] = Field(default_factory=list, max_length=MAX_CATEGORIES)
     alert_user_ids: IdList = Field(default_factory=list)
     alert_groups: list[Literal[ALERT_GROUPS]] = Field(default_factory=list, max_length=len(ALERT_GROUPS))
-    urgent: bool | None = Field(None, description="Defaults to true for high and critical alerts")
+    urgent: Flag | None = Field(None, description="Defaults to true for high and critical alerts")
     note: Text(10_000) | None = Field(None, description="The DSL's note, added to the account")
 
 

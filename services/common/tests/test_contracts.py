@@ -94,3 +94,19 @@ def test_field_errors_speak_plainly():
     assert "cannot be stored" in messages["content_type"]
     assert messages["colour"] == "This field is not expected here; remove it."
     assert messages["content_b64"] == "This cannot be empty."
+
+
+def test_ids_are_whole_json_numbers_only():
+    parse = contracts.incidents.get_incident.parse
+    assert parse({"incident_id": 7.0}).incident_id == 7  # JSON has one number type
+    for wrong in (True, "7", 7.5, None, [7]):
+        with pytest.raises(ValidationFailed) as refused:
+            parse({"incident_id": wrong})
+        assert refused.value.errors[0]["field"] == "incident_id"
+
+
+def test_text_refuses_nul_which_postgresql_cannot_store():
+    with pytest.raises(ValidationFailed) as refused:
+        contracts.documents.store_document.parse({"incident_id": 1, "filename": "a\x00.txt",
+                                                  "content_type": "text/plain", "content_b64": "aGk="})
+    assert [e["field"] for e in refused.value.errors] == ["filename"]

@@ -98,6 +98,9 @@ def test_unsafe_requests_need_the_csrf_token(app, rpc, teacher):
         r = teacher.post("/api/v1/incidents", json={"pupil_id": 7, "occurred_at": "2026-03-01T09:30"})
         assert r.status_code == 403 and "CSRF" in r.json()["detail"]
         assert teacher.post("/incidents/new", data={"pupil_id": "7"}).status_code == 403
+        # A token in characters no token has is a wrong token, not a server error.
+        r = teacher.post("/incidents/new", data={"pupil_id": "7", "csrf_token": "é" * 43})
+        assert r.status_code == 403
     finally:
         teacher.headers["X-CSRF-Token"] = token
     assert rpc.calls == []

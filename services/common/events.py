@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from kombu import Connection, Exchange, Producer
-from sqlalchemy import DateTime, Index, Integer, String, Text, delete, select, text, update
+from sqlalchemy import DateTime, Index, Integer, String, Text, bindparam, delete, select, text, update
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from .db import utcnow
@@ -75,6 +75,22 @@ def add_to_outbox(session: Session, outbox_model, event: dict) -> None:
                              body=json.dumps(event)))
 
 
+_CLAIM_STATEMENTS: dict[str, object] = {}
+
+
+def _claim_statement(processed_model):
+    """INSERT … ON CONFLICT DO NOTHING RETURNING, as text: SQLAlchemy does not cache the compiled
+    form of its own `on_conflict_do_nothing()` construct, and compiling it cost more than running it."""
+    table = processed_model.__table__.name
+    if table not in _CLAIM_STATEMENTS:
+        _CLAIM_STATEMENTS[table] = text(
+            f"INSERT INTO {table} (event_id, event_type, processed_at) "  # noqa: S608 - a table name from the code
+            "VALUES (:event_id, :event_type, :processed_at) ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+        ).bindparams(bindparam("event_id", type_=String()), bindparam("event_type", type_=String()),
+                     bindparam("processed_at", type_=DateTime()))
+    return _CLAIM_STATEMENTS[table]
+
+
 def already_processed(session: Session, processed_model, event: dict) -> bool:
     """Claim an event for this transaction; False the first time, True for a redelivery.
 
@@ -82,16 +98,8 @@ def already_processed(session: Session, processed_model, event: dict) -> bool:
     instances hold copies of one event at once, the second waits for the first's transaction and
     then sees the event as processed, rather than failing on the primary key."""
     values = {"event_id": event["event_id"], "event_type": event.get("event_type", ""), "processed_at": utcnow()}
-    dialect = session.get_bind().dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        claimed = session.execute(insert(processed_model).values(**values)
-                                  .on_conflict_do_nothing(index_elements=["event_id"])
-                                  .returning(processed_model.event_id)).first()
-        return claimed is None
+    if session.get_bind().dialect.name in ("postgresql", "sqlite"):
+        return session.execute(_claim_statement(processed_model), values).first() is None
     if session.get(processed_model, event["event_id"]) is not None:
         return True
     session.add(processed_model(**values))

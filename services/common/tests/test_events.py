@@ -298,3 +298,20 @@ def test_relays_in_several_processes_publish_each_event_once(sessions):
     assert sorted(seen) == sorted(e["event_id"] for e in events_)  # every one, none twice
     assert sum(counts) == 300 and all(counts), counts  # and every relay had a share
     assert set(published(sessions).values()) == {True}
+
+
+def test_already_processed_on_sqlite_too(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'events.sqlite3'}")
+    try:
+        Base.metadata.create_all(engine)
+        sessions = session_factory(engine)
+        event = make_event("incident_recorded", 1, incident_id=1)
+        with sessions.begin() as session:
+            assert already_processed(session, ProcessedEvent, event) is False
+        with sessions.begin() as session:
+            assert already_processed(session, ProcessedEvent, event) is True
+        with sessions() as session:
+            row = session.get(ProcessedEvent, event["event_id"])
+            assert row.event_type == "incident_recorded" and isinstance(row.processed_at, datetime)
+    finally:
+        engine.dispose()

@@ -6,7 +6,7 @@ import logging
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-from services.common.adapter import Service, Setting, UnitOfWork
+from services.common.adapter import Service, Setting, UnitOfWork, health
 from services.common.contracts import alerts
 from services.common.db import utcnow
 
@@ -28,9 +28,6 @@ class Mailer(DependencyProvider):
     def get_dependency(self, worker_ctx):
         return self.mailer
 
-
-def health(session) -> str:
-    return "ok"
 
 
 class AlertsService(Service):

@@ -1,16 +1,13 @@
 """The documents service's Nameko adapter: contract → use case, nothing else."""
 from __future__ import annotations
 
-from services.common.adapter import Service, Setting, UnitOfWork
+from services.common.adapter import Service, Setting, UnitOfWork, health
 from services.common.contracts import documents
 
 from . import domain
 from .dependencies import DocumentVault, IncidentAccess
 from .models import OutboxEvent
 
-
-def health(session) -> str:
-    return "ok"
 
 
 class DocumentsService(Service):

@@ -1,7 +1,7 @@
 """The incidents service's Nameko adapter: contract → use case, nothing else."""
 from __future__ import annotations
 
-from services.common.adapter import Service, UnitOfWork
+from services.common.adapter import Service, UnitOfWork, health
 from services.common.contracts import incidents
 
 from . import consumers, hooks
@@ -12,9 +12,6 @@ from .record import amendments, categories, incidents as record
 from .roll import importer, pupils, search
 from .tray import items as tray
 
-
-def health(session) -> str:
-    return "ok"
 
 
 class IncidentsService(Service):

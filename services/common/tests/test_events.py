@@ -277,7 +277,7 @@ class SlowPublisher(RecordingPublisher):
         self.seen.append(event_id)
 
 
-def test_relays_in_several_processes_publish_each_event_once(sessions):
+def test_relays_in_several_processes_publish_each_event_once(engine, sessions):
     events_ = put(sessions, *[f"e{n}_happened" for n in range(300)])
     seen: list[str] = []
     counts: list[int] = []
@@ -290,6 +290,9 @@ def test_relays_in_several_processes_publish_each_event_once(sessions):
                 sent += n
         counts.append(sent)
 
+    with engine.connect() as a, engine.connect() as b, engine.connect() as c:  # three pooled connections,
+        for conn in (a, b, c):                                                 # so no relay starts late
+            conn.execute(text("SELECT 1"))
     threads = [threading.Thread(target=relay) for _ in range(3)]
     for t in threads:
         t.start()

@@ -30,7 +30,7 @@ class FakeRpc:
         self.published, self.refuse = published, refuse
 
     async def publish_event(self, source, event_type, body, event_id, timeout=10.0):
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(0.005)
         if event_id in self.refuse:
             raise ConnectionError("the broker did not confirm")
         self.published.append((source, event_type, event_id))
@@ -49,6 +49,8 @@ def relay_engine():
 def db(relay_engine):
     with relay_engine.begin() as conn:
         conn.execute(text("TRUNCATE outbox RESTART IDENTITY"))
+        with relay_engine.connect() as second:  # two pooled connections: neither relay waits to connect
+            second.execute(text("SELECT 1"))
     return Db(relay_engine)
 
 

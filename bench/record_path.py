@@ -1,7 +1,7 @@
 """Recording an incident: Haven beside a single FastAPI + SQLAlchemy process doing the same work.
 
     .venv/bin/python bench/record_path.py [--calls 300] [--clients 50] [--seconds 15] [--requests 3000]
-                                          [--preload 100000] [--alert-dsl] [--profile DIR]
+                                          [--rounds 5] [--preload 100000] [--alert-dsl] [--profile DIR]
 
 In one run, on the same PostgreSQL server, with the same body:
 - the baseline (bench/record_baseline.py: one process, its own fresh database) and
@@ -18,12 +18,15 @@ The body alerts nobody by default (a Medical concern, no one named): what is mea
 path and the event's bookkeeping, not the mail server. --alert-dsl records Safeguarding concerns,
 which e-mail the DSL team.
 
-Around each 50-client run of Haven it also prints the CPU each process spent per recorded incident
-and what PostgreSQL's statistics (pg_stat_user_tables) say each table was read per incident: rows
-fetched through indexes (idx_tup_fetch) and rows read by sequential scans (seq_tup_read); the
-counters are read after the servers have flushed them, so idle passes (relays, mail sweeps) are
-counted too. --profile DIR runs py-spy (if installed) on the gateway, incidents and alerts during
-the loaded 50-client run and prints each one's top functions; the raw profiles stay in DIR.
+Baseline and Haven take turns (--rounds blocks each), so a machine whose load drifts treats both
+alike. Around the 50-client runs it also prints the CPU each process spent per recorded incident
+and what PostgreSQL's statistics (pg_stat_user_tables) say each table of Haven's was read per
+incident: rows fetched through indexes (idx_tup_fetch) and rows read by sequential scans
+(seq_tup_read); the counters are read after the servers have flushed them, so idle passes
+(relays, mail sweeps) are counted too. --profile DIR runs py-spy (if installed) on the gateway,
+incidents and alerts during the 50-client runs on the full database and prints each one's top
+functions, sampled while holding the GIL (Python's own work; time in system calls shows in the CPU
+figures); the raw profiles stay in DIR.
 
 Prints figures and the issue's targets beside them; asserts nothing. The load average is printed
 too: on a shared machine other work shows in the figures.
@@ -92,8 +95,8 @@ class Target:
                     times.append(elapsed * 1000)
         return times
 
-    def many_clients(self, clients: int, max_requests: int, max_seconds: float) -> tuple[float, int, Counter]:
-        """Requests/s with `clients` connections each sending one request after another."""
+    def many_clients(self, clients: int, max_requests: int, max_seconds: float) -> tuple[int, float, Counter]:
+        """`clients` connections each sending one request after another: (recorded, seconds, statuses)."""
         async def run():
             statuses: Counter = Counter()
             limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -114,7 +117,7 @@ class Target:
                 started = time.perf_counter()
                 await asyncio.gather(*(client() for _ in range(clients)))
                 elapsed = time.perf_counter() - started
-            return statuses[201] / elapsed, sum(statuses.values()), statuses
+            return statuses[201], elapsed, statuses
         return asyncio.run(run())
 
 
@@ -283,7 +286,7 @@ def start_profiles(stack: Stack, out_dir: str, seconds: float) -> list[tuple[str
     for name in PROFILED:
         path = os.path.join(out_dir, f"{name}.txt")
         proc = subprocess.Popen([py_spy, "record", "--pid", str(stack.procs[name].pid), "--duration",
-                                 str(int(seconds)), "--rate", "200", "--format", "raw", "--nonblocking",
+                                 str(int(seconds)), "--rate", "200", "--format", "raw", "--nonblocking", "--gil",
                                  "--output", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         running.append((name, path, proc))
     return running
@@ -326,7 +329,8 @@ def print_profiles(running: list, top: int = 14) -> None:
         if not samples:
             print(f"    py-spy {name}: no samples")
             continue
-        print(f"    py-spy {name} ({samples} busy samples): most time spent in (own %) / under (total %, Haven's code)")
+        print(f"    py-spy {name} ({samples} samples holding the GIL): most time spent in (own %) / under "
+              "(total %, Haven's code)")
         for fr, n in own.most_common(top):
             print(f"      own   {100 * n / samples:5.1f}%  {fr}")
         ours = [(fr, n) for fr, n in total.most_common() if fr.startswith("services/")][:top]
@@ -337,32 +341,51 @@ def print_profiles(running: list, top: int = 14) -> None:
 # --- the run -----------------------------------------------------------------------------------------
 
 def measure(label: str, baseline: Target, haven: Target, stack: Stack, args, profile_dir: str | None) -> dict:
+    """Baseline and Haven take turns, in --rounds blocks each, so both see the same machine (on a
+    shared machine the load drifts from minute to minute)."""
     print(f"\n== {label}  (load average {os.getloadavg()[0]:.2f})")
     results = {}
+    rounds = max(1, args.rounds)
+    times: dict[str, list[float]] = {"baseline": [], "haven": []}
+    for n in range(rounds):
+        for target in (baseline, haven):
+            times[target.name] += target.one_client(max(1, args.calls // rounds), warmup=20 if n == 0 else 3)
     for target in (baseline, haven):
-        times = target.one_client(args.calls)
-        results[(target.name, "p50")], results[(target.name, "p99")] = pct(times, 50), pct(times, 99)
-        print(f"  {target.name:<9} one client: p50 {pct(times, 50):6.1f} ms  p99 {pct(times, 99):6.1f} ms "
-              f"({len(times)} calls)")
+        t = times[target.name]
+        results[(target.name, "p50")], results[(target.name, "p99")] = pct(t, 50), pct(t, 99)
+        print(f"  {target.name:<9} one client: p50 {pct(t, 50):6.1f} ms  p99 {pct(t, 99):6.1f} ms ({len(t)} calls)")
+
+    wait_for_stats_flush()
+    stats_before = table_stats(stack.databases)
+    profiles = start_profiles(stack, profile_dir, 2 * args.seconds + 10) if profile_dir else []
+    recorded = {"baseline": 0, "haven": 0}
+    elapsed = {"baseline": 0.0, "haven": 0.0}
+    statuses = {"baseline": Counter(), "haven": Counter()}
+    haven_pids = {name: p.pid for name, p in stack.procs.items()}
+    cpu = {"baseline": {"baseline": 0.0}, "haven": dict.fromkeys(haven_pids, 0.0)}
+    for n in range(rounds):
+        for target in (baseline, haven):
+            pids = haven_pids if target is haven else {"baseline": baseline.pid}
+            before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            done, seconds, codes = target.many_clients(args.clients, max(1, args.requests // rounds),
+                                                       args.seconds / rounds)
+            for name, pid in pids.items():
+                cpu[target.name][name] += cpu_seconds(pid) - before[name]
+            recorded[target.name] += done
+            elapsed[target.name] += seconds
+            statuses[target.name].update(codes)
     for target in (baseline, haven):
-        is_haven = target is haven
-        procs = {name: p.pid for name, p in stack.procs.items()} if is_haven else {"baseline": baseline.pid}
-        if is_haven:
-            wait_for_stats_flush()
-            stats_before = table_stats(stack.databases)
-        profiles = start_profiles(stack, profile_dir, min(args.seconds, 20)) if is_haven and profile_dir else []
-        cpu_before = {n: cpu_seconds(pid) for n, pid in procs.items()}
-        rps, sent, statuses = target.many_clients(args.clients, args.requests, args.seconds)
-        cpu = {n: cpu_seconds(pid) - cpu_before[n] for n, pid in procs.items()}
-        results[(target.name, "rps")] = rps
-        print(f"  {target.name:<9} {args.clients} clients: {rps:6.1f} requests/s ({sent} sent: "
-              f"{dict(sorted(statuses.items()))})")
-        done = max(1, statuses[201])
-        print("    CPU per recorded incident: " + ", ".join(f"{n} {1000 * s / done:.2f} ms" for n, s in cpu.items()))
-        print_profiles(profiles)
-        if is_haven:
-            wait_for_stats_flush()
-            print_stats(stats_before, table_stats(stack.databases), done)
+        name = target.name
+        rps = recorded[name] / elapsed[name]
+        results[(name, "rps")] = rps
+        print(f"  {name:<9} {args.clients} clients: {rps:6.1f} requests/s ({sum(statuses[name].values())} sent: "
+              f"{dict(sorted(statuses[name].items()))})")
+        per = max(1, recorded[name])
+        print("    CPU per recorded incident: " + ", ".join(f"{p} {1000 * s / per:.2f} ms"
+                                                          for p, s in cpu[name].items()))
+    print_profiles(profiles)
+    wait_for_stats_flush()
+    print_stats(stats_before, table_stats(stack.databases), max(1, recorded["haven"]))
     p50 = results[("haven", "p50")] / results[("baseline", "p50")]
     share = results[("haven", "rps")] / results[("baseline", "rps")]
     print(f"  Haven/baseline: p50 {p50:.2f}× (target ≤ {TARGET_LATENCY_RATIO:.0f}×), "
@@ -377,6 +400,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=15.0, help="at most this long at --clients")
     parser.add_argument("--requests", type=int, default=3000, help="at most this many at --clients")
+    parser.add_argument("--rounds", type=int, default=5, help="turns baseline and Haven take at each measure")
     parser.add_argument("--preload", type=int, default=100_000)
     parser.add_argument("--alert-dsl", action="store_true", help="Safeguarding concerns, e-mailed to the DSL team")
     parser.add_argument("--profile", metavar="DIR", help="py-spy the gateway, incidents and alerts under load")

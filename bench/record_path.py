@@ -406,7 +406,8 @@ def main() -> None:
     parser.add_argument("--profile", metavar="DIR", help="py-spy the gateway, incidents and alerts under load")
     args = parser.parse_args()
 
-    stack = Stack()
+    # As in production: the test stack's check of every RPC answer against its contract is off.
+    stack = Stack(env={"HAVEN_CHECK_RESULTS": "false"})
     baseline_url = create_database("haven_bench_baseline")
     baseline_proc = None
     try:

@@ -67,8 +67,10 @@ class MailCatcher:
 
 
 class Stack:
-    def __init__(self, instances: int = 1):
+    def __init__(self, instances: int = 1, env: dict[str, str] | None = None):
+        """`env`: settings of every process on top of the test stack's (e.g. for a benchmark)."""
         self.instances = instances
+        self.extra_env = dict(env or {})
         self.tmp = tempfile.mkdtemp(prefix="haven-test-")
         self.vhost = f"haven-test-{uuid.uuid4().hex[:8]}"
         self.amqp_uri = f"amqp://guest:guest@127.0.0.1:5672/{self.vhost}"
@@ -112,6 +114,7 @@ class Stack:
             "AWS_DEFAULT_REGION": "eu-west-2",
             "PYTHONUNBUFFERED": "1",
             **{f"HAVEN_{name.upper()}_DATABASE_URL": url for name, url in self.databases.items()},
+            **self.extra_env,
         }
         for module in ("services.incidents.seed", "services.gateway.seed"):
             subprocess.run([sys.executable, "-m", module], cwd=ROOT, env=self.env, check=True,

@@ -67,15 +67,16 @@ def seed(url: str, n: int) -> tuple[int, int]:
 
 
 def store_lines(url: str, pupil_id: int) -> None:
-    """Give the SQL-written rows the JSON line Haven stores when it saves a row (chronology.py's ORM
-    hook), so they read as rows Haven wrote itself."""
-    from sqlalchemy.orm import Session
+    """Give the SQL-written rows the JSON line Haven stores when it saves a row (the chronology's ORM
+    hook, hooks.register), so they read as rows Haven wrote itself."""
+    from sqlalchemy.orm import sessionmaker
 
-    from services.incidents import chronology  # noqa: F401  (registers the hook)
+    from services.incidents import hooks
     from services.incidents.models import ChronologyEntry
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+pg8000://"))
+    sessions = hooks.register(sessionmaker(bind=engine))  # the hook that writes each line's JSON
     try:
-        with Session(engine) as session, session.begin():
+        with sessions() as session, session.begin():
             for entry in session.scalars(sa.select(ChronologyEntry).where(ChronologyEntry.pupil_id == pupil_id)):
                 entry.line = ""  # a change: the hook writes the line afresh when the row is saved
         with engine.connect() as conn:

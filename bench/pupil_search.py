@@ -4,7 +4,7 @@
 
 Builds the roll in a fresh PostgreSQL database (invented names drawn from lists with a skewed,
 realistic spread: a few very common names, a long tail), then times each query through the code
-path the `incidents.search_pupils` RPC runs: a transaction, `domain.search_pupils`, commit. The one-off
+path the `incidents.search_pupils` RPC runs: a transaction, `roll.search.search_pupils`, commit. The one-off
 index build (the first search after start-up or after the roll changes) is timed separately.
 Target: p95 ≤ 30 ms.
 """
@@ -21,9 +21,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from services.common.actor import Actor  # noqa: E402
 from services.common.db import make_engine, migrate, session_factory, transaction  # noqa: E402
 from services.common.testing import fresh_database  # noqa: E402
-from services.incidents import domain, search  # noqa: E402
+from services.incidents import hooks  # noqa: E402
 from services.incidents.models import FLAGS, School  # noqa: E402
-from services.incidents.roll import insert_pupils, upn_check_letter  # noqa: E402
+from services.incidents.roll import search  # noqa: E402
+from services.incidents.roll.importer import insert_pupils  # noqa: E402
+from services.incidents.roll.values import upn_check_letter  # noqa: E402
 
 MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "services", "incidents",
                           "migrations")
@@ -161,7 +163,7 @@ def main() -> None:
     with fresh_database("haven_bench_search") as url:
         migrate(url, MIGRATIONS)
         engine = make_engine(url)
-        factory = session_factory(engine)
+        factory = hooks.register(session_factory(engine))  # as the service's unit of work does
         rows = invented_roll(args.pupils, rng)
         started = time.perf_counter()
         with transaction(factory) as session:
@@ -173,7 +175,7 @@ def main() -> None:
 
         def one(q: str) -> list[dict]:
             with transaction(factory) as session:  # what the RPC entrypoint does around the domain call
-                return domain.search_pupils(session, actor, q, 20)
+                return search.search_pupils(session, actor, q, 20)
 
         search.forget_indexes()
         started = time.perf_counter()

@@ -26,7 +26,8 @@ incident: rows fetched through indexes (idx_tup_fetch) and rows read by sequenti
 (relays, mail sweeps) are counted too. --profile DIR runs py-spy (if installed) on the gateway,
 incidents and alerts during the 50-client runs on the full database and prints each one's top
 functions, sampled while holding the GIL (Python's own work; time in system calls shows in the CPU
-figures); the raw profiles stay in DIR.
+figures); the raw profiles stay in DIR. The profilers take CPU from Haven during that phase: read
+the growth figures from a run without --profile.
 
 Prints figures and the issue's targets beside them; asserts nothing. The load average is printed
 too: on a shared machine other work shows in the figures.

@@ -50,9 +50,9 @@ class AlertsService(Service):
         alerts.on_action_assigned: domain.raise_action_alert,
     }
 
-    def after_event(self, subscription):
-        if subscription is alerts.on_staff_member_saved:
-            return
+    def after_event(self, subscription, raised):
+        if subscription is alerts.on_staff_member_saved or not raised:
+            return  # nothing was queued (a redelivery, or an incident that alerts nobody)
         try:
             self.send_pending_mail()  # now, rather than at the next tick
         except Exception:

@@ -80,11 +80,12 @@ class Work:
             _check_result(spec, result)
         return result
 
-    def handle(self, spec: Subscription, use_case: "UseCase", event: dict, deps: dict) -> None:
+    def handle(self, spec: Subscription, use_case: "UseCase", event: dict, deps: dict) -> Any:
         """One event, in one transaction (the use case records it as processed, for idempotency)."""
         with self.transaction() as session:
-            use_case.call(session, {"event": event, "settings": self.settings, **deps}, None)
+            result = use_case.call(session, {"event": event, "settings": self.settings, **deps}, None)
         self.wake_relay()
+        return result
 
 
 class UnitOfWork(DependencyProvider):
@@ -231,10 +232,10 @@ def _rpc_entrypoint(spec: Method, use_case: UseCase, dependency_names: tuple[str
 def _event_entrypoint(spec: Subscription, use_case: UseCase, dependency_names: tuple[str, ...]):
     def entrypoint(self, event):
         deps = {name: getattr(self, name) for name in dependency_names}
-        self.unit_of_work.handle(spec, use_case, event, deps)
+        result = self.unit_of_work.handle(spec, use_case, event, deps)
         after = getattr(self, "after_event", None)
         if after is not None:
-            after(spec)
+            after(spec, result)
     entrypoint.__name__ = entrypoint.__qualname__ = spec.handler
     return event_handler(spec.event.service, spec.event.name, payload=spec.event.payload)(entrypoint)
 

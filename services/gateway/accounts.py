@@ -88,6 +88,9 @@ def start_session(session: Session, user: StaffMember) -> tuple[str, LoginSessio
     return token, login
 
 
+LAST_SEEN_RESOLUTION = timedelta(seconds=60)
+
+
 def resolve_session(session: Session, token: str | None, idle: timedelta, max_age: timedelta,
                     now: datetime | None = None) -> tuple[LoginSession, StaffMember] | None:
     if not token:
@@ -102,7 +105,10 @@ def resolve_session(session: Session, token: str | None, idle: timedelta, max_ag
     user = session.get(StaffMember, login.user_id)
     if user is None or not user.active:
         return None
-    login.last_seen_at = now
+    # The idle timeout is counted in minutes: writing the session row on every request would make
+    # every read a write. Once a minute is enough.
+    if now - login.last_seen_at >= LAST_SEEN_RESOLUTION:
+        login.last_seen_at = now
     return login, user
 
 

@@ -127,6 +127,15 @@ def test_resolve_session_finds_the_user_and_slides_the_idle_timer(session):
     assert accounts.resolve_session(session, token, IDLE, MAX_AGE, now=T0 + timedelta(minutes=58))
 
 
+def test_a_request_within_a_minute_of_the_last_does_not_write_the_session(session):
+    token, login = start(session)
+    accounts.resolve_session(session, token, IDLE, MAX_AGE, now=T0 + timedelta(minutes=5))
+    accounts.resolve_session(session, token, IDLE, MAX_AGE, now=T0 + timedelta(minutes=5, seconds=59))
+    assert login.last_seen_at == T0 + timedelta(minutes=5)  # a read stays a read
+    accounts.resolve_session(session, token, IDLE, MAX_AGE, now=T0 + timedelta(minutes=6))
+    assert login.last_seen_at == T0 + timedelta(minutes=6)
+
+
 @pytest.mark.parametrize("token", [None, "", "not-a-token"])
 def test_resolve_session_without_a_known_token(session, token):
     start(session)

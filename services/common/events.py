@@ -27,6 +27,17 @@ OUTBOX_RETENTION = timedelta(days=7)
 PRUNE_INTERVAL_SECONDS = 600.0
 PRUNE_BATCH = 1000
 UNPUBLISHED = "published_at IS NULL"
+UNPUBLISHED_INDEX = "ix_outbox_unpublished"
+
+
+def create_unpublished_index(op) -> None:
+    """For a service's Alembic migration: the outbox's partial index (see OutboxMixin)."""
+    op.create_index(UNPUBLISHED_INDEX, "outbox", ["id"], unique=False, postgresql_where=text(UNPUBLISHED),
+                    sqlite_where=text(UNPUBLISHED))
+
+
+def drop_unpublished_index(op) -> None:
+    op.drop_index(UNPUBLISHED_INDEX, table_name="outbox")
 
 
 def events_exchange(service: str) -> Exchange:
@@ -45,7 +56,7 @@ class OutboxMixin:
 
     @declared_attr.directive
     def __table_args__(cls):
-        return (Index("ix_outbox_unpublished", "id", postgresql_where=text(UNPUBLISHED),
+        return (Index(UNPUBLISHED_INDEX, "id", postgresql_where=text(UNPUBLISHED),
                       sqlite_where=text(UNPUBLISHED)),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

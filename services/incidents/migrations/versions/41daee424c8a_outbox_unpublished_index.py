@@ -8,7 +8,8 @@ Revises: 95b880057906
 Create Date: 2026-11-30 15:00:00
 """
 from alembic import op
-import sqlalchemy as sa
+
+from services.common.events import create_unpublished_index, drop_unpublished_index
 
 
 revision = '41daee424c8a'
@@ -18,10 +19,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_outbox_unpublished', 'outbox', ['id'], unique=False,
-                    postgresql_where=sa.text('published_at IS NULL'),
-                    sqlite_where=sa.text('published_at IS NULL'))
+    create_unpublished_index(op)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_outbox_unpublished', table_name='outbox')
+    drop_unpublished_index(op)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from . import pg
+from .errors import HavenError
 
 # Connections a process keeps open: enough for every worker of a service (runner.MAX_WORKERS = 20)
 # and its relay at once, so a burst never opens (and then closes) connections beyond the pool —
@@ -107,7 +108,15 @@ def transaction(factory: sessionmaker[Session]):
     try:
         yield session
         session.commit()
-    except BaseException:
+    except BaseException as error:
+        if not isinstance(error, (HavenError, exc.SQLAlchemyError)) and session.in_transaction():
+            # Not the database's own error nor a domain answer (text the driver could not encode, a
+            # time-out in the middle of a read): the connection may be mid-conversation with the
+            # server, so it is thrown away rather than handed to the next unit of work.
+            try:
+                session.connection().invalidate()
+            except Exception:  # already unusable: the rollback below discards it anyway
+                pass
         session.rollback()
         raise
     finally:

@@ -12,7 +12,10 @@ from .roll.search import note_roll_changes
 
 def register(sessions: sessionmaker) -> sessionmaker:
     """Keep the pupil picker's index fresh and each chronology line's JSON in step with its columns."""
-    if not event.contains(sessions, "after_flush", note_roll_changes):
+    # Marked on the factory itself: SQLAlchemy's event registry is keyed by id(), and a new factory
+    # can take the address of one that was collected, so `event.contains` may answer for the wrong one.
+    if not getattr(sessions, "_haven_hooks", False):
         event.listen(sessions, "after_flush", note_roll_changes)
         event.listen(sessions, "before_flush", write_lines)
+        sessions._haven_hooks = True
     return sessions

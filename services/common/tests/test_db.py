@@ -160,3 +160,26 @@ def test_instances_starting_together_migrate_one_after_the_other():
                 assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
         finally:
             engine.dispose()
+
+
+def test_a_failure_that_is_not_the_databases_throws_the_connection_away(engine):
+    """A driver that could not encode a value, or a time-out mid-read, may leave the connection
+    mid-conversation: the next unit of work must get a fresh one. A domain refusal keeps it."""
+    from sqlalchemy.orm import sessionmaker
+
+    from services.common.errors import Forbidden
+    invalidated = []
+    event.listen(engine, "invalidate", lambda *args: invalidated.append(1))
+    sessions = sessionmaker(bind=engine)
+    with pytest.raises(UnicodeEncodeError):
+        with db.transaction(sessions) as session:
+            session.execute(text("SELECT 1"))
+            "\ud800".encode("utf-8")
+    assert invalidated == [1]
+    with pytest.raises(Forbidden):
+        with db.transaction(sessions) as session:
+            session.execute(text("SELECT 1"))
+            raise Forbidden()
+    assert invalidated == [1]
+    with db.transaction(sessions) as session:  # the pool hands out a working connection
+        assert session.execute(text("SELECT 1")).scalar() == 1

@@ -30,10 +30,12 @@ UNPUBLISHED = "published_at IS NULL"
 UNPUBLISHED_INDEX = "ix_outbox_unpublished"
 
 
+_UNPUBLISHED_WHERE = {"postgresql_where": text(UNPUBLISHED), "sqlite_where": text(UNPUBLISHED)}
+
+
 def create_unpublished_index(op) -> None:
     """For a service's Alembic migration: the outbox's partial index (see OutboxMixin)."""
-    op.create_index(UNPUBLISHED_INDEX, "outbox", ["id"], unique=False, postgresql_where=text(UNPUBLISHED),
-                    sqlite_where=text(UNPUBLISHED))
+    op.create_index(UNPUBLISHED_INDEX, "outbox", ["id"], unique=False, **_UNPUBLISHED_WHERE)
 
 
 def drop_unpublished_index(op) -> None:
@@ -56,8 +58,7 @@ class OutboxMixin:
 
     @declared_attr.directive
     def __table_args__(cls):
-        return (Index(UNPUBLISHED_INDEX, "id", postgresql_where=text(UNPUBLISHED),
-                      sqlite_where=text(UNPUBLISHED)),)
+        return (Index(UNPUBLISHED_INDEX, "id", **_UNPUBLISHED_WHERE),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -186,6 +187,17 @@ def prune_due(session: Session, outbox_model) -> bool:
     return True
 
 
+def claim_or_prune(session: Session, outbox_model, batch: int) -> list:
+    """The rows to publish (claim_unpublished); on a pass with none, old published rows may be pruned."""
+    rows = claim_unpublished(session, outbox_model, batch)
+    if not rows and prune_due(session, outbox_model):
+        pruned = prune_published(session, outbox_model)
+        session.commit()
+        if pruned:
+            log.info("pruned %d published event(s) from the outbox", pruned)
+    return rows
+
+
 def relay_outbox(session: Session, outbox_model, publisher: EventPublisher, batch: int = 100) -> int:
     """Publish up to `batch` unpublished events in id order; returns how many went out.
 
@@ -197,13 +209,8 @@ def relay_outbox(session: Session, outbox_model, publisher: EventPublisher, batc
     and the commit, those events go again and consumers, idempotent on event_id, ignore the copies.
     A pass that finds nothing to publish may prune old published rows (prune_published).
     """
-    rows = claim_unpublished(session, outbox_model, batch)
+    rows = claim_or_prune(session, outbox_model, batch)
     if not rows:
-        if prune_due(session, outbox_model):
-            pruned = prune_published(session, outbox_model)
-            session.commit()
-            if pruned:
-                log.info("pruned %d published event(s) from the outbox", pruned)
         return 0
     done: list[int] = []
     try:

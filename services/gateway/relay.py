@@ -14,21 +14,11 @@ import logging
 
 from starlette.concurrency import run_in_threadpool
 
-from services.common.events import claim_unpublished, mark_published, prune_due, prune_published
+from services.common.events import claim_or_prune, mark_published
 
 from .models import OutboxEvent
 
 log = logging.getLogger("haven.gateway.relay")
-
-
-def _claim(session, batch: int) -> list:
-    rows = claim_unpublished(session, OutboxEvent, batch)
-    if not rows and prune_due(session, OutboxEvent):
-        pruned = prune_published(session, OutboxEvent)
-        session.commit()
-        if pruned:
-            log.info("pruned %d published event(s) from the outbox", pruned)
-    return rows
 
 
 def _mark_and_commit(session, ids: list[int]) -> None:
@@ -41,7 +31,7 @@ async def relay_once(db, rpc, batch: int = 100) -> int:
     confirmed ones are marked)."""
     session = db.factory()
     try:
-        rows = await run_in_threadpool(_claim, session, batch)
+        rows = await run_in_threadpool(claim_or_prune, session, OutboxEvent, batch)
         if not rows:
             return 0
         results = await asyncio.gather(*(rpc.publish_event("gateway", event_type, body, event_id)

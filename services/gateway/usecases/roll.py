@@ -6,7 +6,7 @@ import base64
 
 from services.common.contracts.base import validate
 from services.common.contracts.incidents import MAX_ROLL_FILE_BYTES, CategoryChanges, CategoryIn, ImportRoll
-from services.common.errors import Forbidden, ValidationFailed
+from services.common.errors import ValidationFailed
 
 from .context import AuditLabel, Context
 from .staff import check_alerted_staff
@@ -45,8 +45,6 @@ async def import_roll(ctx: Context, user, content: bytes, file_format: str, mode
 # --- categories --------------------------------------------------------------------------------------
 
 async def category_tree(ctx: Context, user, include_inactive: bool = False) -> list[dict]:
-    if include_inactive and not user.is_dsl:
-        raise Forbidden("Only the DSL team can see retired categories.")
     return await ctx.clients.incidents.list_category_tree(user.actor_token, include_inactive=include_inactive)
 
 

@@ -62,8 +62,8 @@ async def optional(call, default=None):
 
 
 async def cases_for(ctx: Context, user, incident: dict) -> tuple[list[dict], list[dict]]:
-    """(the cases this incident is in, the pupil's other open cases): the DSL team manages cases."""
-    if not user.is_dsl:
+    """(the cases this incident is in, the pupil's other open cases), for a reader who may add it to one."""
+    if not may(incident, "add_to_case"):
         return [], []
     found, _ = await optional(follow_up.cases(ctx, user, None, incident["pupil_id"]), default=[])
     within = []

@@ -32,7 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from .actor import verify as verify_actor
-from .contracts.base import Method, Subscription
+from .contracts.base import Method, Subscription, where_invalid
 from .db import make_engine, session_factory, transaction
 from .errors import Conflict, ValidationFailed
 from .events import EventPublisher, relay_outbox
@@ -160,7 +160,7 @@ def _check_result(spec: Method, result: Any) -> None:
     try:
         _adapter(spec).validate_python(result)
     except ValidationError as exc:
-        log.error("%s answered outside its contract: %s", spec.routing_key, exc.errors()[:3])
+        log.error("%s answered outside its contract: %s", spec.routing_key, where_invalid(exc))
         raise
 
 

@@ -4,27 +4,23 @@
   bodies): they are moved to `<service>.dead-letter` and acked, and the service carries on.
 - `event_handler`: a handler that raises is retried with back-off through a TTL queue and, when
   the retries run out, parked in `<queue>.dead-letter` for an operator to replay (DESIGN rule 5).
-- `Database`: a SQLAlchemy session factory per worker.
-- `Events`: the transactional-outbox relay's publisher.
+
+The transaction, the actor check and the outbox relay are the one adapter's (adapter.py).
 """
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 
 from kombu import Connection, Exchange, Producer, Queue
 from nameko import exceptions as nameko_exceptions
 from nameko.events import EventHandler
-from nameko.extensions import DependencyProvider
 from nameko.messaging import QueueConsumer
 from nameko.rpc import Rpc, RpcConsumer
+from pydantic import ValidationError
 
-from .actor import Actor
-from .actor import verify as verify_actor
+from .contracts.base import where_invalid
 from . import errors
 from .errors import HavenError
-from .db import make_engine, session_factory, transaction
-from .events import EventPublisher
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +138,8 @@ class RetryingEventHandler(EventHandler):
         elif self.payload is not None:
             try:
                 self.payload.model_validate(body)
-            except ValueError as exc:  # pydantic's ValidationError
-                problem = f"event does not match its contract: {exc.errors()[:3] if hasattr(exc, 'errors') else exc}"
+            except ValidationError as exc:
+                problem = f"event does not match its contract: {where_invalid(exc)}"
         if problem:
             park(self.queue_consumer.amqp_uri, self.queue.name, message, problem)
             self.queue_consumer.ack_message(message)
@@ -180,54 +176,3 @@ class RetryingEventHandler(EventHandler):
 
 
 event_handler = RetryingEventHandler.decorator
-
-
-class DatabaseSessions:
-    def __init__(self, factory):
-        self.factory = factory
-
-    @contextmanager
-    def transaction(self):
-        with transaction(self.factory) as session:
-            yield session
-
-
-class Database(DependencyProvider):
-    """`self.db.transaction()` gives a session that commits on success and rolls back on error."""
-
-    def setup(self):
-        self.engine = make_engine(self.container.config["SETTINGS"].database_url)
-        self.sessions = DatabaseSessions(session_factory(self.engine))
-
-    def stop(self):
-        self.engine.dispose()
-
-    def get_dependency(self, worker_ctx):
-        return self.sessions
-
-
-class Events(DependencyProvider):
-    """The publisher the outbox relay uses (one connection per service, publisher confirms)."""
-
-    def setup(self):
-        self.publisher = EventPublisher(self.container.config["SETTINGS"].amqp_uri, self.container.service_name)
-
-    def stop(self):
-        self.publisher.close()
-
-    def get_dependency(self, worker_ctx):
-        return self.publisher
-
-
-class Actors(DependencyProvider):
-    """`self.actors.verify(token)` → Actor, or Unauthenticated for an unsigned or stale context."""
-
-    def setup(self):
-        settings = self.container.config["SETTINGS"]
-        self.key, self.max_age = settings.actor_key, float(settings.actor_ttl_seconds)
-
-    def get_dependency(self, worker_ctx):
-        return self
-
-    def verify(self, token) -> Actor:
-        return verify_actor(token, self.key, self.max_age)

@@ -189,6 +189,11 @@ def field_errors(exc: ValidationError, prefix: tuple = ()) -> list[dict]:
              "message": _message(e)} for e in exc.errors()]
 
 
+def where_invalid(exc: ValidationError) -> str:
+    """Which fields failed and how, for a log line: never the values (they can be a child's account)."""
+    return "; ".join(f"{field_name(tuple(e['loc']))}: {e['type']}" for e in exc.errors()[:5])
+
+
 def validate(model: type[BaseModel], data: Any) -> BaseModel:
     """`model(**data)` or a ValidationFailed with one error per field."""
     try:

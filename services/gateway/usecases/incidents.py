@@ -41,7 +41,7 @@ async def record_incident(ctx: Context, user, incident: IncidentIn | dict) -> di
     if errors:
         raise ValidationFailed(errors)
     if name is not None:
-        checked = validate(IncidentIn, {**checked.model_dump(exclude_unset=True), "dsl_informed_name": name})
+        checked = checked.model_copy(update={"dsl_informed_name": name})  # a name from our staff table
     return await ctx.clients.incidents.record_incident(user.actor_token, incident=checked)
 
 

@@ -29,13 +29,27 @@ def log(msg: str) -> None:
     print(f"[haven] {msg}", flush=True)
 
 
+DEV_SECRETS = {
+    "HAVEN_ACTOR_KEY": lambda: secrets.token_urlsafe(48),
+    "HAVEN_MASTER_KEY": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+    # The gateway's own key for second-factor secrets and saved forms at rest (not the vault's key).
+    "HAVEN_SECRETS_KEY": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+}
+
+
 def load_or_create_secrets() -> dict:
+    """var/secrets.env, with any secret a newer Haven needs added to an older file."""
     os.makedirs(VAR, exist_ok=True)
-    if not os.path.exists(SECRETS):
-        with open(os.open(SECRETS, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
-            f.write(f"HAVEN_ACTOR_KEY={secrets.token_urlsafe(48)}\n")
-            f.write(f"HAVEN_MASTER_KEY={base64.b64encode(secrets.token_bytes(32)).decode()}\n")
-        log("generated development secrets in var/secrets.env")
+    present = set()
+    if os.path.exists(SECRETS):
+        with open(SECRETS) as f:
+            present = {line.split("=", 1)[0] for line in f if "=" in line}
+    missing = [name for name in DEV_SECRETS if name not in present]
+    if missing:
+        with open(os.open(SECRETS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as f:
+            for name in missing:
+                f.write(f"{name}={DEV_SECRETS[name]()}\n")
+        log(f"generated development secrets in var/secrets.env ({', '.join(missing)})")
     values = {}
     with open(SECRETS) as f:
         for line in f:

@@ -101,6 +101,7 @@ class Stack:
             "HAVEN_AMQP_URI": self.amqp_uri,
             "HAVEN_ACTOR_KEY": secrets.token_urlsafe(48),
             "HAVEN_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+            "HAVEN_SECRETS_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
             "HAVEN_PORT": str(self.port),
             "HAVEN_PUBLIC_URL": self.base_url,
             "HAVEN_COOKIE_SECURE": "false",

@@ -15,7 +15,28 @@ from dataclasses import asdict, dataclass, field
 from .errors import Unauthenticated
 
 DSL, SLT, STAFF = "dsl", "slt", "staff"
-SECOND_FACTOR_ROLES = {DSL, SLT}
+ADMIN, GOVERNOR, TRUST_ADMIN = "admin", "governor", "trust_admin"
+ROLES = (STAFF, DSL, SLT, ADMIN, GOVERNOR, TRUST_ADMIN)
+# Roles that read other people's records, or manage who may: they must hold a second factor. A member
+# of a group granted categories (a category reader) must too (`Actor.reads_records`).
+SECOND_FACTOR_ROLES = {DSL, SLT, ADMIN, TRUST_ADMIN}
+# Roles that record concerns. Administrators and governors by that role alone record and read nothing.
+RECORDING_ROLES = {STAFF, DSL, SLT}
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a group (SENCO, first-aid lead, pastoral leads…) gives its members: reading and recording
+    in these categories, for pupils in these year groups only (None: every year group)."""
+
+    categories: tuple[int, ...]
+    year_groups: tuple[str, ...] | None = None
+
+    def covers(self, category_id: int, year_group: str | None) -> bool:
+        return category_id in self.categories and (
+            self.year_groups is None or (year_group is not None and year_group in self.year_groups))
+
+
 
 
 @dataclass(frozen=True)
@@ -24,10 +45,12 @@ class Actor:
     school_id: int
     name: str
     roles: tuple[str, ...]
+    # When the second factor was last given (epoch seconds), and until when that counts as recent
+    # enough to read a safeguarding record (the step-up window, set by the gateway).
     second_factor_at: float | None = None
-    # None: whatever the role allows. A list narrows it (SENCO, first-aid lead… in a later issue).
-    categories: tuple[int, ...] | None = None
-    year_groups: tuple[str, ...] | None = None
+    step_up_until: float | None = None
+    # The groups' grants (category readers). Empty: none.
+    grants: tuple[Grant, ...] = ()
     job_title: str | None = None  # shown as the recorder's role on what they record
     kind: str = "staff"  # or "integration": a monitoring system posting to the incident tray
     issued_at: float = field(default_factory=time.time)
@@ -39,6 +62,11 @@ class Actor:
     def second_factor_verified(self) -> bool:
         return self.second_factor_at is not None
 
+    def stepped_up(self, now: float | None = None) -> bool:
+        """A second factor given recently enough to read a safeguarding record."""
+        now = time.time() if now is None else now
+        return self.step_up_until is not None and now <= self.step_up_until
+
     @property
     def is_dsl(self) -> bool:
         return DSL in self.roles and self.second_factor_verified
@@ -46,6 +74,29 @@ class Actor:
     @property
     def is_slt(self) -> bool:
         return SLT in self.roles and self.second_factor_verified
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN in self.roles and self.second_factor_verified
+
+    @property
+    def is_trust_admin(self) -> bool:
+        return TRUST_ADMIN in self.roles and self.second_factor_verified
+
+    @property
+    def reads_records(self) -> bool:
+        """Reads other people's records (DSL, SLT, a category reader): needs a second factor."""
+        return bool({DSL, SLT} & set(self.roles)) or bool(self.grants)
+
+    @property
+    def records(self) -> bool:
+        """May record a concern: staff, the DSL team, SLT and category readers (not an administrator or
+        a governor by that role alone, nor an integration)."""
+        return self.kind == "staff" and (bool(RECORDING_ROLES & set(self.roles)) or bool(self.grants))
+
+    def granted(self, category_id: int, year_group: str | None) -> bool:
+        """A group's grant covers this category for a pupil in this year group (and the factor is given)."""
+        return self.second_factor_verified and any(g.covers(category_id, year_group) for g in self.grants)
 
 
 def _b64(data: bytes) -> str:
@@ -77,7 +128,8 @@ def verify(token: object, key: str, max_age: float, now: float | None = None) ->
     now = time.time() if now is None else now
     if not (now - max_age <= data["issued_at"] <= now + 5):
         raise Unauthenticated("The actor context has expired.")
-    for key_name in ("roles", "categories", "year_groups"):
-        if data.get(key_name) is not None:
-            data[key_name] = tuple(data[key_name])
+    data["roles"] = tuple(data["roles"])
+    data["grants"] = tuple(Grant(categories=tuple(g["categories"]),
+                                 year_groups=None if g["year_groups"] is None else tuple(g["year_groups"]))
+                           for g in data.get("grants") or ())
     return Actor(**data)

@@ -30,6 +30,13 @@ class Unauthenticated(HavenError):
     default_message = "The request did not carry a valid signed actor context."
 
 
+class StepUpRequired(Unauthenticated):
+    """Reading this record needs a second factor given recently: the reader confirms it (a step-up
+    prompt, not a second sign-in) and tries again."""
+
+    default_message = "Confirm it is you: give your second factor again to read this safeguarding record."
+
+
 class Conflict(HavenError):
     status_code = 409
     default_message = "That conflicts with the current state of the record."
@@ -72,7 +79,7 @@ class ServiceTimeout(ServiceUnavailable):
     default_message = "A part of Haven took too long to answer. Nothing was changed; please try again."
 
 
-ALL_ERRORS = {cls.__name__: cls for cls in (HavenError, NotFound, Forbidden, Unauthenticated, Conflict,
+ALL_ERRORS = {cls.__name__: cls for cls in (HavenError, NotFound, Forbidden, Unauthenticated, StepUpRequired, Conflict,
                                             ValidationFailed, ServiceUnavailable, ServiceTimeout)}
 
 

@@ -46,3 +46,4 @@ def fresh_database(prefix: str):
 
 
 TEST_ACTOR_KEY = "test-actor-key-" + "x" * 32
+TEST_SECRETS_KEY = "dGVzdC1zZWNyZXRzLWtleS10ZXN0LXNlY3JldHMta2U="  # base64 of 32 bytes, tests only

@@ -12,12 +12,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.common.actor import SECOND_FACTOR_ROLES, Actor
+from services.common.actor import SECOND_FACTOR_ROLES, Actor, Grant
 from services.common.db import contains_pattern, utcnow
 from services.common.errors import Conflict
 from services.common.events import add_to_outbox, make_event
 
-from .models import AuditEntry, LoginSession, OutboxEvent, StaffMember
+from .models import AuditEntry, GroupMember, LoginSession, OutboxEvent, StaffGroup, StaffMember
 
 hasher = PasswordHasher()
 _DUMMY_HASH = hasher.hash("not-a-password")
@@ -32,8 +32,19 @@ def hash_password(password: str) -> str:
     return hasher.hash(password)
 
 
-def needs_second_factor(user: StaffMember) -> bool:
-    return bool(SECOND_FACTOR_ROLES & set(user.roles))
+def grants_of(session: Session, user: StaffMember) -> tuple[Grant, ...]:
+    """What the member's groups let them read and record (category readers), read afresh on every
+    request: a change of group applies at once."""
+    groups = session.scalars(select(StaffGroup).join(GroupMember, GroupMember.group_id == StaffGroup.id)
+                             .where(GroupMember.user_id == user.id, StaffGroup.active.is_(True),
+                                    StaffGroup.school_id == user.school_id).order_by(StaffGroup.id))
+    return tuple(Grant(categories=tuple(g.category_ids), year_groups=None if g.year_groups is None
+                       else tuple(g.year_groups)) for g in groups if g.category_ids)
+
+
+def needs_second_factor(user: StaffMember, grants: tuple[Grant, ...] = ()) -> bool:
+    """Readers of records (DSL, SLT, category readers) and administrators hold a second factor."""
+    return bool(SECOND_FACTOR_ROLES & set(user.roles)) or bool(grants)
 
 
 def _epoch(naive_utc: datetime) -> float:
@@ -147,14 +158,16 @@ def end_session(login: LoginSession, now: datetime | None = None) -> None:
     login.ended_at = now or utcnow()
 
 
-def fully_signed_in(login: LoginSession, user: StaffMember) -> bool:
-    return not needs_second_factor(user) or login.second_factor_at is not None
+def fully_signed_in(login: LoginSession, user: StaffMember, grants: tuple[Grant, ...] = ()) -> bool:
+    return not needs_second_factor(user, grants) or login.second_factor_at is not None
 
 
-def actor_for(login: LoginSession, user: StaffMember) -> Actor:
+def actor_for(login: LoginSession, user: StaffMember, grants: tuple[Grant, ...] = (),
+              step_up: timedelta = timedelta(minutes=30)) -> Actor:
     second = _epoch(login.second_factor_at) if login.second_factor_at else None
     return Actor(user_id=user.id, school_id=user.school_id, name=user.name, roles=tuple(user.roles),
-                 second_factor_at=second, job_title=user.job_title)
+                 second_factor_at=second, step_up_until=None if second is None else second + step_up.total_seconds(),
+                 grants=grants, job_title=user.job_title)
 
 
 def save_staff_member(session: Session, *, school_id: int, name: str, email: str, roles: list[str],

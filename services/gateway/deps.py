@@ -2,7 +2,8 @@
 
 `SignedIn` is anyone with a live session (maybe still owing a second factor); `CurrentUser` has
 finished signing in (DSL and SLT have given their TOTP code); `DslOrSltUser` is the DSL team or
-senior leaders; `DslUser` is the DSL team; `Integration` is a monitoring system with its API key.
+senior leaders; `DslUser` is the DSL team; `AdminUser` manages staff, groups, categories and
+integrations (and by that role alone reads no record); `Integration` is a monitoring system with its API key.
 Unsafe methods must carry the session's CSRF token (header `X-CSRF-Token`, or a `csrf_token` form
 field for the web forms). A route marked with `@audits(label, "the_id")` has a tier's refusal
 written to the audit log under that label, like the refusals the services give.
@@ -124,10 +125,11 @@ async def _signed_in(request: Request, cfg: Settings, db: Database) -> SignedInU
         if found is None:
             return None
         login, user = found
-        actor = accounts.actor_for(login, user)
+        grants = accounts.grants_of(session, user)
+        actor = accounts.actor_for(login, user, grants, timedelta(minutes=cfg.step_up_minutes))
         return SignedInUser(id=user.id, school_id=user.school_id, name=user.name, email=user.email,
                             roles=tuple(user.roles), csrf_token=login.csrf_token,
-                            second_factor_required=not accounts.fully_signed_in(login, user),
+                            second_factor_required=not accounts.fully_signed_in(login, user, grants),
                             actor=actor, actor_token=sign(actor, cfg.actor_key))
 
     user = await db.run(load) if token else None
@@ -165,6 +167,13 @@ async def _dsl_user(request: Request, ctx: Ctx,
     return user
 
 
+async def _admin_user(request: Request, ctx: Ctx,
+                      user: Annotated[SignedInUser, Depends(_current_user)]) -> SignedInUser:
+    if not user.actor.is_admin:
+        await _refuse(request, ctx, user, 403, "Only an administrator can do that.")
+    return user
+
+
 async def _maybe_signed_in(request: Request, cfg: Settings, db: Database) -> SignedInUser | None:
     """For pages like /sign-in that behave differently for someone already signed in (GET only)."""
     if request.method != "GET" or not request.cookies.get(SESSION_COOKIE):
@@ -180,6 +189,7 @@ MaybeSignedIn = Annotated[SignedInUser | None, Depends(_maybe_signed_in)]
 CurrentUser = Annotated[SignedInUser, Depends(_current_user)]
 DslOrSltUser = Annotated[SignedInUser, Depends(_dsl_or_slt_user)]
 DslUser = Annotated[SignedInUser, Depends(_dsl_user)]
+AdminUser = Annotated[SignedInUser, Depends(_admin_user)]
 
 
 # --- monitoring systems (an API key, no session and so no CSRF token) -------------------------------

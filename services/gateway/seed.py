@@ -16,7 +16,7 @@ DEMO_PASSWORD = "haven-demo"
 DEMO_TOTP_SECRET = "HAVENDEMOHAVENDEMOHAVENDEMOHAVEN"
 DEMO_SCHOOL_ID = 1
 DEMO_STAFF = [
-    ("Dana Shah", "dsl@demo.haven.test", ["dsl"], "Designated Safeguarding Lead", True),
+    ("Dana Shah", "dsl@demo.haven.test", ["dsl", "admin"], "Designated Safeguarding Lead", True),
     ("Deputy Dee Lowe", "ddsl@demo.haven.test", ["dsl"], "Deputy DSL", True),
     ("Sam Lee", "slt@demo.haven.test", ["slt"], "Deputy Head", True),
     ("Tom Archer", "teacher@demo.haven.test", ["staff"], "Class Teacher, Year 4", False),

@@ -1,3 +1,5 @@
+import base64
+
 from pydantic import model_validator
 
 from services.common.settings import CommonSettings
@@ -14,12 +16,34 @@ class GatewaySettings(CommonSettings):
     session_max_hours: int = 10
     max_upload_bytes: int = 20 * 1024 * 1024
     totp_issuer: str = "Haven"
+    # Encrypts second-factor secrets and saved forms at rest (base64 of 32 random bytes). No default:
+    # the development launcher generates one into var/.
+    secrets_key: str = ""
+    # Reading a safeguarding record needs a second factor given within this many minutes (step-up).
+    step_up_minutes: int = 30
+    # The gateway's own mail (set-password links): the same relay the alerts service uses.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "Haven <haven@localhost>"
 
     @model_validator(mode="after")
     def _production_safety(self):
         if not self.is_local and not self.cookie_secure:
             raise ValueError("HAVEN_COOKIE_SECURE may only be false in development or tests")
+        try:
+            key = base64.b64decode(self.secrets_key, validate=True)
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            raise ValueError("HAVEN_SECRETS_KEY must be set to the base64 of 32 random bytes")
         return self
+
+    @property
+    def secrets_key_bytes(self) -> bytes:
+        return base64.b64decode(self.secrets_key)
 
     @property
     def database_url(self) -> str:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from services.common.actor import Actor, sign, verify
+from services.common.actor import Actor, Grant, sign, verify
 from services.common.errors import Unauthenticated
 from services.common.testing import TEST_ACTOR_KEY
 
@@ -27,18 +27,33 @@ def refused(token, key=TEST_ACTOR_KEY, now=NOW) -> Unauthenticated:
 
 
 def test_round_trip_gives_back_the_same_actor():
-    actor = make(categories=(3, 5), year_groups=("Year 4",))
+    actor = make(grants=(Grant(categories=(3, 5), year_groups=("Year 4",)), Grant(categories=(7,))),
+                 step_up_until=NOW + 600)
     back = verify(sign(actor, TEST_ACTOR_KEY), TEST_ACTOR_KEY, MAX_AGE, now=NOW)
     assert back == actor
-    assert isinstance(back.roles, tuple) and isinstance(back.categories, tuple)
-    assert back.is_dsl
+    assert isinstance(back.roles, tuple) and isinstance(back.grants[0].categories, tuple)
+    assert back.is_dsl and back.stepped_up(NOW) and not back.stepped_up(NOW + 601)
+
+
+def test_a_grant_covers_its_categories_for_its_year_groups_only():
+    actor = make(roles=("staff",), grants=(Grant(categories=(3,), year_groups=("Year 4",)), Grant(categories=(7,))))
+    assert actor.granted(3, "Year 4") and not actor.granted(3, "Year 5") and not actor.granted(3, None)
+    assert actor.granted(7, "Year 9") and not actor.granted(8, "Year 4")
+    assert actor.reads_records and actor.records
+    assert not make(roles=("staff",), grants=(Grant(categories=(3,)),), second_factor_at=None).granted(3, None)
+
+
+def test_an_administrator_or_governor_alone_records_and_reads_nothing():
+    for role in ("admin", "governor"):
+        actor = make(roles=(role,))
+        assert not actor.records and not actor.is_dsl and not actor.is_slt and not actor.granted(1, None)
 
 
 def test_round_trip_keeps_unset_narrowing_and_second_factor_as_none():
     actor = make(second_factor_at=None)
     back = verify(sign(actor, TEST_ACTOR_KEY), TEST_ACTOR_KEY, MAX_AGE, now=NOW)
     assert back == actor
-    assert back.categories is None and back.second_factor_at is None and not back.is_dsl
+    assert back.grants == () and back.second_factor_at is None and not back.is_dsl
 
 
 def test_token_is_body_dot_mac_in_url_safe_base64():

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from fastapi.testclient import TestClient
 
 from services.common.db import make_engine, migrate, session_factory
-from services.common.testing import fresh_database
+from services.common.testing import TEST_SECRETS_KEY, fresh_database
 from services.gateway import accounts
 from services.gateway.app import create_app
 from services.gateway.clients import Clients
@@ -86,7 +86,8 @@ class FakeRpc:
 @pytest.fixture(scope="module")
 def app(engine):
     settings = GatewaySettings(gateway_database_url=engine.url.render_as_string(hide_password=False),
-                               actor_key="k" * 40, env="test", cookie_secure=False)
+                               actor_key="k" * 40, env="test", cookie_secure=False,
+                               secrets_key=TEST_SECRETS_KEY)
     app = create_app(settings)  # no lifespan: nothing connects to a broker
     app.state.rpc = FakeRpc()
     app.state.clients = Clients(app.state.rpc)

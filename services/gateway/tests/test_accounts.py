@@ -303,7 +303,7 @@ def test_actor_carries_the_second_factor_time(session):
     assert accounts.actor_for(login, user).second_factor_at is None
     accounts.verify_second_factor(session, login, user, code_at(T0), now=T0)
     actor = accounts.actor_for(login, user)
-    assert (actor.user_id, actor.school_id, actor.roles) == (user.id, DEMO_SCHOOL_ID, ("dsl",))
+    assert (actor.user_id, actor.school_id, actor.roles) == (user.id, DEMO_SCHOOL_ID, ("dsl", "admin"))
     assert actor.is_dsl
 
 

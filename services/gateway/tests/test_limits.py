@@ -13,6 +13,7 @@ import pytest
 from fastapi import Depends, FastAPI, HTTPException, Request, UploadFile
 from pydantic import BaseModel
 
+from services.common.testing import TEST_SECRETS_KEY
 from services.gateway import input_guard
 from services.gateway.limits import DEFAULT_BODY_BYTES, MB, BodyLimit, RequestLimits, upload_limits
 from services.gateway.settings import GatewaySettings
@@ -208,7 +209,7 @@ def test_only_the_upload_method_and_path_get_the_upload_limit():
 
 
 def test_the_gateways_upload_limits():
-    settings = GatewaySettings(env="test", actor_key="k" * 40, max_upload_bytes=20 * MB)
+    settings = GatewaySettings(env="test", actor_key="k" * 40, secrets_key=TEST_SECRETS_KEY, max_upload_bytes=20 * MB)
     app = RequestLimits(None, settings=settings)
     assert app.default_bytes == DEFAULT_BODY_BYTES == MB
     for path in ("/api/v1/incidents/12/documents", "/incidents/12/documents", "/incidents/new"):
@@ -425,7 +426,7 @@ def test_a_multipart_form_is_not_buffered_for_the_guard():
 @pytest.fixture(scope="module")
 def gateway():
     from services.gateway.app import create_app
-    settings = GatewaySettings(env="test", actor_key="k" * 40, gateway_database_url="sqlite://",
+    settings = GatewaySettings(env="test", actor_key="k" * 40, secrets_key=TEST_SECRETS_KEY, gateway_database_url="sqlite://",
                                cookie_secure=False, amqp_uri="amqp://guest:guest@127.0.0.1:1/")
     return create_app(settings)  # its lifespan is not run: nothing here reaches a database or the bus
 

@@ -1,4 +1,4 @@
-"""The gateway's contract: the staff-directory events other services keep their copies from."""
+"""The gateway's contract: the school and staff-directory events other services keep their copies from."""
 from __future__ import annotations
 
 from typing import Annotated
@@ -21,3 +21,13 @@ class StaffMemberSaved(Event):
 
 
 staff_member_saved = contract.event("staff_member_saved", StaffMemberSaved)
+
+
+class SchoolSaved(Event):
+    """A school was created or renamed in the gateway (its id is the envelope's school_id): the
+    incidents service keeps its own row of the same id."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+school_saved = contract.event("school_saved", SchoolSaved)

@@ -17,7 +17,8 @@ from services.common.db import contains_pattern, utcnow
 from services.common.errors import Conflict
 from services.common.events import add_to_outbox, make_event
 
-from .models import AuditEntry, GroupMember, LoginSession, OutboxEvent, StaffGroup, StaffMember
+from . import audit as audit_trail
+from .models import GroupMember, LoginSession, OutboxEvent, StaffGroup, StaffMember
 
 hasher = PasswordHasher()
 _DUMMY_HASH = hasher.hash("not-a-password")
@@ -205,7 +206,9 @@ def search_staff(session: Session, school_id: int, q: str, limit: int = 20) -> l
 
 def audit(session: Session, *, action: str, outcome: str, user_id: int | None = None,
           school_id: int | None = None, object_type: str | None = None, object_id=None,
-          ip: str | None = None) -> None:
-    session.add(AuditEntry(action=action, outcome=outcome, user_id=user_id, school_id=school_id,
-                           object_type=object_type, object_id=None if object_id is None else str(object_id),
-                           ip=ip))
+          ip: str | None = None, email: str | None = None, detail: str | None = None,
+          pupil_id: int | None = None) -> None:
+    """One entry on the hash-chained audit trail (audit.py), in the caller's transaction."""
+    audit_trail.write(session, action=action, outcome=outcome, user_id=user_id, school_id=school_id,
+                      object_type=object_type, object_id=object_id, ip=ip, email=email, detail=detail,
+                      pupil_id=pupil_id)

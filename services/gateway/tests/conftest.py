@@ -21,6 +21,9 @@ from services.gateway.seed import DEMO_PASSWORD, seed_demo_staff
 from services.gateway.settings import GatewaySettings
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "..", "migrations")
+# The demo seed seals its TOTP secret with HAVEN_SECRETS_KEY (accounts.save_staff_member); the app below
+# uses the same key.
+os.environ.setdefault("HAVEN_SECRETS_KEY", TEST_SECRETS_KEY)
 # Real argon2 at the lowest cost (production parameters take ~0.2 s a hash here); module-scoped so
 # the patch never outlives these tests.
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

@@ -1,4 +1,8 @@
-"""Staff accounts, sessions and the second factor, in plain Python over a SQLAlchemy session."""
+"""Staff accounts, sessions and the second factor, in plain Python over a SQLAlchemy session.
+
+Password guessing is slowed by throttle.py (per source address and per account, never a lock-out);
+second-factor answers are checked and counted per account by factors.py.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -6,7 +10,6 @@ import re
 import secrets
 from datetime import datetime, timedelta, timezone
 
-import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
@@ -18,14 +21,12 @@ from services.common.errors import Conflict
 from services.common.events import add_to_outbox, make_event
 
 from . import audit as audit_trail
+from . import factors
 from .models import GroupMember, LoginSession, OutboxEvent, StaffGroup, StaffMember
 
 hasher = PasswordHasher()
 _DUMMY_HASH = hasher.hash("not-a-password")
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
-MAX_FAILED_SECOND_FACTOR = 5
-_TOTP_CODE = re.compile(r"[0-9]{6}")  # not \d, which matches any script's digits
+MAX_FAILED_SECOND_FACTOR = factors.MAX_FAILED_IN_SESSION
 _NOT_STORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -64,8 +65,8 @@ def storable(text: str) -> bool:
 
 
 def authenticate(session: Session, email: str, password: str, now: datetime | None = None) -> StaffMember | None:
-    """The account for these credentials, or None. Locks an account after repeated failures."""
-    now = now or utcnow()
+    """The account for these credentials, or None. Never locks an account: the caller slows guessing
+    per address and per account first (throttle.py), so a stranger cannot keep the DSL out."""
     email = email.strip().lower()
     user = session.scalar(select(StaffMember).where(StaffMember.email == email)) if storable(email) else None
     if user is None or not user.active:
@@ -74,17 +75,10 @@ def authenticate(session: Session, email: str, password: str, now: datetime | No
         except VerificationError:
             pass
         return None
-    locked = bool(user.locked_until and user.locked_until > now)
     try:
-        hasher.verify(user.password_hash, password)  # even when locked: no timing difference
-        if locked:
-            return None
+        hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
-        if locked:
-            return None
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until, user.failed_logins = now + LOCKOUT, 0
+        user.failed_logins = (user.failed_logins or 0) + 1  # for the administrator's view; locks nothing
         return None
     user.failed_logins, user.locked_until = 0, None
     if hasher.check_needs_rehash(user.password_hash):
@@ -125,26 +119,15 @@ def resolve_session(session: Session, token: str | None, idle: timedelta, max_ag
 
 
 def verify_second_factor(session: Session, login: LoginSession, user: StaffMember, code: str,
-                         now: datetime | None = None) -> bool:
-    """Accept a TOTP code once (±1 step for clock drift); too many wrong codes end the session."""
-    now = now or utcnow()
-    code = code.strip().replace(" ", "") if isinstance(code, str) else ""
-    # Six ASCII digits, compared as bytes: str.isdigit() also passes '٠١٢٣٤٥' or fullwidth digits, and
-    # compare_digest() raises on non-ASCII text. Anything else is a wrong code, counted like one.
-    well_formed = _TOTP_CODE.fullmatch(code) is not None
-    totp = pyotp.TOTP(user.totp_secret) if user.totp_secret and well_formed else None
-    step_now = int(_epoch(now)) // 30
-    for step in (step_now, step_now - 1, step_now + 1):
-        if totp and secrets.compare_digest(totp.at(step * 30).encode("ascii"), code.encode("ascii")):
-            if user.totp_last_step is not None and step <= user.totp_last_step:
-                break  # replayed code
-            user.totp_last_step = step
-            login.second_factor_at = now
-            return True
-    login.failed_second_factor += 1
-    if login.failed_second_factor >= MAX_FAILED_SECOND_FACTOR:
-        login.ended_at = now
-    return False
+                         now: datetime | None = None, key: bytes | None = None) -> bool:
+    """Accept a TOTP code once (±1 step for clock drift). Wrong codes count on the account (a delay,
+    then a lock: factors.py) and five in one session end it."""
+    return factors.verify_totp(session, login, user, code, key, now).ok
+
+
+def needs_enrolment(session: Session, user: StaffMember, grants: tuple[Grant, ...] = ()) -> bool:
+    """Must hold a second factor and has none yet: set one up before anything else."""
+    return needs_second_factor(user, grants) and not factors.has_factor(session, user)
 
 
 def find_login(session: Session, user_id: int, csrf_token: str):
@@ -173,8 +156,12 @@ def actor_for(login: LoginSession, user: StaffMember, grants: tuple[Grant, ...] 
 
 def save_staff_member(session: Session, *, school_id: int, name: str, email: str, roles: list[str],
                       password: str | None = None, totp_secret: str | None = None,
-                      job_title: str | None = None, active: bool = True) -> StaffMember:
-    """Create or update an account and tell the other services (alerts keeps a directory copy)."""
+                      job_title: str | None = None, active: bool = True,
+                      secrets_key: bytes | None = None) -> StaffMember:
+    """Create or update an account and tell the other services (alerts keeps a directory copy).
+
+    A `totp_secret` given here (the demo seed's) is sealed with the secrets key (`secrets_key`, or
+    HAVEN_SECRETS_KEY) and counts as a confirmed authenticator app."""
     email = email.strip().lower()
     user = session.scalar(select(StaffMember).where(StaffMember.email == email))
     if user is not None and user.school_id != school_id:
@@ -186,9 +173,10 @@ def save_staff_member(session: Session, *, school_id: int, name: str, email: str
     elif password:
         user.password_hash = hash_password(password)
     user.name, user.roles, user.job_title, user.active = name, list(roles), job_title, active
+    session.flush()  # the id: a sealed secret is bound to its row
     if totp_secret is not None:
-        user.totp_secret = totp_secret
-    session.flush()
+        factors.store_secret(user, totp_secret, secrets_key)
+        user.totp_confirmed_at, user.totp_last_step = utcnow(), None
     add_to_outbox(session, OutboxEvent, make_event(
         "staff_member_saved", school_id, user_id=user.id, name=user.name, email=user.email,
         roles=list(user.roles), active=user.active))

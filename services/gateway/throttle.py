@@ -1,0 +1,121 @@
+"""Password guessing slowed per source address and per account, without letting a stranger lock anyone out.
+
+Three kinds of row in `sign_in_throttle`, keyed so that an address nobody has an account for behaves
+exactly like one somebody has (the answer never says whether an account exists):
+
+- `ip:<address>`: ADDRESS_FAILURES wrong passwords from one address, each within WINDOW of the one
+  before, and that address is refused for ADDRESS_BLOCK — whatever account it tries, right password or
+  not. A flood from one place stops there.
+- `account:<sha256 of the e-mail>`: after ACCOUNT_FREE_FAILURES wrong passwords (from anywhere, each
+  within WINDOW of the one before) the account takes one try per delay, 30 s doubling up to
+  LONGEST_ACCOUNT_DELAY. Tries during the delay are refused without being checked or counted, so a
+  guesser cannot stretch it: once it has passed, the right password gets in.
+- `known:<sha256 of e-mail and address>`: an address this account signed in from within KNOWN_FOR. The
+  account's delay does not apply there, so a stranger guessing the DSL's password from elsewhere never
+  keeps the DSL out at school or at home; only the address rule does (and it counts the stranger's
+  address, not the DSL's).
+
+A right password clears the address's count and marks the address known; it leaves the account's count
+to run out, so signing in now and then gives a guesser no fresh tries.
+"""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from services.common.db import utcnow
+
+from .models import SignInThrottle
+
+WINDOW = timedelta(minutes=15)
+ADDRESS_FAILURES = 20
+ADDRESS_BLOCK = timedelta(minutes=15)
+ACCOUNT_FREE_FAILURES = 5
+FIRST_ACCOUNT_DELAY = timedelta(seconds=30)
+LONGEST_ACCOUNT_DELAY = timedelta(minutes=5)
+KNOWN_FOR = timedelta(days=90)
+MESSAGE = "Too many sign-in attempts. Wait {seconds} seconds, then try again."
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode("utf-8", "replace")).hexdigest()
+
+
+def _keys(email: str, ip: str | None) -> tuple[str, str, str]:
+    email = email.strip().lower()
+    address = ip or "unknown"
+    return f"ip:{address}", f"account:{_digest(email)}", f"known:{_digest(email, address)}"
+
+
+def _row(session: Session, key: str, now: datetime) -> SignInThrottle:
+    """The row for `key`, locked for this transaction (made if new; two first failures at once do not
+    collide on the primary key)."""
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(insert(SignInThrottle).values(key=key, failures=0, window_start=now)
+                        .on_conflict_do_nothing(index_elements=["key"]))
+    row = session.scalar(select(SignInThrottle).where(SignInThrottle.key == key).with_for_update())
+    if row is None:
+        row = SignInThrottle(key=key, failures=0, window_start=now)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def _peek(session: Session, key: str) -> SignInThrottle | None:
+    return session.get(SignInThrottle, key)
+
+
+def _seconds(until: datetime, now: datetime) -> int:
+    return max(1, int((until - now).total_seconds() + 0.999))
+
+
+def retry_after(session: Session, email: str, ip: str | None, now: datetime | None = None) -> int | None:
+    """Seconds this address must wait before trying this account again, or None to go ahead."""
+    now = now or utcnow()
+    address_key, account_key, known_key = _keys(email, ip)
+    address = _peek(session, address_key)
+    if address is not None and address.blocked_until and address.blocked_until > now:
+        return _seconds(address.blocked_until, now)
+    account = _peek(session, account_key)
+    if account is not None and account.blocked_until and account.blocked_until > now:
+        known = _peek(session, known_key)
+        if known is None or now - known.window_start > KNOWN_FOR:
+            return _seconds(account.blocked_until, now)
+    return None
+
+
+def _count(row: SignInThrottle, now: datetime) -> None:
+    """One more failure; a failure more than WINDOW after the last starts the count again."""
+    if now - row.window_start > WINDOW:
+        row.failures = 0
+    row.failures += 1
+    row.window_start = now
+
+
+def failed(session: Session, email: str, ip: str | None, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    address_key, account_key, _known = _keys(email, ip)
+    address = _row(session, address_key, now)
+    _count(address, now)
+    if address.failures >= ADDRESS_FAILURES:
+        address.blocked_until, address.failures = now + ADDRESS_BLOCK, 0
+    account = _row(session, account_key, now)
+    _count(account, now)
+    if account.failures >= ACCOUNT_FREE_FAILURES:
+        steps = min(account.failures - ACCOUNT_FREE_FAILURES, 10)
+        account.blocked_until = now + min(FIRST_ACCOUNT_DELAY * 2 ** steps, LONGEST_ACCOUNT_DELAY)
+
+
+def succeeded(session: Session, email: str, ip: str | None, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    address_key, _account, known_key = _keys(email, ip)
+    address = _peek(session, address_key)
+    if address is not None and not (address.blocked_until and address.blocked_until > now):
+        address.failures = 0
+    _row(session, known_key, now).window_start = now

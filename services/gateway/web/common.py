@@ -130,8 +130,14 @@ def safe_next(target: str | None) -> str:
         return "/"
     return target
 
-def to_sign_in(request: Request) -> RedirectResponse:
-    """Where an unauthenticated page request goes; a GET comes back to where it was after sign-in."""
+async def to_sign_in(request: Request) -> RedirectResponse:
+    """Where an unauthenticated page request goes; a GET comes back to where it was after sign-in, and
+    a form sent after its session ended is kept and comes back after sign-in (web/resume.py)."""
+    if request.method == "POST":
+        from .resume import keep_submission  # resume draws its pages with this module's helpers
+        kept = await keep_submission(request)
+        if kept is not None:
+            return kept
     target = "/sign-in"
     if request.method == "GET" and request.url.path not in ("/", "/sign-in"):
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")

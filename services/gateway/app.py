@@ -21,11 +21,14 @@ from .database import GatewayDatabase
 from .limits import RequestLimits
 from .relay import relay_forever
 from .clients import Clients
-from .routes import (actions, alerts, cases, categories, chronology, documents, health, incidents, integrations,
-                     pupils, roll, session, staff, tray)
+from .routes import (actions, activity, alerts, cases, categories, chronology, documents, health, incidents,
+                     integrations, pupils, roll, session, staff, tray)
 from .rpc_client import RpcClient
 from .settings import GatewaySettings
 from .web import pages as web
+from .routes import audit as audit_api
+from .web import audit_pages
+from .write_audit import WriteAudit
 
 log = logging.getLogger("haven.gateway")
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
@@ -80,7 +83,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
         if exc.status_code == 401:
-            return web.to_sign_in(request)
+            return await web.to_sign_in(request)  # may keep a form sent after its session ended
         return web.error_page(request, exc.status_code, str(exc.detail))
 
     app.add_middleware(RequestLimits, settings=settings)  # before any body is read; inside security_headers
@@ -96,9 +99,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    for router in (session.router, health.router, staff.router, categories.router, pupils.router,
-                   incidents.router, documents.router, actions.router, cases.router, chronology.router,
+    for router in (activity.router, session.router, health.router, staff.router, categories.router,
+                   pupils.router, incidents.router, documents.router, actions.router, cases.router, chronology.router,
                    alerts.router, roll.router, integrations.router, tray.router, web.router):
         app.include_router(router)
+    app.include_router(audit_api.router)
+    app.include_router(audit_pages.router)
+    app.add_middleware(WriteAudit)  # outermost: every write is audited, one refused at the door too
     app.mount("/static", web.static_files(), name="static")
     return app

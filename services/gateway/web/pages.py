@@ -18,7 +18,7 @@ from services.common.errors import HavenError
 from ..deps import Ctx, CurrentUser, MaybeSignedIn, Settings, SignedIn, clear_session_cookie, set_session_cookie
 from ..schemas import PathId
 from ..usecases import alerts, session
-from . import case_pages, incident_form, incident_page, pupil_pages, roll_pages, tray_pages
+from . import case_pages, incident_form, incident_page, pupil_pages, resume, roll_pages, tray_pages
 from .common import error_page, redirect, render, safe_next, static_files, to_sign_in
 
 __all__ = ["router", "error_page", "to_sign_in", "static_files"]
@@ -132,5 +132,5 @@ async def favicon():
     return Response(status_code=204)
 
 
-for area in (incident_form, incident_page, pupil_pages, case_pages, tray_pages, roll_pages):
+for area in (incident_form, incident_page, pupil_pages, case_pages, tray_pages, roll_pages, resume):
     router.include_router(area.router)

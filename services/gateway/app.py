@@ -29,6 +29,7 @@ from .web import pages as web
 from .routes import audit as audit_api
 from .web import audit_pages
 from .write_audit import WriteAudit
+from .admin.front_doors import routers as admin_routers
 
 log = logging.getLogger("haven.gateway")
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
@@ -105,6 +106,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(audit_api.router)
     app.include_router(audit_pages.router)
+    for router in admin_routers:
+        app.include_router(router)
     app.add_middleware(WriteAudit)  # outermost: every write is audited, one refused at the door too
     app.mount("/static", web.static_files(), name="static")
     return app

@@ -1,0 +1,52 @@
+"""Schools on this Haven: made by the bootstrap command (and by a trust administrator). The incidents
+service keeps its own row of the same id, from the `school_saved` event."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.common.errors import Conflict, ValidationFailed
+from services.common.events import add_to_outbox, make_event
+
+from .. import accounts
+from ..models import OutboxEvent, School
+
+URN = re.compile(r"[0-9]{6,7}")  # the DfE's Unique Reference Number
+
+
+def school_problems(name, urn, local_authority) -> list[dict]:
+    """Field errors for a new school (all of them at once)."""
+    errors = []
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 200 or not accounts.storable(name):
+        errors.append({"field": "name", "message": "Give the school's name (at most 200 characters)."})
+    if not isinstance(urn, str) or not URN.fullmatch(urn.strip()):
+        errors.append({"field": "urn", "message": "Give the school's URN: its 6 or 7 digit Unique Reference Number."})
+    if (not isinstance(local_authority, str) or not local_authority.strip() or len(local_authority.strip()) > 120
+            or not accounts.storable(local_authority)):
+        errors.append({"field": "local_authority",
+                       "message": "Give the school's local authority (at most 120 characters)."})
+    return errors
+
+
+def create_school(session: Session, *, name: str, urn: str, local_authority: str, trust: str | None = None) -> School:
+    """A new school; `school_saved` goes out through the outbox in the same transaction."""
+    errors = school_problems(name, urn, local_authority)
+    if errors:
+        raise ValidationFailed(errors)
+    urn = urn.strip()
+    if session.scalar(select(School.id).where(School.urn == urn)) is not None:
+        raise Conflict(f"A school with URN {urn} is already on this Haven. Nothing was created.")
+    school = School(name=name.strip(), urn=urn, local_authority=local_authority.strip(),
+                    trust=trust.strip() if trust and trust.strip() else None)
+    session.add(school)
+    session.flush()
+    add_to_outbox(session, OutboxEvent, make_event("school_saved", school.id, name=school.name))
+    return school
+
+
+def school_name(session: Session, school_id: int) -> str:
+    """The school's name for an e-mail (the demo school has no row: it is called by what it is)."""
+    school = session.get(School, school_id)
+    return school.name if school else "your school"

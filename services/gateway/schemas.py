@@ -81,6 +81,20 @@ class SecondFactorRequest(BaseModel):
     code: Text(10, min_length=6)
 
 
+class RecoveryCodeRequest(BaseModel):
+    code: Text(20, min_length=10) = Field(description="One of the account's recovery codes, e.g. 'abcde-fghjk'")
+
+
+class SecurityKeyAnswer(BaseModel):
+    """What the browser's navigator.credentials.create() or .get() gave, as JSON (base64url fields)."""
+
+    credential: dict[str, Any]
+
+
+class NewSecurityKey(SecurityKeyAnswer):
+    name: Text(100) = Field("Security key", description="What the member calls this key, e.g. 'Blue YubiKey'")
+
+
 class IntegrationRequest(BaseModel):
     name: Text(1000) = Field("", description="The monitoring system's name, e.g. 'Smoothwall Monitor'")
 
@@ -117,6 +131,37 @@ class SessionView(View):
     user: UserView
     csrf_token: str | None = None
     second_factor_required: bool
+    enrolment_required: bool | None = Field(None, description="Must set up a second factor before anything else")
+    step_up_until: float | None = Field(None, description="Safeguarding records readable until (epoch seconds)")
+
+
+class TotpEnrolment(View):
+    secret: str = Field(description="Base32, for typing into an authenticator app by hand")
+    otpauth_uri: str
+    qr_svg: str = Field(description="The otpauth URI as a QR code (an SVG document)")
+
+
+class RecoveryCodes(View):
+    recovery_codes: list[str] = Field(description="Shown this once; each works once")
+
+
+class FactorDone(View):
+    second_factor_required: bool
+    recovery_codes: list[str] | None = Field(None, description="With a first factor only: shown this once")
+
+
+class SecurityKeyView(View):
+    id: int
+    name: str
+    created_at: str | None = None
+    last_used_at: str | None = None
+
+
+class FactorsView(View):
+    totp: bool
+    locked: bool
+    recovery_codes_left: int
+    keys: list[SecurityKeyView]
 
 
 class StaffView(View):

@@ -15,7 +15,7 @@ from services.common.errors import HavenError, ValidationFailed
 from ..deps import Ctx, DslOrSltUser, DslUser
 from ..schemas import PathId
 from ..usecases import Context, pupils, roll
-from . import labels
+from . import audit_pages, labels
 from .common import FormErrors, as_id, error_page, form_text, redirect, render, safe_next
 
 router = APIRouter(include_in_schema=False)
@@ -89,7 +89,7 @@ async def pupil_view(request, user, ctx: Context, pupil_id: int, filters: dict, 
     return render(request, "pupil.html", user, status_code, sheet=sheet, pupil=sheet.get("pupil") or {},
                   entries=entries, filters=filters, filtered=filtered, errors=form_errors,
                   summary=form_errors.summary, badges=badges, categories=list(categories.values()), here=here, notice=notice,
-                  forms=forms or {})
+                  forms=forms or {}, pupil_audit=await audit_pages.pupil_panel(ctx, user, pupil_id))
 
 
 @router.get("/pupils/{pupil_id}")

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from services.common.errors import HavenError
 from services.gateway import accounts, factors
 from services.gateway.models import LoginSession, OutboxEvent, StaffMember
-from services.gateway.seed import DEMO_PASSWORD, DEMO_SCHOOL_ID, DEMO_TOTP_SECRET
+from services.gateway.seed import DEMO_PASSWORD, DEMO_SCHOOL_ID, DEMO_STAFF, DEMO_TOTP_SECRET
 
 from .conftest import CHEAP_HASHER, staff
 
@@ -418,6 +418,6 @@ def test_search_staff_leaves_out_inactive_staff(session):
 
 
 def test_search_staff_limit(session):
-    assert len(accounts.search_staff(session, DEMO_SCHOOL_ID, "")) == 6
+    assert len(accounts.search_staff(session, DEMO_SCHOOL_ID, "")) == len(DEMO_STAFF)
     assert len(accounts.search_staff(session, DEMO_SCHOOL_ID, "", limit=2)) == 2
     assert len(accounts.search_staff(session, DEMO_SCHOOL_ID, "", limit=0)) == 1

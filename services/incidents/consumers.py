@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from services.common.events import already_processed
 
 from .chronology.entries import add_entry
-from .models import Incident, ProcessedEvent
+from .models import Incident, ProcessedEvent, School
 
 log = logging.getLogger(__name__)
 
@@ -45,4 +45,25 @@ def document_stored(session: Session, event: dict) -> bool:
                   occurred_at=occurred_at, title="Document attached", incident_id=incident.id,
                   category_ids=category_ids, sensitivities=sensitivities, role=role)
     log.info("document %s added to the chronology of incident %s", document_id, incident.id)
+    return True
+
+
+def school_saved(session: Session, event: dict) -> bool:
+    """gateway.school_saved: keep our own row of the school (same id) so its roll, categories and records
+    can exist here. Creating or renaming; False when the event was already handled."""
+    try:
+        school_id, name = int(event["school_id"]), str(event["name"]).strip()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedEvent(f"school_saved event {event.get('event_id')} lacks {exc}") from None
+    if not name or len(name) > 200:
+        raise MalformedEvent(f"school_saved event {event.get('event_id')}: no usable name")
+    if already_processed(session, ProcessedEvent, event):
+        return False
+    school = session.get(School, school_id)
+    if school is None:
+        session.add(School(id=school_id, name=name, roll_version=""))
+    else:
+        school.name = name
+    session.flush()
+    log.info("school %s saved", school_id)
     return True

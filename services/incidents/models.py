@@ -63,6 +63,13 @@ class Pupil(Base):
     sen_status: Mapped[str] = mapped_column(String(12), default="none")  # none, sen_support, ehcp
     eal: Mapped[bool] = mapped_column(Boolean, default=False)
     free_school_meals: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Staff who are this pupil's parent or carer (self-exclusion): loaded only when asked for.
+    staff_relatives: Mapped[list["StaffRelative"]] = relationship(lazy="select", order_by="StaffRelative.user_id",
+                                                                  cascade="all, delete-orphan")
+
+    @property
+    def staff_relative_ids(self) -> list[int]:
+        return [r.user_id for r in self.staff_relatives]
 
     @property
     def name(self) -> str:
@@ -152,12 +159,44 @@ class Incident(Base):
     # The form's (or API client's) token for this submission: a double click or a retry after a
     # time-out returns the incident already saved instead of recording it twice.
     client_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Restricted by the DSL team to the DSL team alone (e.g. an allegation about a member of staff):
+    # then not even its recorder reads it. Who restricted it, when and why are kept beside it.
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    restricted_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    restricted_by_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    restricted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     pupil: Mapped[Pupil] = relationship(lazy="joined")
     categories: Mapped[list[Category]] = relationship(secondary="incident_categories", lazy="selectin")
     alerts: Mapped[list["IncidentAlert"]] = relationship(lazy="selectin")
     linked_pupils: Mapped[list["LinkedPupil"]] = relationship(lazy="selectin")
     marks: Mapped[list["BodyMapMark"]] = relationship(lazy="selectin", order_by="BodyMapMark.id")
     amendments: Mapped[list["Amendment"]] = relationship(lazy="selectin", order_by="Amendment.id")
+    # Actions are read only where a rule needs them (was a reader assigned one?).
+    actions: Mapped[list["Action"]] = relationship(lazy="select", viewonly=True, order_by="Action.id")
+    exclusions: Mapped[list["IncidentExclusion"]] = relationship(lazy="selectin", order_by="IncidentExclusion.user_id",
+                                                                 cascade="all, delete-orphan")
+
+    @property
+    def excluded_staff_ids(self) -> list[int]:
+        """Staff the record is about (an allegation or low-level concern about an adult): hidden from them."""
+        return [e.user_id for e in self.exclusions]
+
+
+class IncidentExclusion(Base):
+    """A member of staff a record names as the adult it is about: the record is hidden from them, whatever
+    their role (self-exclusion)."""
+
+    __tablename__ = "incident_exclusions"
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+
+
+class StaffRelative(Base):
+    """A member of staff who is the pupil's parent or carer: the pupil's records are hidden from them."""
+
+    __tablename__ = "pupil_staff_relatives"
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
 
 
 class LinkedPupil(Base):

@@ -66,11 +66,38 @@ def current_values(i: Incident) -> dict:
     return values
 
 
+# What a record "as shared with" alerted staff holds: the pupil, categories, account, when and where,
+# who recorded it (as corrected) — not linked pupils, the body map, the original of corrections,
+# who else was there or was alerted.
+SHARED_FIELDS = ("account", "childs_words", "location", "occurred_at", "record_type", "record_type_label")
+
+
+def shared_incident(i: Incident, *, may: dict) -> dict:
+    current = current_values(i)
+    return {
+        "id": i.id, "pupil": pupil(i.pupil), "pupil_id": i.pupil_id, "occurred_at": current["occurred_at"],
+        "recorded_at": _iso(i.recorded_at),
+        "recorded_by": {"id": i.recorded_by, "name": i.recorded_by_name, "role": i.recorded_by_role},
+        "record_type": current["record_type"], "record_type_label": current["record_type_label"],
+        "location": current["location"], "account": current["account"], "childs_words": current["childs_words"],
+        "urgent": i.urgent, "categories": [category(c) for c in i.categories], "linked_pupils": [],
+        "body_map": [], "amendments": [], "current": {k: current[k] for k in SHARED_FIELDS},
+        "shows_original": False, "shared": True, "restricted": False, "may": may,
+    }
+
+
+def restriction(i: Incident) -> dict | None:
+    if not i.restricted:
+        return None
+    return {"reason": i.restricted_reason, "by": i.restricted_by_name, "at": _iso(i.restricted_at)}
+
+
 def incident(i: Incident, *, show_original: bool = True, warnings: list[dict] | None = None,
-             may: dict | None = None) -> dict:
+             may: dict | None = None, dsl: bool = False) -> dict:
     """The whole record. With `show_original` (the DSL team) the fields are as first recorded and
     `current` has the amendments applied; otherwise the fields read as currently amended. Either
-    way `amendments` is the history of corrections."""
+    way `amendments` is the history of corrections. With `dsl`, who the record is about (the staff it
+    is hidden from) and why it was restricted."""
     current = current_values(i)
     fields = _as_recorded(i) if show_original else {k: current[k] for k in AMENDABLE_FIELDS}
     result = {
@@ -98,8 +125,13 @@ def incident(i: Incident, *, show_original: bool = True, warnings: list[dict] | 
         "amendments": [amendment(a) for a in i.amendments],
         "current": current,
         "shows_original": show_original,
+        "shared": False,
+        "restricted": bool(i.restricted),
         "may": may or {},
     }
+    if dsl:
+        result["excluded_staff_ids"] = list(i.excluded_staff_ids)
+        result["restriction"] = restriction(i)
     if warnings is not None:
         result["warnings"] = warnings
     return result

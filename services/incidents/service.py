@@ -8,7 +8,7 @@ from . import consumers, hooks
 from .chronology import entries as chronology, front_sheet
 from .follow_up import actions, cases, decisions
 from .models import OutboxEvent
-from .record import amendments, categories, incidents as record
+from .record import access, amendments, categories, incidents as record
 from .roll import importer, pupils, search
 from .tray import items as tray
 
@@ -30,6 +30,8 @@ class IncidentsService(Service):
         incidents.body_map_svg: record.body_map_svg,
         incidents.body_map_outline: record.body_map_outline,
         incidents.check_incident_access: record.check_incident_access,
+        incidents.restrict_incident: access.restrict_incident,
+        incidents.set_excluded_staff: access.set_excluded_staff,
         incidents.list_categories: record.list_categories,
         incidents.list_category_tree: categories.list_categories,
         incidents.create_category: categories.add_category,
@@ -41,6 +43,7 @@ class IncidentsService(Service):
         incidents.list_siblings: pupils.list_siblings,
         incidents.link_siblings: pupils.link_siblings,
         incidents.unlink_siblings: pupils.unlink_siblings,
+        incidents.set_staff_relatives: pupils.set_staff_relatives,
         # follow-up
         incidents.add_action: actions.add_action,
         incidents.complete_action: actions.complete_action,
@@ -72,4 +75,5 @@ class IncidentsService(Service):
     }
     handlers = {
         incidents.on_document_stored: consumers.document_stored,
+        incidents.on_school_saved: consumers.school_saved,
     }

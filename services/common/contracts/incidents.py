@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from . import bodymap, documents
+from . import bodymap, documents, gateway
 from .base import (Contract, Count, Event, Flag, Id, NoArguments, PastMoment, RequiredText, ServiceContract, Text,
                    View, item_errors)
 
@@ -131,8 +131,9 @@ ROLL_MODES = ("update", "full")
 ACCESS_PURPOSES = ("read", "attach")
 
 # What a reader may do with an incident (the `may` map of IncidentView, computed by policy.py).
-INCIDENT_PERMISSIONS = ("amend", "attach", "add_action", "see_actions", "record_decision", "record_outcome",
-                        "see_follow_up", "add_to_case")
+INCIDENT_PERMISSIONS = ("amend", "attach", "add_action", "see_actions", "see_all_actions", "record_decision",
+                        "record_outcome", "see_follow_up", "add_to_case", "restrict", "exclude_staff",
+                        "see_documents", "see_body_map", "shared")
 
 # --- limits (the service's own; the OpenAPI document states them) -----------------------------------
 MAX_CATEGORIES = 3
@@ -205,6 +206,8 @@ class IncidentIn(Contract):
     body_map: list[BodyMapMarkIn] = Field(default_factory=list, max_length=MAX_MARKS)
     client_token: ClientToken | None = Field(None, description="The form's token: the same submission sent twice "
                                                                "is recorded once")
+    about_staff_ids: IdList = Field(default_factory=list, description="Staff the record is about (an allegation or "
+                                    "low-level concern about an adult): it is hidden from them, whatever their role")
 
     @field_validator("linked_pupils")
     @classmethod
@@ -264,6 +267,17 @@ class BodyMapSvg(Contract):
     side: Literal[SIDES] | None = None
 
 
+class RestrictIncident(Contract):
+    incident_id: Id
+    restricted: Flag
+    reason: Text(2_000) | None = Field(None, description="Why it is restricted to the DSL team (required to restrict)")
+
+
+class SetExcludedStaff(Contract):
+    incident_id: Id
+    user_ids: IdList = Field(description="Every member of staff the record is about (the whole list)")
+
+
 class IncidentAccess(Contract):
     incident_id: Id
     purpose: Literal[ACCESS_PURPOSES] = "read"
@@ -283,6 +297,11 @@ class PupilRef(Contract):
 class SiblingPair(Contract):
     pupil_id: Id
     other_pupil_id: Id
+
+
+class SetStaffRelatives(Contract):
+    pupil_id: Id
+    user_ids: IdList = Field(description="Every member of staff who is the pupil's parent or carer (the whole list)")
 
 
 class ImportRoll(Contract):
@@ -528,13 +547,20 @@ class PupilSummary(View):
 
 
 class PupilView(PupilSummary):
-    """Full details for the DSL team and SLT; other staff get the summary."""
+    """Details for readers of records; the flags and the staff who are the pupil's parents or carers for
+    the DSL team only; other staff get the summary."""
 
     upn: str | None = None
     on_roll: bool | None = None
     flags: dict[str, bool] | None = None
     sen_status: str | None = None
     siblings: list[dict] | None = None
+    staff_relative_ids: list[int] | None = None
+
+
+class StaffRelativesView(View):
+    pupil_id: int
+    staff_relative_ids: list[int]
 
 
 class PupilFound(PupilSummary):
@@ -600,6 +626,22 @@ class IncidentView(View):
                                                                    + ", ".join(INCIDENT_PERMISSIONS))
     warnings: list[dict] | None = None
     replayed: bool | None = None
+    shared: bool = Field(False, description="Read as shared with an alerted member of staff: without linked pupils, "
+                                            "body map, corrections' originals or follow-up")
+    restricted: bool = Field(False, description="Restricted to the DSL team")
+    restriction: dict | None = Field(None, description="Who restricted it, when and why (the DSL team only)")
+    excluded_staff_ids: list[int] | None = Field(None, description="Staff the record is about (the DSL team only)")
+
+
+class RestrictionView(View):
+    incident_id: int
+    restricted: bool
+    restriction: dict | None = None
+
+
+class ExcludedStaffView(View):
+    incident_id: int
+    excluded_staff_ids: list[int]
 
 
 class AmendedView(View):
@@ -679,6 +721,8 @@ class ChronologyEntryView(View):
 class ChronologyView(View):
     pupil: dict
     entries: list[ChronologyEntryView]
+    hidden_needing_step_up: int = Field(0, description="Safeguarding lines shown once the reader confirms their "
+                                                       "second factor again")
 
 
 class GzipView(View):
@@ -687,8 +731,8 @@ class GzipView(View):
 
 class FrontSheetView(View):
     pupil: dict
-    flags: dict
-    household: list[dict]
+    flags: dict | None = None  # the DSL team only
+    household: list[dict] | None = None  # the DSL team only
     siblings: list[dict]
     counts: dict
     withheld: list[str]
@@ -736,6 +780,8 @@ check_incident_text = contract.method("check_incident_text", CheckIncidentText, 
 body_map_svg = contract.method("body_map_svg", BodyMapSvg, str)
 body_map_outline = contract.method("body_map_outline", NoArguments, dict[str, Any])
 check_incident_access = contract.method("check_incident_access", IncidentAccess, IncidentAccessView)
+restrict_incident = contract.method("restrict_incident", RestrictIncident, RestrictionView)
+set_excluded_staff = contract.method("set_excluded_staff", SetExcludedStaff, ExcludedStaffView)
 list_categories = contract.method("list_categories", NoArguments, list[CategoryView])
 # the roll
 search_pupils = contract.method("search_pupils", SearchPupils, list[PupilFound])
@@ -744,6 +790,7 @@ get_pupil = contract.method("get_pupil", PupilRef, PupilView)
 list_siblings = contract.method("list_siblings", PupilRef, list[dict])
 link_siblings = contract.method("link_siblings", SiblingPair, list[dict])
 unlink_siblings = contract.method("unlink_siblings", SiblingPair, list[dict])
+set_staff_relatives = contract.method("set_staff_relatives", SetStaffRelatives, StaffRelativesView)
 list_category_tree = contract.method("list_category_tree", CategoryTree, list[CategoryNode])
 create_category = contract.method("create_category", CreateCategory, CategoryNode)
 update_category = contract.method("update_category", UpdateCategory, CategoryNode)
@@ -789,6 +836,8 @@ class IncidentRecorded(Event):
     alert_user_ids: list[Id]
     alert_groups: list[Annotated[str, StringConstraints(max_length=40)]]
     linked_pupil_ids: list[Id] = []
+    # Staff the record names (the adult it is about, a parent or carer of one of its pupils): never alerted.
+    excluded_user_ids: list[Id] = []
 
 
 class IncidentAmended(Event):
@@ -829,3 +878,4 @@ tray_item_received = contract.event("tray_item_received", TrayItemReceived)
 roll_imported = contract.event("roll_imported", RollImported)
 
 on_document_stored = contract.handles(documents.document_stored, "on_document_stored")
+on_school_saved = contract.handles(gateway.school_saved, "on_school_saved")

@@ -10,7 +10,7 @@ import gzip
 import json
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import Text, cast, literal_column, select
+from sqlalchemy import Text, and_, cast, false, func, literal_column, or_, select, true
 from sqlalchemy.orm import Session
 
 from services.common.actor import Actor
@@ -18,16 +18,18 @@ from services.common.db import utcnow
 
 from ..exceptions import Forbidden, NotFound
 from ..fields import Errors
-from ..models import ENTRY_TYPES, Category, ChronologyEntry, Pupil
-from ..policy import can_read_sensitivities, is_dsl_team, may_read_chronology, require_dsl_team
+from ..models import ENTRY_TYPES, Category, ChronologyEntry, Pupil, StaffRelative
+from ..policy import (excluded_pupil_ids, hidden_incident_ids, is_dsl_team, line_access, may_read_chronology,
+                      require_dsl_team)
 
 
 def add_entry(session: Session, *, school_id: int, pupil_id: int, entry_type: str, ref_id, occurred_at: datetime,
               title: str, incident_id: int | None = None, category_ids: list[int] | None = None,
               sensitivities: list[str] | None = None, role: str | None = None) -> ChronologyEntry:
     """`title` is a short factual line shown in the list ("Incident recorded — Safeguarding"); the
-    record itself holds the detail. `sensitivities` are those of the categories involved and decide
-    who may see the entry (policy.can_read_sensitivities)."""
+    record itself holds the detail. `category_ids` decide who may see the entry, by the categories'
+    sensitivities when it is read (`visible_lines`); `sensitivities` keeps a copy of those at the
+    time of writing, for the record only."""
     if entry_type not in ENTRY_TYPES:
         raise ValueError(f"unknown chronology entry type {entry_type!r}")
     entry = ChronologyEntry(school_id=school_id, pupil_id=pupil_id, entry_type=entry_type, ref_id=str(ref_id),
@@ -84,9 +86,59 @@ def _category_and_children(session: Session, actor: Actor, category_id) -> set[i
     return found
 
 
+# Lines about a case are the DSL team's (cases are safeguarding work), whatever their categories.
+CASE_ENTRY, CASE_SENSITIVITY = "case", "safeguarding"
+
+
+def visible_lines(session: Session, actor: Actor, where: list, year_group: str | None) -> tuple[list, object]:
+    """Who sees which of the lines `where` selects (one pupil's), by their categories' CURRENT
+    sensitivities — a category made stricter applies at once to lines already written — then by
+    restriction and self-exclusion. Returns (conditions for the lines this reader reads, a condition
+    for the lines they would read after a step-up, or None).
+
+    A pupil's lines share a handful of category sets: the policy is asked once per distinct set
+    (one small query for the school's categories, one for the sets), and the query keeps the rest."""
+    dsl, stepped_up = is_dsl_team(actor), actor.stepped_up()
+    hidden = or_(ChronologyEntry.incident_id.is_(None), ChronologyEntry.incident_id.not_in(hidden_incident_ids(actor)))
+    cases_read = true() if dsl and stepped_up else false()
+    cases_later = dsl and not stepped_up
+    if dsl and stepped_up:
+        return [hidden], None  # the DSL team reads every category; only self-exclusion hides lines
+    sensitivity = dict(session.execute(select(Category.id, Category.sensitivity)
+                                       .where(Category.school_id == actor.school_id)).all())
+    cats_text = cast(ChronologyEntry.category_ids, Text)
+    readable, later = [], []
+    for text in session.scalars(select(cats_text).where(*where).distinct()):
+        pairs = [(cid, sensitivity.get(cid)) for cid in json.loads(text or "[]")]
+        access = line_access(actor, pairs, year_group)
+        if access == "read":
+            readable.append(text)
+        elif access == "step_up":
+            later.append(text)
+    not_case = ChronologyEntry.entry_type != CASE_ENTRY
+    is_case = ChronologyEntry.entry_type == CASE_ENTRY
+    conditions = [hidden, or_(and_(not_case, cats_text.in_(readable)), and_(is_case, cases_read))]
+    later_lines = [and_(not_case, cats_text.in_(later))] if later else []
+    if cases_later:
+        later_lines.append(is_case)
+    return conditions, (and_(hidden, or_(*later_lines)) if later_lines else None)
+
+
+def _pupil_for(session: Session, actor: Actor, pupil_id):
+    """The pupil's row, or 404: another school's, and one whose parent or carer the reader is."""
+    pupil = session.execute(select(Pupil.id, Pupil.legal_forename, Pupil.legal_surname, Pupil.preferred_forename,
+                                   Pupil.preferred_surname, Pupil.year_group, Pupil.form, Pupil.upn, Pupil.on_roll)
+                            .where(Pupil.id == pupil_id, Pupil.school_id == actor.school_id,
+                                   Pupil.id.not_in(excluded_pupil_ids(actor)))).first()
+    if pupil is None:
+        raise NotFound("No such pupil on this school's roll.")
+    return pupil
+
+
 def _plan(session: Session, actor: Actor, pupil_id, *, category_id=None, date_from=None, date_to=None,
-          entry_type=None, significant=None) -> tuple[dict, list]:
-    """Check the reader and the filters (every error at once); the pupil and the query's conditions."""
+          entry_type=None, significant=None) -> tuple[dict, list, int]:
+    """Check the reader and the filters (every error at once); the pupil, the query's conditions and
+    how many lines are hidden until the reader gives their second factor again (step-up)."""
     if not may_read_chronology(actor):
         raise Forbidden("Only the DSL team and senior leaders can read a pupil's chronology.")
     error = Errors()
@@ -106,27 +158,16 @@ def _plan(session: Session, actor: Actor, pupil_id, *, category_id=None, date_fr
             error("category_id", "That category does not exist. Choose one of the school's categories.")
     error.raise_if_any()
 
-    pupil = session.execute(select(Pupil.id, Pupil.legal_forename, Pupil.legal_surname, Pupil.preferred_forename,
-                                   Pupil.preferred_surname, Pupil.year_group, Pupil.form, Pupil.upn, Pupil.on_roll)
-                            .where(Pupil.id == pupil_id, Pupil.school_id == actor.school_id)).first()
-    if pupil is None:
-        raise NotFound("No such pupil on this school's roll.")
+    pupil = _pupil_for(session, actor, pupil_id)
     forename, surname = pupil.preferred_forename or pupil.legal_forename, pupil.preferred_surname or pupil.legal_surname
     about = {"id": pupil.id, "name": f"{forename} {surname}", "year_group": pupil.year_group, "form": pupil.form,
              "upn": pupil.upn, "on_roll": pupil.on_roll}
 
     where = [ChronologyEntry.pupil_id == pupil.id, ChronologyEntry.school_id == actor.school_id]
-    every_line = is_dsl_team(actor)
-    if not every_line or wanted is not None:
-        # A pupil's lines share a handful of sensitivity and category sets: ask the policy (and the
-        # category filter) once for each distinct set, then let the query keep the lines in those.
-        sens_text, cats_text = cast(ChronologyEntry.sensitivities, Text), cast(ChronologyEntry.category_ids, Text)
-        sets = session.execute(select(sens_text, cats_text).where(*where).distinct()).all()
-        readable = {s for s, _ in sets if can_read_sensitivities(actor, json.loads(s or "[]"))}
-        if not every_line:
-            where.append(sens_text.in_(sorted(readable)))
-        if wanted is not None:
-            where.append(cats_text.in_(sorted({c for _, c in sets if not wanted.isdisjoint(json.loads(c or "[]"))})))
+    if wanted is not None:
+        cats_text = cast(ChronologyEntry.category_ids, Text)
+        sets = session.scalars(select(cats_text).where(*where).distinct()).all()
+        where.append(cats_text.in_(sorted({c for c in sets if not wanted.isdisjoint(json.loads(c or "[]"))})))
     if start:
         where.append(ChronologyEntry.occurred_at >= start[0])
     if end:
@@ -135,7 +176,10 @@ def _plan(session: Session, actor: Actor, pupil_id, *, category_id=None, date_fr
         where.append(ChronologyEntry.entry_type.in_(types))
     if significant is not None:
         where.append(ChronologyEntry.significant.is_(significant))
-    return about, where
+    readable, later = visible_lines(session, actor, where, pupil.year_group)
+    hidden = 0 if later is None else session.scalar(select(func.count()).select_from(ChronologyEntry)
+                                                     .where(*where, later))
+    return about, [*where, *readable], hidden
 
 
 def _entries(session: Session, where: list) -> list[dict]:
@@ -194,22 +238,24 @@ def _on_postgresql(session: Session) -> bool:
 def read_chronology(session: Session, actor: Actor, pupil_id, **filters) -> dict:
     """A pupil's chronology in the order things happened (then in the order they were written):
     {"pupil": {...}, "entries": [{id, entry_type, occurred_at, title, incident_id, ref_id,
-    category_ids, role, significant}]}.
+    category_ids, role, significant}], "hidden_needing_step_up": n}: n lines (safeguarding ones) this
+    reader reads once they give their second factor again.
 
     Filters: `category_id` (with its sub-categories), `date_from`/`date_to` (dates are whole days,
     UTC), `entry_type` (one of ENTRY_TYPES, or several separated by commas), `significant`."""
-    about, where = _plan(session, actor, pupil_id, **filters)
+    about, where, hidden = _plan(session, actor, pupil_id, **filters)
     if _on_postgresql(session):  # decoding the database's JSON beats pg8000 converting every row
-        return {"pupil": about, "entries": json.loads(_entries_json(session, where))}
-    return {"pupil": about, "entries": _entries(session, where)}
+        return {"pupil": about, "entries": json.loads(_entries_json(session, where)), "hidden_needing_step_up": hidden}
+    return {"pupil": about, "entries": _entries(session, where), "hidden_needing_step_up": hidden}
 
 
 def read_chronology_json(session: Session, actor: Actor, pupil_id, **filters) -> str:
     """The same as `read_chronology`, already encoded as JSON text (for the HTTP API, which passes it on)."""
-    about, where = _plan(session, actor, pupil_id, **filters)
+    about, where, hidden = _plan(session, actor, pupil_id, **filters)
     entries = (_entries_json(session, where) if _on_postgresql(session)
                else json.dumps(_entries(session, where), ensure_ascii=False, separators=(",", ":")))
-    return '{"pupil":' + json.dumps(about, ensure_ascii=False, separators=(",", ":")) + ',"entries":' + entries + "}"
+    return ('{"pupil":' + json.dumps(about, ensure_ascii=False, separators=(",", ":")) + ',"entries":' + entries
+            + f',"hidden_needing_step_up":{int(hidden)}}}')
 
 
 # --- the significant-event flag (the DSL team) -----------------------------------------------------------
@@ -219,7 +265,7 @@ def set_significant(session: Session, actor: Actor, entry_id: int, significant: 
     record it points at; who set it last, and when, is kept beside it."""
     require_dsl_team(actor, "mark significant events")
     entry = session.get(ChronologyEntry, entry_id)
-    if entry is None or entry.school_id != actor.school_id:
+    if entry is None or entry.school_id != actor.school_id or not _line_exists_for(session, actor, entry):
         raise NotFound("No such chronology entry.")
     entry.significant, entry.significant_set_by, entry.significant_set_at = significant, actor.name, utcnow()
     session.flush()
@@ -228,6 +274,13 @@ def set_significant(session: Session, actor: Actor, entry_id: int, significant: 
             "incident_id": entry.incident_id, "ref_id": entry.ref_id, "category_ids": list(entry.category_ids or []),
             "role": entry.role, "significant": entry.significant, "significant_set_by": entry.significant_set_by,
             "significant_set_at": entry.significant_set_at.isoformat() + "Z"}
+
+
+def _line_exists_for(session: Session, actor: Actor, entry: ChronologyEntry) -> bool:
+    """Not a line of a pupil, or of a record, hidden from this actor by self-exclusion."""
+    if session.scalar(excluded_pupil_ids(actor).where(StaffRelative.pupil_id == entry.pupil_id).limit(1)) is not None:
+        return False
+    return entry.incident_id is None or entry.incident_id not in set(session.scalars(hidden_incident_ids(actor)))
 
 
 def get_chronology(session: Session, actor: Actor, pupil_id: int, category_id=None, date_from=None, date_to=None,

@@ -1,8 +1,11 @@
 """A pupil's front sheet: what a DSL needs on one page before reading the chronology — key details,
 plans and flags, agencies involved, household and siblings, open cases, and counts.
 
-The DSL team sees it all. SLT see it without the safeguarding-only parts (agencies and cases),
-and their counts cover only the records they may read. Other staff do not see front sheets.
+The DSL team sees it all. SLT and category readers see it without the safeguarding-only parts (flags,
+household, agencies and cases), and their counts cover only the records they may read now (by the
+categories' current sensitivities, without restricted records or records that name them); counts of
+safeguarding records wait for a recent second factor (`hidden_needing_step_up`). Other staff do not
+see front sheets.
 """
 from __future__ import annotations
 
@@ -18,14 +21,16 @@ from ..follow_up.cases import pupil_cases_query
 from ..exceptions import Forbidden, NotFound
 from ..fields import Errors, day, iso, optional_text, required_text
 from ..models import (FLAGS, Action, AgencyInvolvement, ChronologyEntry, HouseholdMember, Pupil, PupilLink)
-from ..policy import can_read_sensitivities, may_read_front_sheet, require_dsl_team, sees_dsl_only_sections
+from ..policy import excluded_from_pupil, excluded_pupil_ids, may_read_front_sheet, require_dsl_team, sees_dsl_only_sections
+from .entries import visible_lines
 
-DSL_ONLY_SECTIONS = ("agencies", "open_cases")
+DSL_ONLY_SECTIONS = ("flags", "household", "agencies", "open_cases")
 
 
 def _pupil(session: Session, actor: Actor, pupil_id: int) -> Pupil:
+    """The pupil, or 404: another school's, and one whose parent or carer the actor is."""
     pupil = session.get(Pupil, pupil_id)
-    if pupil is None or pupil.school_id != actor.school_id:
+    if pupil is None or pupil.school_id != actor.school_id or excluded_from_pupil(actor, pupil):
         raise NotFound("No such pupil on this school's roll.")
     return pupil
 
@@ -47,16 +52,19 @@ def agency_dict(a: AgencyInvolvement, today: date | None = None) -> dict:
             "recorded_at": iso(a.recorded_at)}
 
 
-def _counts(session: Session, actor: Actor, pupil_id: int) -> dict:
+def _counts(session: Session, actor: Actor, pupil: Pupil) -> dict:
     """Incidents about the pupil (as subject or linked pupil) and their open actions, counting only
-    what this reader may see. The chronology already lists both, one indexed query each."""
-    rows = session.execute(select(ChronologyEntry.incident_id, ChronologyEntry.sensitivities).where(
-        ChronologyEntry.pupil_id == pupil_id, ChronologyEntry.entry_type == "incident",
-        ChronologyEntry.incident_id.is_not(None))).all()
-    incident_ids = {iid for iid, sens in rows if can_read_sensitivities(actor, sens or ())}
+    what this reader may see now (the chronology's rules: `entries.visible_lines`). The chronology
+    already lists the incidents, one indexed query."""
+    where = [ChronologyEntry.pupil_id == pupil.id, ChronologyEntry.school_id == actor.school_id,
+             ChronologyEntry.entry_type == "incident", ChronologyEntry.incident_id.is_not(None)]
+    readable, later = visible_lines(session, actor, where, pupil.year_group)
+    incident_ids = set(session.scalars(select(ChronologyEntry.incident_id).where(*where, *readable)))
+    hidden = 0 if later is None else len(set(session.scalars(select(ChronologyEntry.incident_id)
+                                                                  .where(*where, later))))
     open_actions = session.scalar(select(func.count()).select_from(Action).where(
         Action.incident_id.in_(incident_ids), Action.completed_at.is_(None))) if incident_ids else 0
-    return {"incidents": len(incident_ids), "open_actions": open_actions}
+    return {"incidents": len(incident_ids), "open_actions": open_actions, "hidden_needing_step_up": hidden}
 
 
 def front_sheet(session: Session, actor: Actor, pupil_id) -> dict:
@@ -66,24 +74,25 @@ def front_sheet(session: Session, actor: Actor, pupil_id) -> dict:
     dsl_only = sees_dsl_only_sections(actor)
     siblings = session.execute(select(Pupil, PupilLink.relationship)
                                .join(PupilLink, PupilLink.related_pupil_id == Pupil.id)
-                               .where(PupilLink.pupil_id == pupil.id, Pupil.school_id == actor.school_id)
+                               .where(PupilLink.pupil_id == pupil.id, Pupil.school_id == actor.school_id,
+                                      Pupil.id.not_in(excluded_pupil_ids(actor)))
                                .order_by(Pupil.legal_surname, Pupil.legal_forename, Pupil.id)).all()
-    household = session.scalars(select(HouseholdMember).where(HouseholdMember.pupil_id == pupil.id)
-                                .order_by(HouseholdMember.id))
     sheet = {
         "pupil": {**_summary(pupil), "upn": pupil.upn, "legal_forename": pupil.legal_forename,
                   "legal_surname": pupil.legal_surname, "preferred_forename": pupil.preferred_forename,
                   "preferred_surname": pupil.preferred_surname, "date_of_birth": iso(pupil.date_of_birth),
                   "sex": pupil.sex, "admission_date": iso(pupil.admission_date),
                   "leaving_date": iso(pupil.leaving_date)},
-        "flags": {**{f: bool(getattr(pupil, f)) for f in FLAGS}, "sen_status": pupil.sen_status or "none"},
-        "household": [household_dict(m) for m in household],
         "siblings": [{**_summary(p), "relationship": relationship} for p, relationship in siblings
                      if dsl_only or p.on_roll],
-        "counts": _counts(session, actor, pupil.id),
+        "counts": _counts(session, actor, pupil),
         "withheld": [],
     }
     if dsl_only:
+        sheet["flags"] = {**{f: bool(getattr(pupil, f)) for f in FLAGS}, "sen_status": pupil.sen_status or "none"}
+        household = session.scalars(select(HouseholdMember).where(HouseholdMember.pupil_id == pupil.id)
+                                    .order_by(HouseholdMember.id))
+        sheet["household"] = [household_dict(m) for m in household]
         today = utcnow().date()
         agencies = session.scalars(select(AgencyInvolvement).where(AgencyInvolvement.pupil_id == pupil.id)
                                    .order_by(AgencyInvolvement.started_on.is_(None), AgencyInvolvement.started_on,

@@ -19,15 +19,17 @@ from services.common.events import add_to_outbox, make_event
 from ..chronology.entries import add_entry
 from ..exceptions import Forbidden, NotFound
 from ..fields import Errors, day, iso, optional_text, required_text, when
-from ..models import Action, Incident, OutboxEvent
-from ..policy import can_add_action, can_complete_action, can_read_incident, require_dsl_team
+from ..models import Action, Incident, OutboxEvent, StaffRelative
+from ..policy import (can_add_action, can_complete_action, can_read_incident, exists_for, hidden_incident_ids,
+                      is_dsl_team, require_dsl_team, require_step_up, sees_action)
 
 
 # --- the incident a record is about ---------------------------------------------------------------
 
 def load_incident(session: Session, actor: Actor, incident_id: int) -> Incident:
+    """404 for another school's incident and for one that names this actor (self-exclusion)."""
     incident = session.get(Incident, incident_id)
-    if incident is None or incident.school_id != actor.school_id or actor.kind != "staff":
+    if incident is None or not exists_for(actor, incident):
         raise NotFound("No such incident.")
     return incident
 
@@ -95,6 +97,12 @@ def add_action(session: Session, actor: Actor, incident_id: int, action: dict) -
     if assignee is not None and assignee_name is None:  # the gateway names the staff member it checked
         error("assigned_to_user_id", "Choose the member of staff to assign this to from the list.")
         assignee = None
+    elif assignee is not None and _hidden_from(session, incident, assignee):
+        # Never hand a record to someone it names; say why to the DSL team only (the reason is itself
+        # the sensitive part).
+        error("assigned_to_user_id", "This record is hidden from that member of staff; assign it to someone else."
+              if is_dsl_team(actor) else "This cannot be assigned to that member of staff; ask the DSL team.")
+        assignee = None
     elif assignee is None:
         assignee_name = None
     due_on = day(data.get("due_on"), "due_on", "the due date", error)
@@ -118,18 +126,28 @@ def add_action(session: Session, actor: Actor, incident_id: int, action: dict) -
     return action_dict(action)
 
 
+def _hidden_from(session: Session, incident: Incident, user_id: int) -> bool:
+    """Does the record name this member of staff (self-exclusion)?"""
+    pupils = [incident.pupil_id, *(lp.pupil_id for lp in incident.linked_pupils)]
+    return user_id in incident.excluded_staff_ids or session.scalar(
+        select(StaffRelative.user_id).where(StaffRelative.user_id == user_id, StaffRelative.pupil_id.in_(pupils))
+        .limit(1)) is not None
+
+
 def complete_action(session: Session, actor: Actor, action_id: int, completion: dict) -> dict:
     action = session.get(Action, action_id)
     if action is None or action.school_id != actor.school_id:
         raise NotFound("No such action.")
-    if not can_complete_action(actor, action):
+    incident = session.get(Incident, action.incident_id)
+    if not exists_for(actor, incident):
+        raise NotFound("No such action.")
+    if not can_complete_action(actor, action) or not (is_dsl_team(actor) or can_read_incident(actor, incident)):
         raise Forbidden("Only the person the action is assigned to, who added it, or the DSL team can complete it.")
     if action.completed_at is not None:
         raise Conflict(f"This action was already completed by {action.completed_by_name}.")
     note = optional_text(completion.get("note"))
     action.completed_at, action.completed_by, action.completed_by_name = utcnow(), actor.user_id, actor.name
     action.completion_note = note
-    incident = session.get(Incident, action.incident_id)
     chronicle(session, incident, entry_type="action", ref_id=action.id, occurred_at=action.completed_at,
               title=f"Action completed by {actor.name}")
     session.flush()
@@ -137,8 +155,10 @@ def complete_action(session: Session, actor: Actor, action_id: int, completion: 
 
 
 def list_my_actions(session: Session, actor: Actor, open_only: bool = True) -> list[dict]:
-    """"My actions": what is assigned to the caller, soonest due first (no due date last)."""
-    query = select(Action).where(Action.school_id == actor.school_id, Action.assigned_to == actor.user_id)
+    """"My actions": what is assigned to the caller, soonest due first (no due date last); never on a
+    record hidden from them (restricted, or naming them)."""
+    query = select(Action).where(Action.school_id == actor.school_id, Action.assigned_to == actor.user_id,
+                                 Action.incident_id.not_in(hidden_incident_ids(actor)))
     if open_only:
         query = query.where(Action.completed_at.is_(None))
     actions = session.scalars(query.order_by(Action.due_on.is_(None), Action.due_on, Action.id))
@@ -148,7 +168,8 @@ def list_my_actions(session: Session, actor: Actor, open_only: bool = True) -> l
 def list_school_actions(session: Session, actor: Actor, open_only: bool = True) -> list[dict]:
     """Every action in the school (the DSL team's overview)."""
     require_dsl_team(actor, "see everyone's actions; ask for your own (assigned=me)")
-    query = select(Action).where(Action.school_id == actor.school_id)
+    query = select(Action).where(Action.school_id == actor.school_id,
+                                 Action.incident_id.not_in(hidden_incident_ids(actor)))
     if open_only:
         query = query.where(Action.completed_at.is_(None))
     actions = session.scalars(query.order_by(Action.due_on.is_(None), Action.due_on, Action.id))
@@ -156,10 +177,12 @@ def list_school_actions(session: Session, actor: Actor, open_only: bool = True) 
 
 
 def list_incident_actions(session: Session, actor: Actor, incident_id) -> list[dict]:
-    """For anyone who may read the incident, or who may add actions to it (alerted staff)."""
+    """For anyone who may read the incident (whole or as shared with them): the DSL team sees every
+    action; anyone else only the actions they added or were assigned — never the DSL team's others."""
     incident = load_incident(session, actor, incident_id)
-    if not (can_read_incident(actor, incident) or can_add_action(actor, incident)):
+    if not can_read_incident(actor, incident):
         raise Forbidden("You do not have permission to see this incident's actions.")
+    require_step_up(actor, incident)
     actions = session.scalars(select(Action).where(Action.incident_id == incident.id).order_by(Action.taken_at,
                                                                                                Action.id))
-    return [action_dict(a) for a in actions]
+    return [action_dict(a) for a in actions if sees_action(actor, a)]

@@ -13,14 +13,14 @@ from sqlalchemy.orm import Session
 from services.common.actor import Actor
 from services.common.contracts.incidents import CASE_STATUS_LABELS
 from services.common.db import utcnow
-from services.common.errors import Conflict
+from services.common.errors import Conflict, StepUpRequired
 
 from .. import schemas
 from ..chronology.entries import add_entry
 from ..exceptions import NotFound, ValidationFailed
-from ..models import Case, CaseEvent, CaseIncident, Incident, Pupil
+from ..models import Case, CaseEvent, CaseIncident, Incident, Pupil, StaffRelative
 from ..fields import Errors, iso, optional_text, required_text
-from ..policy import require_dsl_team
+from ..policy import excluded_from, excluded_pupil_ids, needs_step_up, require_dsl_team
 
 CASE_SENSITIVITY = "safeguarding"
 STATUS_LABELS = CASE_STATUS_LABELS
@@ -29,9 +29,14 @@ STATUS_LABELS = CASE_STATUS_LABELS
 def _load_case(session: Session, actor: Actor, case_id) -> Case:
     require_dsl_team(actor, "manage cases")
     case = session.get(Case, case_id)
-    if case is None or case.school_id != actor.school_id:
+    if case is None or case.school_id != actor.school_id or _pupil_hidden(session, actor, case.pupil_id):
         raise NotFound("No such case.")
     return case
+
+
+def _pupil_hidden(session: Session, actor: Actor, pupil_id: int) -> bool:
+    """The actor is this pupil's parent or carer: the pupil's cases do not exist for them."""
+    return session.scalar(excluded_pupil_ids(actor).where(StaffRelative.pupil_id == pupil_id).limit(1)) is not None
 
 
 def _owner(data: dict, error: Errors) -> tuple[int | None, str | None]:
@@ -54,7 +59,7 @@ def _incidents(session: Session, actor: Actor, ids: list[int], pupil_id: int | N
     chosen, seen = [], set()
     for n, incident_id in enumerate(ids):
         incident = found.get(incident_id)
-        if incident is None or incident.school_id != actor.school_id:
+        if incident is None or incident.school_id != actor.school_id or excluded_from(actor, incident):
             error(f"{field}.{n}", "That incident does not exist. Choose incidents from the pupil's chronology.")
         elif incident_id in seen:
             error(f"{field}.{n}", f"Incident {incident_id} is listed twice.")
@@ -97,10 +102,12 @@ def _case_summary(case: Case, pupil: Pupil, incident_count: int) -> dict:
             "closed_at": iso(case.closed_at), "incident_count": incident_count}
 
 
-def case_dict(session: Session, case: Case) -> dict:
+def case_dict(session: Session, case: Case, actor: Actor) -> dict:
+    """The case as this member of the DSL team sees it: without any incident that names them."""
     events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.at,
                                                                                            CaseEvent.id))
-    incidents = sorted(case.incidents, key=lambda i: (schemas.current_values(i)["occurred_at"], i.id))
+    incidents = sorted((i for i in case.incidents if not excluded_from(actor, i)),
+                       key=lambda i: (schemas.current_values(i)["occurred_at"], i.id))
     return {**_case_summary(case, session.get(Pupil, case.pupil_id), len(incidents)),
             "incidents": [_incident_summary(i) for i in incidents],
             "history": [{"id": e.id, "what": e.what, "reason": e.reason, "by": {"id": e.by_id, "name": e.by_name},
@@ -137,7 +144,7 @@ def open_case(session: Session, actor: Actor, case) -> dict:
     session.expire(case, ["incidents"])
     _chronicle(session, case, f"Case opened: {title}")
     session.flush()
-    return case_dict(session, case)
+    return case_dict(session, case, actor)
 
 
 def add_incident(session: Session, actor: Actor, case_id, incident_id) -> dict:
@@ -155,7 +162,7 @@ def add_incident(session: Session, actor: Actor, case_id, incident_id) -> dict:
     session.expire(case, ["incidents"])
     _chronicle(session, case, f"Incident added to case: {case.title}", incident)
     session.flush()
-    return case_dict(session, case)
+    return case_dict(session, case, actor)
 
 
 def change_owner(session: Session, actor: Actor, case_id, owner) -> dict:
@@ -171,7 +178,7 @@ def change_owner(session: Session, actor: Actor, case_id, owner) -> dict:
     _history(session, case, actor, f"Owner changed from {before} to {owner_name}")
     _chronicle(session, case, f"Case owner changed to {owner_name}: {case.title}")
     session.flush()
-    return case_dict(session, case)
+    return case_dict(session, case, actor)
 
 
 def set_status(session: Session, actor: Actor, case_id, change) -> dict:
@@ -195,20 +202,25 @@ def set_status(session: Session, actor: Actor, case_id, change) -> dict:
              "no_further_action": "Case closed with no further action"}[status]
     _chronicle(session, case, f"{title}: {case.title}")
     session.flush()
-    return case_dict(session, case)
+    return case_dict(session, case, actor)
 
 
 # --- reading ---------------------------------------------------------------------------------------------
 
 def get_case(session: Session, actor: Actor, case_id) -> dict:
-    return case_dict(session, _load_case(session, actor, case_id))
+    """Cases are safeguarding work: reading one needs a recent second factor."""
+    case = _load_case(session, actor, case_id)
+    if needs_step_up([CASE_SENSITIVITY]) and not actor.stepped_up():
+        raise StepUpRequired()
+    return case_dict(session, case, actor)
 
 
 def list_cases(session: Session, actor: Actor, status: str | None = None, pupil_id=None) -> list[dict]:
     require_dsl_team(actor, "manage cases")
     counts = (select(CaseIncident.case_id, func.count().label("n")).group_by(CaseIncident.case_id).subquery())
     query = (select(Case, Pupil, func.coalesce(counts.c.n, 0)).join(Pupil, Pupil.id == Case.pupil_id)
-             .outerjoin(counts, counts.c.case_id == Case.id).where(Case.school_id == actor.school_id))
+             .outerjoin(counts, counts.c.case_id == Case.id).where(Case.school_id == actor.school_id,
+                                                                   Case.pupil_id.not_in(excluded_pupil_ids(actor))))
     if status is not None:
         query = query.where(Case.status == status)
     if pupil_id is not None:

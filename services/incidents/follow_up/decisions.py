@@ -1,5 +1,6 @@
 """Decisions with their reasons (a decision not to refer must give its rationale) and outcomes: the
-DSL team records them; the DSL team, and SLT for incidents outside safeguarding, read them. Each is
+DSL team records them; the DSL team, and SLT and category readers for the records their role reads,
+read them (policy.reads_follow_up). Each is
 append-only and goes in the chronology like an action (actions.chronicle).
 """
 from __future__ import annotations
@@ -14,8 +15,8 @@ from services.common.db import utcnow
 from ..exceptions import Forbidden
 from ..fields import Errors, iso, optional_text, required_text, when
 from ..models import Decision, Incident, Outcome
-from ..policy import can_read_sensitivities, can_record_decision
-from .actions import _lower_first, chronicle, load_incident, sensitivities_of
+from ..policy import can_record_decision, reads_follow_up, require_step_up
+from .actions import _lower_first, chronicle, load_incident
 
 NO_REFERRAL_REASON = ("Record why you decided not to refer: a decision not to refer must give its reasons "
                       "(e.g. what you weighed up and who you consulted).")
@@ -76,10 +77,12 @@ def record_decision(session: Session, actor: Actor, incident_id: int, decision: 
 
 
 def _readable_follow_up(session: Session, actor: Actor, incident_id) -> Incident:
-    """Decisions and outcomes: the DSL team, and SLT for incidents outside safeguarding."""
+    """Decisions and outcomes: the DSL team, and SLT or category readers for the records they read by
+    their role (never alerted staff, nor the recorder as such)."""
     incident = load_incident(session, actor, incident_id)
-    if not can_read_sensitivities(actor, sensitivities_of(incident)):
+    if not reads_follow_up(actor, incident):
         raise Forbidden("You do not have permission to see this incident's decisions and outcomes.")
+    require_step_up(actor, incident)
     return incident
 
 

@@ -19,10 +19,10 @@ from services.common.events import add_to_outbox, make_event
 
 from .. import schemas
 from ..chronology.entries import add_entry
-from .incidents import chronology_title, readable_incident
+from .incidents import chronology_title, incident_view, readable_incident
 from ..exceptions import Forbidden, ValidationFailed
 from ..fields import optional_text
-from ..policy import can_amend_incident, may, sees_original
+from ..policy import can_amend_incident
 from ..models import Amendment, ChronologyEntry, Incident, OutboxEvent
 
 MIN_REASON_CHARS = 5
@@ -87,7 +87,7 @@ def amend_incident(session: Session, actor: Actor, incident_id: int, data: dict)
         amendment_id=amendment.id, field=field, amended_by=actor.user_id))
     session.flush()
     return {"amendment": schemas.amendment(amendment),
-            "incident": schemas.incident(incident, show_original=sees_original(actor), may=may(actor, incident))}
+            "incident": incident_view(actor, incident)}
 
 
 def _refile_in_chronology(session: Session, incident: Incident) -> None:

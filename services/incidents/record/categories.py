@@ -12,7 +12,7 @@ from services.common.actor import Actor
 
 from ..exceptions import NotFound, ValidationFailed
 from ..models import SENSITIVITIES, Category, IncidentCategory
-from ..policy import require_dsl_team
+from ..policy import require_category_manager
 from ..roll.search import fold
 
 MAX_DEPTH = 3
@@ -53,7 +53,7 @@ def list_categories(session: Session, actor: Actor, include_inactive: bool = Fal
     """A flat list in tree order, with parent_id and depth to draw the tree. Retired categories only
     for the DSL team, on request."""
     if include_inactive:
-        require_dsl_team(actor, "see retired categories")
+        require_category_manager(actor)
     categories = _school_categories(session, actor.school_id)
     return [describe(c, depth) for c, depth in _tree_order(categories) if include_inactive or c.active]
 
@@ -186,7 +186,7 @@ def _has_records(session: Session, category_id: int) -> bool:
 
 
 def create_category(session: Session, actor: Actor, data: dict) -> dict:
-    require_dsl_team(actor, "manage categories")
+    require_category_manager(actor)
     categories = _school_categories(session, actor.school_id)
     clean = _validate(session, actor, data, None, categories)
     category = Category(school_id=actor.school_id, active=clean.pop("active", True), **clean)
@@ -198,7 +198,7 @@ def create_category(session: Session, actor: Actor, data: dict) -> dict:
 
 def update_category(session: Session, actor: Actor, category_id: int, changes: dict) -> dict:
     """Change only the fields given. Retiring a category leaves past incidents exactly as they were."""
-    require_dsl_team(actor, "manage categories")
+    require_category_manager(actor)
     categories = _school_categories(session, actor.school_id)
     category = categories.get(category_id)
     if category is None:

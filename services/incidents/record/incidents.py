@@ -23,15 +23,17 @@ from ..chronology.entries import add_entry
 from . import bodymap
 from ..exceptions import Forbidden, NotFound
 from ..fields import Errors, optional_text
-from ..models import (BodyMapMark, Category, Incident, IncidentAlert, IncidentCategory, LinkedPupil, OutboxEvent,
-                      Pupil)
-from ..policy import can_attach_to_incident, can_read_incident, may, sees_original
+from ..models import (BodyMapMark, Category, Incident, IncidentAlert, IncidentCategory, IncidentExclusion,
+                      LinkedPupil, OutboxEvent, Pupil, StaffRelative)
+from ..policy import (can_attach_to_incident, can_read_incident, exists_for, is_dsl_team, may,
+                      reads_whole, require_recorder, require_step_up, sees_original)
 
 NOT_ON_ROLL = "That pupil is not on this school's roll. Choose the pupil from the list."
 LEFT_ROLL = "That pupil has left the roll; ask the DSL to record against their archived file."
 
 
 def list_categories(session: Session, actor: Actor) -> list[dict]:
+    """The categories in use, for the recording form (and the filters of readers)."""
     query = (select(Category).where(Category.school_id == actor.school_id, Category.active.is_(True))
              .order_by(Category.name))
     return [schemas.category(c) for c in session.scalars(query)]
@@ -111,6 +113,7 @@ def name_warnings(texts: dict, pupils: list[Pupil]) -> list[dict]:
 
 def check_incident_text(session: Session, actor: Actor, texts: dict) -> dict:
     """What the form asks before saving: does any text name a linked pupil in full?"""
+    require_recorder(actor)
     ids = [link["pupil_id"] for link in texts.get("linked_pupils") or []]
     pupils = session.scalars(select(Pupil).where(Pupil.id.in_(ids), Pupil.school_id == actor.school_id)
                              .order_by(Pupil.id)).all() if ids else []
@@ -129,6 +132,7 @@ def chronology_title(record_type: str, categories) -> str:
 def record_incident(session: Session, actor: Actor, incident: IncidentIn) -> dict:
     """Check what needs the database first, then write the incident, its links, marks, chronology
     lines and event in one transaction: on any error nothing is written."""
+    require_recorder(actor)
     data = incident  # the command (`incident` below is the saved row)
     error = Errors()
     if data.client_token is not None:
@@ -138,7 +142,7 @@ def record_incident(session: Session, actor: Actor, incident: IncidentIn) -> dic
         if already is not None:
             # The same submission again (a double click, a retry after a time-out): never record it twice.
             return {**schemas.incident(already, show_original=sees_original(actor), warnings=[],
-                                       may=may(actor, already)), "replayed": True}
+                                       may=may(actor, already), dsl=is_dsl_team(actor)), "replayed": True}
     pupil = session.get(Pupil, data.pupil_id)
     problem = _roll_problem(pupil, actor)
     if problem:
@@ -184,7 +188,9 @@ def record_incident(session: Session, actor: Actor, incident: IncidentIn) -> dic
     linked_rows = [LinkedPupil(incident_id=incident.id, pupil_id=linked.id, pupil=linked, role=role)
                    for linked, role in links]
     marks = [BodyMapMark(incident_id=incident.id, **_mark(mark)) for mark in data.body_map]
-    session.add_all([*alerts, *linked_rows, *marks])
+    about_staff = list(dict.fromkeys(data.about_staff_ids))
+    exclusions = [IncidentExclusion(incident_id=incident.id, user_id=uid) for uid in about_staff]
+    session.add_all([*alerts, *linked_rows, *marks, *exclusions])
 
     title = chronology_title(data.record_type, categories)
     common = {"school_id": actor.school_id, "entry_type": "incident", "ref_id": incident.id,
@@ -199,48 +205,76 @@ def record_incident(session: Session, actor: Actor, incident: IncidentIn) -> dic
         recorded_by=actor.user_id, category_ids=[c.id for c in categories],
         category_names=[c.name for c in categories], urgent=data.urgent,
         alert_user_ids=alert_user_ids, alert_groups=groups,
-        linked_pupil_ids=[linked.id for linked, _ in links]))
+        linked_pupil_ids=[linked.id for linked, _ in links],
+        excluded_user_ids=excluded_user_ids(session, about_staff, [pupil.id, *(linked.id for linked, _ in links)])))
     session.flush()
     # The answer is built from what was just written, not read back: a refresh cost six statements.
     for name, value in (("pupil", pupil), ("categories", sorted(categories, key=lambda c: c.id)),
-                        ("alerts", alerts), ("linked_pupils", linked_rows), ("marks", marks), ("amendments", [])):
+                        ("alerts", alerts), ("linked_pupils", linked_rows), ("marks", marks), ("amendments", []),
+                        ("exclusions", exclusions), ("actions", [])):
         set_committed_value(incident, name, value)
     warnings = name_warnings({"account": account, "childs_words": childs_words, "others_present": others_present},
                              [linked for linked, _ in links])
+    # Its recorder reads back what they wrote, even when it names them (they are told so by `may`).
     return schemas.incident(incident, show_original=sees_original(actor), warnings=warnings,
-                            may=may(actor, incident))
+                            may=may(actor, incident), dsl=is_dsl_team(actor))
+
+
+def excluded_user_ids(session: Session, about_staff: list[int], pupil_ids: list[int]) -> list[int]:
+    """Who must never be alerted about a record: the staff it is about, and staff who are a parent or
+    carer of one of its pupils (the alerts service leaves them out, whatever group they are in)."""
+    relatives = session.scalars(select(StaffRelative.user_id).where(StaffRelative.pupil_id.in_(pupil_ids))).all()
+    return sorted({*about_staff, *relatives})
 
 
 def _load_incident(session: Session, actor: Actor, incident_id: int) -> Incident:
+    """The incident, or 404: another school's, and one that names this actor (self-exclusion), do not
+    exist for them — the answer is the same as for an id never used."""
     incident = session.get(Incident, incident_id)
-    if incident is None or incident.school_id != actor.school_id:
+    if incident is None or not exists_for(actor, incident):
         raise NotFound("No such incident.")
     return incident
 
 
-def readable_incident(session: Session, actor: Actor, incident_id) -> Incident:
+def readable_incident(session: Session, actor: Actor, incident_id, *, whole: bool = False) -> Incident:
+    """An incident this actor reads (whole, or as shared with them unless `whole`), with the step-up a
+    safeguarding record needs."""
     incident = _load_incident(session, actor, incident_id)
-    if not can_read_incident(actor, incident):
+    if not (reads_whole(actor, incident) if whole else can_read_incident(actor, incident)):
         raise Forbidden("You do not have permission to read this incident.")
+    require_step_up(actor, incident)
     return incident
 
 
+def incident_view(actor: Actor, incident: Incident, warnings: list[dict] | None = None) -> dict:
+    """The record as this reader sees it: whole (the DSL team with the original beside its corrections),
+    or as shared with them."""
+    allowed = may(actor, incident)
+    if allowed["shared"]:
+        return schemas.shared_incident(incident, may=allowed)
+    return schemas.incident(incident, show_original=sees_original(actor), warnings=warnings, may=allowed,
+                            dsl=is_dsl_team(actor))
+
+
 def get_incident(session: Session, actor: Actor, incident_id: int) -> dict:
-    """The DSL team sees the record as first written beside its corrections; others see it as corrected."""
-    incident = readable_incident(session, actor, incident_id)
-    return schemas.incident(incident, show_original=sees_original(actor), may=may(actor, incident))
+    """The DSL team sees the record as first written beside its corrections; others see it as corrected;
+    alerted staff see it as shared with them."""
+    return incident_view(actor, readable_incident(session, actor, incident_id))
 
 
 def body_map_svg(session: Session, actor: Actor, incident_id: int, side: str | None = None) -> str:
-    incident = readable_incident(session, actor, incident_id)
+    """Not part of the record as shared with alerted staff."""
+    incident = readable_incident(session, actor, incident_id, whole=True)
     return bodymap.render_svg([schemas.mark(m) for m in incident.marks], side)
 
 
 def check_incident_access(session: Session, actor: Actor, incident_id: int, purpose: str) -> dict:
-    """For other services (documents): may this actor read, or attach to, this incident?"""
-    checks = {"read": can_read_incident, "attach": can_attach_to_incident}
+    """For other services (documents): may this actor read (the whole record, with its step-up), or
+    attach to, this incident?"""
     incident = _load_incident(session, actor, incident_id)
-    if not checks[purpose](actor, incident):
+    if purpose == "read":
+        incident = readable_incident(session, actor, incident_id, whole=True)
+    elif not can_attach_to_incident(actor, incident):
         raise Forbidden("You do not have permission to do that to this incident.")
     return {"incident_id": incident.id, "pupil_id": incident.pupil_id, "school_id": incident.school_id}
 

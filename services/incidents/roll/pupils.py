@@ -1,4 +1,5 @@
-"""A pupil's details (full for the DSL team and SLT) and family links between pupils."""
+"""A pupil's details (flags for the DSL team only; date of birth and UPN for readers of records), family
+links between pupils, and the staff who are a pupil's parent or carer (self-exclusion)."""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -8,9 +9,10 @@ from sqlalchemy.orm import Session
 
 from services.common.actor import Actor
 
-from ..exceptions import NotFound, ValidationFailed
-from ..models import FLAGS, Pupil, PupilLink
-from ..policy import require_dsl_team, sees_details, sees_leavers
+from ..exceptions import Forbidden, NotFound, ValidationFailed
+from ..models import FLAGS, Pupil, PupilLink, StaffRelative
+from ..policy import (excluded_from_pupil, excluded_pupil_ids, may_look_up_pupils, require_dsl_team, sees_details,
+                      sees_leavers, sees_safeguarding_details)
 from .search import fold
 
 # --- a pupil's details and family -------------------------------------------------------------
@@ -19,8 +21,11 @@ from .search import fold
 
 
 def _load_pupil(session: Session, actor: Actor, pupil_id, *, on_roll_only: bool = False) -> Pupil:
+    """The pupil, or 404: another school's, a leaver where only the roll is asked for, and one whose
+    parent or carer the actor is (self-exclusion) — the same answer as for an id never used."""
     pupil = session.get(Pupil, pupil_id)
-    if pupil is None or pupil.school_id != actor.school_id or (on_roll_only and not pupil.on_roll):
+    if (pupil is None or pupil.school_id != actor.school_id or (on_roll_only and not pupil.on_roll)
+            or excluded_from_pupil(actor, pupil)):
         raise NotFound("No such pupil on this school's roll.")
     return pupil
 
@@ -35,30 +40,54 @@ def _summary(pupil: Pupil) -> dict:
 
 
 
+def require_looks_up_pupils(actor: Actor) -> None:
+    if not may_look_up_pupils(actor):
+        raise Forbidden("Your role does not look up pupils.")
+
+
 def get_pupil(session: Session, actor: Actor, pupil_id) -> dict:
-    """Full details for the DSL team and SLT; other staff get what the incident form needs."""
+    """Readers of records (DSL team, SLT, category readers) get the pupil's details; the DSL team alone
+    also the safeguarding flags (CP plan, child in need, looked after, SEN) and the staff who are the
+    pupil's parents or carers. Other staff get what the incident form needs."""
+    require_looks_up_pupils(actor)
     if not sees_details(actor):
         return _summary(_load_pupil(session, actor, pupil_id, on_roll_only=True))
     pupil = _load_pupil(session, actor, pupil_id)
-    return {
+    details = {
         **_summary(pupil), "upn": pupil.upn, "legal_name": pupil.legal_name,
         "legal_forename": pupil.legal_forename, "legal_surname": pupil.legal_surname,
         "preferred_forename": pupil.preferred_forename, "preferred_surname": pupil.preferred_surname,
         "initials": pupil.initials, "date_of_birth": _iso(pupil.date_of_birth), "sex": pupil.sex,
         "on_roll": pupil.on_roll, "admission_date": _iso(pupil.admission_date),
         "leaving_date": _iso(pupil.leaving_date),
-        "flags": {f: bool(getattr(pupil, f)) for f in FLAGS}, "sen_status": pupil.sen_status or "none",
         "siblings": list_siblings(session, actor, pupil.id),
     }
+    if sees_safeguarding_details(actor):
+        details.update(flags={f: bool(getattr(pupil, f)) for f in FLAGS}, sen_status=pupil.sen_status or "none",
+                       staff_relative_ids=pupil.staff_relative_ids)
+    return details
+
+
+def set_staff_relatives(session: Session, actor: Actor, pupil_id, user_ids: list[int]) -> dict:
+    """The staff who are this pupil's parent or carer (the whole list; the DSL team sets it): the pupil's
+    file and every record about them are hidden from those people, whatever their role."""
+    require_dsl_team(actor, "say which staff are a pupil's parents or carers")
+    pupil = _load_pupil(session, actor, pupil_id)
+    wanted = list(dict.fromkeys(user_ids))
+    pupil.staff_relatives = [r for r in pupil.staff_relatives if r.user_id in wanted] + [
+        StaffRelative(pupil_id=pupil.id, user_id=uid) for uid in wanted if uid not in pupil.staff_relative_ids]
+    session.flush()
+    return {"pupil_id": pupil.id, "staff_relative_ids": pupil.staff_relative_ids}
 
 
 def list_siblings(session: Session, actor: Actor, pupil_id) -> list[dict]:
     """For "add siblings" on the incident form: any member of staff sees on-roll siblings; the DSL
     team also sees those who have left (with on_roll)."""
+    require_looks_up_pupils(actor)
     pupil = _load_pupil(session, actor, pupil_id, on_roll_only=not sees_leavers(actor))
     query = (select(Pupil).join(PupilLink, PupilLink.related_pupil_id == Pupil.id)
              .where(PupilLink.pupil_id == pupil.id, PupilLink.relationship == "sibling",
-                    Pupil.school_id == actor.school_id))
+                    Pupil.school_id == actor.school_id, Pupil.id.not_in(excluded_pupil_ids(actor))))
     if not sees_leavers(actor):
         query = query.where(Pupil.on_roll.is_(True))
     siblings = sorted(session.scalars(query), key=lambda p: (fold(p.name), p.id))

@@ -31,8 +31,9 @@ from sqlalchemy.orm import Session
 
 from services.common.actor import Actor
 
+from ..exceptions import Forbidden
 from ..models import Pupil, School
-from ..policy import sees_details
+from ..policy import excluded_pupil_ids, may_look_up_pupils, sees_details
 
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 MAX_WORDS = 6
@@ -399,7 +400,12 @@ def search_pupils(session: Session, actor: Actor, q: str, limit: int = DEFAULT_L
     first), legal_name (only when different, and only for the DSL team and SLT), year_group, form,
     upn}]. An empty `q` lists the roll
     in surname order."""
-    found = index_for(session, actor.school_id).search(q, limit)
+    if not may_look_up_pupils(actor):
+        raise Forbidden("Your role does not look up pupils.")
+    # A pupil whose parent or carer the actor is does not exist for them (self-exclusion).
+    hidden = set(session.scalars(excluded_pupil_ids(actor)))
+    found = [p for p in index_for(session, actor.school_id).search(q, limit + len(hidden))
+             if p["id"] not in hidden][:limit]
     if sees_details(actor):
         return found
     # A legal name that differs from the one a child uses (adoption, care) can itself be

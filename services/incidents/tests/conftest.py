@@ -51,7 +51,8 @@ def sessions(engine):
         # Everything a test may have recorded, children before parents (the roll and categories stay).
         for table in ("outbox", "processed_events", "chronology", "case_events", "case_incidents", "cases",
                       "actions", "decisions", "outcomes", "amendments", "body_map_marks", "linked_pupils",
-                      "tray_items", "incident_alerts", "incident_categories", "incidents"):
+                      "tray_items", "incident_alerts", "incident_categories", "incident_exclusions",
+                      "pupil_staff_relatives", "incidents"):
             conn.execute(text(f"DELETE FROM {table}"))
     return hooks.register(session_factory(engine))
 
@@ -64,9 +65,16 @@ def session(sessions):
     s.close()
 
 
-def actor(user_id=TEACHER, roles=("staff",), school_id=SCHOOL, second_factor=False, name=None) -> Actor:
+def actor(user_id=TEACHER, roles=("staff",), school_id=SCHOOL, second_factor=False, name=None,
+          stepped_up=None, grants=()) -> Actor:
+    """A signed-in actor. With a second factor, it was given just now (so a safeguarding record may be
+    read) unless `stepped_up=False` (given long ago: the step-up window has closed)."""
+    now = time.time()
+    stepped_up = second_factor if stepped_up is None else stepped_up
     return Actor(user_id=user_id, school_id=school_id, name=name or f"user {user_id}", roles=tuple(roles),
-                 second_factor_at=time.time() if second_factor else None)
+                 second_factor_at=(now if stepped_up else now - 7200) if second_factor else None,
+                 step_up_until=now + 1800 if stepped_up else (now - 5400 if second_factor else None),
+                 grants=tuple(grants))
 
 
 def count(sessions, model) -> int:

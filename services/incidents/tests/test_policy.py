@@ -50,7 +50,9 @@ def test_can_read_incident(session, who, behaviour, safeguarding):
 
 def test_slt_cannot_read_an_incident_with_any_safeguarding_category(session):
     assert can_read_incident(SLT_2FA, recorded(session, "Attendance", "Parental contact")) is True
-    assert can_read_incident(SLT_2FA, recorded(session, "Bullying", "Online safety")) is False
+    # Bullying alerts SLT by default: they read it as shared with them, not whole.
+    incident = recorded(session, "Bullying", "Online safety")
+    assert policy.reads_whole(SLT_2FA, incident) is False and policy.reads_shared(SLT_2FA, incident) is True
 
 
 @pytest.mark.parametrize("who, allowed", [
@@ -192,12 +194,13 @@ NOTHING = dict.fromkeys(INCIDENT_PERMISSIONS, False)
 
 def test_may_for_the_recorder(session):
     assert policy.may(RECORDER, alerted_about(session, "Safeguarding")) == {
-        **NOTHING, "amend": True, "attach": True, "add_action": True, "see_actions": True}
+        **NOTHING, "amend": True, "attach": True, "add_action": True, "see_actions": True, "see_documents": True,
+        "see_body_map": True}
 
 
 def test_may_for_staff_alerted_about_it(session):
     assert policy.may(ALERTED, alerted_about(session, "Safeguarding")) == {
-        **NOTHING, "add_action": True, "see_actions": True}
+        **NOTHING, "add_action": True, "see_actions": True, "shared": True}
 
 
 def test_may_for_staff_neither_recording_nor_alerted(session):
@@ -205,7 +208,8 @@ def test_may_for_staff_neither_recording_nor_alerted(session):
 
 
 def test_may_for_the_dsl_with_a_second_factor(session):
-    assert policy.may(DSL_2FA, alerted_about(session, "Safeguarding")) == dict.fromkeys(INCIDENT_PERMISSIONS, True)
+    assert policy.may(DSL_2FA, alerted_about(session, "Safeguarding")) == {
+        **dict.fromkeys(INCIDENT_PERMISSIONS, True), "shared": False}
 
 
 def test_may_for_the_dsl_without_a_second_factor_is_as_for_other_staff(session):
@@ -215,16 +219,18 @@ def test_may_for_the_dsl_without_a_second_factor_is_as_for_other_staff(session):
 @pytest.mark.parametrize("category, reads", [("Parental contact", True), ("Safeguarding", False)])
 def test_may_for_slt(session, category, reads):
     assert policy.may(SLT_2FA, alerted_about(session, category)) == {
-        **NOTHING, "see_actions": reads, "see_follow_up": reads}
+        **NOTHING, "see_actions": reads, "see_follow_up": reads, "see_documents": reads, "see_body_map": reads}
 
 
 def test_may_for_slt_alerted_as_a_group(session):
     # Behaviour alerts SLT by default: they may add actions; they read it, it is not safeguarding.
     assert policy.may(SLT_2FA, alerted_about(session, "Behaviour")) == {
-        **NOTHING, "add_action": True, "see_actions": True, "see_follow_up": True}
+        **NOTHING, "add_action": True, "see_actions": True, "see_follow_up": True, "see_documents": True,
+        "see_body_map": True}
+    # Alerted about a record they may not otherwise read: as shared with them, without its follow-up.
     incident = alerted_about(session, "Safeguarding")
     incident.alerts.append(IncidentAlert(group="slt"))
-    assert policy.may(SLT_2FA, incident) == {**NOTHING, "add_action": True, "see_actions": True}
+    assert policy.may(SLT_2FA, incident) == {**NOTHING, "add_action": True, "see_actions": True, "shared": True}
 
 
 def test_may_in_another_school_is_nothing(session):

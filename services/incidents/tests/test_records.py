@@ -221,9 +221,13 @@ def test_my_actions_lists_my_open_actions_soonest_first(sessions, incident):
 
 def test_an_incidents_actions_are_for_those_who_may_read_it_or_act_on_it(sessions, incident):
     call(sessions, records.add_action, DSL, incident["id"], {"description": "Phone mum."})
+    call(sessions, records.add_action, TA, incident["id"], {"description": "Sat with her at lunch."})
     with sessions() as s:
-        assert len(records.list_incident_actions(s, TA, incident["id"])) == 1  # alerted by name
-        assert len(records.list_incident_actions(s, RECORDER, incident["id"])) == 1
+        # Alerted by name: their own action only, never the DSL team's (the leak this replaced).
+        assert [a["description"] for a in records.list_incident_actions(s, TA, incident["id"])] == [
+            "Sat with her at lunch."]
+        assert records.list_incident_actions(s, RECORDER, incident["id"]) == []
+        assert len(records.list_incident_actions(s, DSL, incident["id"])) == 2
         with pytest.raises(Forbidden):
             records.list_incident_actions(s, OTHER, incident["id"])
         with pytest.raises(Forbidden):

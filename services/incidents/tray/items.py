@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,7 @@ from ..record.incidents import record_incident
 from ..exceptions import Forbidden, NotFound, ValidationFailed
 from ..fields import optional_text
 from ..models import Incident, OutboxEvent, Pupil, TrayItem
-from ..policy import may_post_to_tray, require_dsl_team
+from ..policy import excluded_incident_ids, excluded_pupil_ids, may_post_to_tray, require_dsl_team
 
 MIN_REASON_CHARS = 5
 TRAY_TEAM_ONLY = "see and handle the incident tray"
@@ -111,11 +111,18 @@ def _posted(session: Session, actor: Actor, external_id: str) -> TrayItem | None
                                                  TrayItem.external_id == external_id))
 
 
+def _not_hidden(actor: Actor) -> list:
+    """Self-exclusion: never an item about a pupil whose parent or carer the actor is, nor one attached
+    to a record that names them."""
+    return [or_(TrayItem.matched_pupil_id.is_(None), TrayItem.matched_pupil_id.not_in(excluded_pupil_ids(actor))),
+            or_(TrayItem.incident_id.is_(None), TrayItem.incident_id.not_in(excluded_incident_ids(actor)))]
+
+
 def list_tray(session: Session, actor: Actor, status: str | None = "pending", limit: int = 200) -> list[dict]:
     """The tray, newest first. `status` None or "all" lists every item."""
     require_dsl_team(actor, TRAY_TEAM_ONLY)
     query = select(TrayItem, Pupil).outerjoin(Pupil, Pupil.id == TrayItem.matched_pupil_id).where(
-        TrayItem.school_id == actor.school_id)
+        TrayItem.school_id == actor.school_id, *_not_hidden(actor))
     if status not in (None, "all"):
         query = query.where(TrayItem.status == status)
     query = query.order_by(TrayItem.received_at.desc(), TrayItem.id.desc()).limit(max(1, min(limit, 500)))
@@ -129,7 +136,8 @@ def _load_for_handling(session: Session, actor: Actor, item_id: int) -> TrayItem
     if session.bind.dialect.name == "postgresql":
         query = query.with_for_update()
     tray_item = session.scalar(query)
-    if tray_item is None or tray_item.school_id != actor.school_id:
+    if (tray_item is None or tray_item.school_id != actor.school_id
+            or session.scalar(select(TrayItem.id).where(TrayItem.id == item_id, *_not_hidden(actor))) is None):
         raise NotFound("No such alert in the tray.")
     if tray_item.status != "pending":
         raise Conflict(f"This alert has already been {tray_item.status} by {tray_item.handled_by_name}.")

@@ -171,6 +171,9 @@ def raise_alerts(session: Session, event: dict, public_url: str) -> list[Alert]:
     urgent = bool(_field(event, "urgent", bool, optional=True))
     user_ids = _list_of(event, "alert_user_ids", int)
     groups = _list_of(event, "alert_groups", str)
+    # Staff the record names (the adult it is about, a parent or carer of its pupil) are never alerted,
+    # whether named or in a group (self-exclusion).
+    excluded = set(_list_of(event, "excluded_user_ids", int))
     if already_processed(session, ProcessedEvent, event) or not (user_ids or groups):
         return []  # a redelivery, or nobody to alert: nothing to look up
     recorder = session.get(StaffMember, recorded_by)
@@ -180,6 +183,10 @@ def raise_alerts(session: Session, event: dict, public_url: str) -> list[Alert]:
     now = utcnow()
     alerts = []
     for staff in resolve_recipients(session, school_id, user_ids, groups):
+        if staff.user_id in excluded:
+            log.info("not alerting staff member %s about incident %s: the record names them", staff.user_id,
+                     incident_id)
+            continue
         alert = Alert(school_id=school_id, incident_id=incident_id, user_id=staff.user_id,
                       raised_by_user_id=recorder.user_id, raised_by_name=recorder.name,
                       category_names=category_names, urgent=urgent, created_at=now)

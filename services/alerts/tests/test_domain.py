@@ -105,6 +105,22 @@ def test_named_staff_and_groups_are_alerted_once_each(school):
     assert count(school, Mail) == 3
 
 
+def test_staff_a_record_names_are_never_alerted_whether_named_or_in_a_group(school):
+    # An allegation about the deputy DSL: the DSL group is alerted, and someone named them too.
+    event = incident_event(TEACHER, alert_user_ids=[DEPUTY, SLT], alert_groups=["dsl"], excluded_user_ids=[DEPUTY])
+    raise_alerts(school, event)
+    assert alerted(school, event["incident_id"]) == [DSL, SLT]
+    with school() as session:
+        assert DEPUTY not in set(session.scalars(select(Alert.user_id)))
+        assert count(school, Mail) == 2
+
+
+def test_a_malformed_exclusion_list_is_refused(school):
+    with pytest.raises(MalformedEvent):
+        raise_alerts(school, incident_event(TEACHER, alert_groups=["dsl"], excluded_user_ids=["21"]))
+    assert count(school, Alert) == 0
+
+
 def test_named_staff_who_have_left_or_work_elsewhere_are_not_alerted(school):
     event = incident_event(TEACHER, alert_user_ids=[LAPSED_DSL, OTHER_DSL, SLT], alert_groups=[])
     raise_alerts(school, event)

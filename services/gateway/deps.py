@@ -1,12 +1,17 @@
 """Who may call what: typed dependencies, so a route's or a page's signature says who it is for.
 
-`SignedIn` is anyone with a live session (maybe still owing a second factor); `CurrentUser` has
-finished signing in (DSL and SLT have given their TOTP code); `DslOrSltUser` is the DSL team or
+`SignedIn` is anyone with a live session (maybe still owing a second factor, or still to set one
+up: `enrolment_required`); `CurrentUser` has finished signing in (whoever must hold a second factor has
+given it); `DslOrSltUser` is the DSL team or
 senior leaders; `DslUser` is the DSL team; `AdminUser` manages staff, groups, categories and
 integrations (and by that role alone reads no record); `Integration` is a monitoring system with its API key.
 Unsafe methods must carry the session's CSRF token (header `X-CSRF-Token`, or a `csrf_token` form
 field for the web forms). A route marked with `@audits(label, "the_id")` has a tier's refusal
 written to the audit log under that label, like the refusals the services give.
+
+Signing in has no session yet, so no CSRF token: `refuse_cross_site` turns away a sign-in another site
+started (login CSRF) by the browser's `Sec-Fetch-Site` and `Origin` headers, and the sign-in form adds
+a double-submit cookie of its own (web/sign_in_pages.py).
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -42,6 +48,11 @@ class SignedInUser:
     second_factor_required: bool
     actor: Actor
     actor_token: str
+    enrolment_required: bool = False  # must hold a second factor and has none yet
+
+    @property
+    def step_up_until(self) -> float | None:
+        return self.actor.step_up_until
 
     @property
     def is_dsl(self) -> bool:
@@ -127,10 +138,11 @@ async def _signed_in(request: Request, cfg: Settings, db: Database) -> SignedInU
         login, user = found
         grants = accounts.grants_of(session, user)
         actor = accounts.actor_for(login, user, grants, timedelta(minutes=cfg.step_up_minutes))
+        owing = not accounts.fully_signed_in(login, user, grants)
         return SignedInUser(id=user.id, school_id=user.school_id, name=user.name, email=user.email,
                             roles=tuple(user.roles), csrf_token=login.csrf_token,
-                            second_factor_required=not accounts.fully_signed_in(login, user, grants),
-                            actor=actor, actor_token=sign(actor, cfg.actor_key))
+                            second_factor_required=owing, actor=actor, actor_token=sign(actor, cfg.actor_key),
+                            enrolment_required=owing and accounts.needs_enrolment(session, user, grants))
 
     user = await db.run(load) if token else None
     if user is None:
@@ -148,6 +160,9 @@ async def _signed_in(request: Request, cfg: Settings, db: Database) -> SignedInU
 
 
 async def _current_user(user: Annotated[SignedInUser, Depends(_signed_in)]) -> SignedInUser:
+    if user.enrolment_required:
+        raise HTTPException(401, "Set up a second factor (an authenticator app or a security key) to finish "
+                                 "signing in.")
     if user.second_factor_required:
         raise HTTPException(401, "Enter the code from your authenticator app to finish signing in.")
     return user
@@ -219,6 +234,35 @@ async def _integration(request: Request, db: Database, cfg: Settings,
 
 
 Integration = Annotated[IntegrationCaller, Depends(_integration)]
+
+
+# --- login CSRF -----------------------------------------------------------------------------------------
+
+CROSS_SITE_MESSAGE = "Sign in from Haven's own sign-in page."
+
+
+def public_origin(public_url: str) -> str:
+    parts = urlsplit(public_url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def refuse_cross_site(request: Request, cfg: GatewaySettings) -> None:
+    """403 for a request another site made the browser send: `Sec-Fetch-Site` other than same-origin or
+    none (typed, bookmarked), or an `Origin` other than Haven's own. Clients that send neither (a script
+    with no browser) are not a login-CSRF risk and pass."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site.strip().lower() not in ("same-origin", "none"):
+        raise HTTPException(403, CROSS_SITE_MESSAGE)
+    origin = request.headers.get("origin")
+    if origin is not None and origin.strip().lower() != public_origin(cfg.public_url):
+        raise HTTPException(403, CROSS_SITE_MESSAGE)
+
+
+async def _same_site_only(request: Request, cfg: Settings) -> None:
+    refuse_cross_site(request, cfg)
+
+
+SameSiteOnly = Depends(_same_site_only)
 
 
 # --- the session cookie ------------------------------------------------------------------------------

@@ -18,12 +18,13 @@ from datetime import datetime, timedelta, timezone
 
 import pyotp
 import segno
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from services.common.db import utcnow
 from services.common.errors import Conflict
 
+from . import audit as audit_trail
 from . import secretbox
 from .models import LoginSession, RecoveryCode, StaffMember, WebAuthnCredential
 
@@ -153,7 +154,7 @@ def _delayed(user: StaffMember, now: datetime) -> Verdict | None:
     return None
 
 
-def _waiting(user: StaffMember, now: datetime) -> Verdict | None:
+def waiting(user: StaffMember, now: datetime) -> Verdict | None:
     """Why the account may not try its factor now (locked, or within its delay), or None."""
     return LOCKED if user.factor_locked else _delayed(user, now)
 
@@ -185,9 +186,9 @@ def verify_totp(session: Session, login: LoginSession | None, user: StaffMember,
                 now: datetime | None = None, enrolling: bool = False) -> Verdict:
     """A TOTP code, accepted once (±1 step for clock drift), unless the account must wait or is locked."""
     now = now or utcnow()
-    waiting = _waiting(user, now)
-    if waiting is not None:
-        return waiting
+    held = waiting(user, now)
+    if held is not None:
+        return held
     code = code.strip().replace(" ", "") if isinstance(code, str) else ""
     # Six ASCII digits, compared as bytes: str.isdigit() also passes '٠١٢٣٤٥' or fullwidth digits, and
     # compare_digest() raises on non-ASCII text. Anything else is a wrong code, counted like one.
@@ -256,11 +257,16 @@ def use_recovery_code(session: Session, login: LoginSession | None, user: StaffM
 
 # --- starting again ------------------------------------------------------------------------------------
 
-def reset(session: Session, user: StaffMember) -> None:
-    """An administrator's reset: no app, no security keys, no recovery codes, no lock. The member sets up
-    a second factor again at their next sign-in. (The caller audits it: `factor_reset`.)"""
+def reset(session: Session, user: StaffMember, *, by_user_id: int | None = None, ip: str | None = None) -> None:
+    """An administrator's reset: no app, no security keys, no recovery codes, no lock, and the member's
+    sessions owe a second factor again; they set one up at their next sign-in. Audited here
+    (`factor_reset` on the member, by `by_user_id`), so no caller can forget it."""
     user.totp_secret, user.totp_confirmed_at, user.totp_last_step = None, None, None
     user.factor_failures, user.factor_delay_until, user.factor_locked = 0, None, False
     session.execute(delete(WebAuthnCredential).where(WebAuthnCredential.user_id == user.id))
     session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    session.execute(update(LoginSession).where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))
+                    .values(second_factor_at=None, webauthn_challenge=None))
     session.flush()
+    audit_trail.write(session, action="factor_reset", outcome="ok", user_id=by_user_id, school_id=user.school_id,
+                      object_type="staff", object_id=user.id, ip=ip)

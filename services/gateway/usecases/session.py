@@ -1,44 +1,94 @@
-"""Signing in (e-mail and password, then the TOTP code for the DSL team and SLT) and out, audited."""
+"""Signing in (e-mail and password, then the second factor for whoever must hold one) and out, audited.
+
+Before a password is checked, throttle.py may answer "wait" (per source address, per account); the
+answer is the same whether or not the account exists. Every sign-in is audited with the address it
+tried; every second-factor answer (a code, a recovery code, a key) with its outcome.
+"""
 from __future__ import annotations
 
-from .. import accounts
+from dataclasses import dataclass
+
+from .. import accounts, factors, throttle
 from .context import Context
 
 
-def _sign_in(session, email: str, password: str, ip: str | None):
+@dataclass(frozen=True)
+class SignIn:
+    """A sign-in's result: `token` and `body` when the password was right; `retry_after` seconds when
+    this address must wait; neither for wrong credentials."""
+
+    token: str | None = None
+    body: dict | None = None
+    retry_after: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.token is not None
+
+
+def _sign_in(session, email: str, password: str, ip: str | None) -> SignIn:
+    tried = email.strip().lower()[:254] if accounts.storable(email) else None
+    wait = throttle.retry_after(session, email, ip)
+    if wait is not None:
+        accounts.audit(session, action="sign_in", outcome="refused:429", email=tried, ip=ip)
+        return SignIn(retry_after=wait)
     user = accounts.authenticate(session, email, password)
     if user is None:
-        accounts.audit(session, action="sign_in", outcome="refused", ip=ip)
-        return None
+        throttle.failed(session, email, ip)
+        accounts.audit(session, action="sign_in", outcome="refused:401", email=tried, ip=ip)
+        return SignIn()
+    throttle.succeeded(session, email, ip)
     token, login = accounts.start_session(session, user)
-    accounts.audit(session, action="sign_in", outcome="ok", user_id=user.id, school_id=user.school_id, ip=ip)
-    return token, {"user": {"id": user.id, "name": user.name, "roles": list(user.roles)},
-                   "csrf_token": login.csrf_token,
-                   "second_factor_required": accounts.needs_second_factor(user)}
+    grants = accounts.grants_of(session, user)
+    owing = accounts.needs_second_factor(user, grants)
+    accounts.audit(session, action="sign_in", outcome="ok", user_id=user.id, school_id=user.school_id,
+                   email=tried, ip=ip)
+    return SignIn(token=token, body={
+        "user": {"id": user.id, "name": user.name, "roles": list(user.roles)},
+        "csrf_token": login.csrf_token, "second_factor_required": owing,
+        "enrolment_required": owing and accounts.needs_enrolment(session, user, grants)})
 
 
-async def sign_in(ctx: Context, email: str, password: str) -> tuple[str, dict] | None:
-    """(session token, body) or None for bad credentials."""
+async def sign_in(ctx: Context, email: str, password: str) -> SignIn:
     return await ctx.db.run(_sign_in, email, password, ctx.ip)
 
 
-def _second_factor(session, user_id: int, csrf_token: str, code: str, ip: str | None) -> bool:
+# --- the second factor ------------------------------------------------------------------------------------
+
+def audit_factor(session, user, action: str, verdict: factors.Verdict, ip: str | None) -> None:
+    outcome = {"ok": "ok", "wrong": "refused:401", "wait": "refused:429", "locked": "refused:423"}[verdict.outcome]
+    accounts.audit(session, action=action, outcome=outcome, user_id=user.id, school_id=user.school_id, ip=ip)
+
+
+def _answer(session, user_id: int, csrf_token: str, ip: str | None, action: str, check) -> factors.Verdict:
     login, user = accounts.find_login(session, user_id, csrf_token)
-    ok = login is not None and accounts.verify_second_factor(session, login, user, code)
-    accounts.audit(session, action="second_factor", outcome="ok" if ok else "refused", user_id=user_id,
-                   school_id=user.school_id if user else None, ip=ip)
-    return ok
+    if login is None or user is None:
+        return factors.WRONG
+    verdict = check(session, login, user)
+    audit_factor(session, user, action, verdict, ip)
+    return verdict
 
 
-async def second_factor(ctx: Context, user, code: str) -> bool:
-    return await ctx.db.run(_second_factor, user.id, user.csrf_token, code, ctx.ip)
+async def second_factor(ctx: Context, user, code: str) -> factors.Verdict:
+    """A TOTP code: finishes signing in, or (signed in already) steps up for safeguarding records."""
+    key = ctx.settings.secrets_key_bytes
+    return await ctx.db.run(_answer, user.id, user.csrf_token, ctx.ip, "second_factor",
+                            lambda s, login, u: factors.verify_totp(s, login, u, code, key))
 
 
-def _sign_out(session, csrf_token: str, user_id: int) -> None:
-    login, _user = accounts.find_login(session, user_id, csrf_token)
+async def recovery_code(ctx: Context, user, code: str) -> factors.Verdict:
+    """A recovery code instead: single use; it also clears a locked factor."""
+    return await ctx.db.run(_answer, user.id, user.csrf_token, ctx.ip, "recovery_code",
+                            lambda s, login, u: factors.use_recovery_code(s, login, u, code))
+
+
+def _sign_out(session, csrf_token: str, user_id: int, ip: str | None) -> None:
+    login, user = accounts.find_login(session, user_id, csrf_token)
     if login:
         accounts.end_session(login)
+        accounts.audit(session, action="sign_out", outcome="ok", user_id=user_id,
+                       school_id=user.school_id if user else None, ip=ip)
 
 
 async def sign_out(ctx: Context, user) -> None:
-    await ctx.db.run(_sign_out, user.csrf_token, user.id)
+    await ctx.db.run(_sign_out, user.csrf_token, user.id, ctx.ip)

@@ -136,7 +136,7 @@ class Verification:
         return self.problems[0][0] if self.problems else None
 
 
-def _link_problem(entry: AuditEntry, prev_id: int | None, prev_hash: str) -> str | None:
+def _link_problem(entry, prev_id: int | None, prev_hash: str) -> str | None:
     if entry.prev_hash == prev_hash:
         return None
     if prev_id is None:
@@ -159,8 +159,9 @@ def verify(session: Session, expected_head: str | None = None, batch: int = 2000
     prev_id, prev_hash, seen_expected = None, GENESIS, expected_head is None
     last_id = 0
     while True:
-        rows = list(session.scalars(select(AuditEntry).where(AuditEntry.id > last_id)
-                                    .order_by(AuditEntry.id).limit(batch)))
+        # Plain rows, not the session's objects: what the database holds now, whatever was loaded before.
+        rows = session.execute(select(*AuditEntry.__table__.columns).where(AuditEntry.id > last_id)
+                               .order_by(AuditEntry.id).limit(batch)).all()
         if not rows:
             break
         for entry in rows:
@@ -179,7 +180,6 @@ def verify(session: Session, expected_head: str | None = None, batch: int = 2000
                 found.problems.append((entry.id, problem))
             prev_id, prev_hash = entry.id, entry.hash or ""
             seen_expected = seen_expected or entry.hash == expected_head
-        session.expunge_all()
     found.head_id, found.head_hash = prev_id, (prev_hash if prev_id is not None else None)
     if not seen_expected:
         found.problems.append((None, f"no entry has the head hash {expected_head}: the log was cut short "

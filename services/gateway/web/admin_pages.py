@@ -252,7 +252,7 @@ async def group_submit(request: Request, group_id: PathId, user: AdminUser, ctx:
 
 def _link_problem(request, exc: HavenError):
     return render(request, "set_password.html", None, exc.status_code, gone=exc.message, errors=FormErrors(),
-                  summary=[], token="", name="")
+                  summary=[], token="", person="")
 
 
 @router.get("/set-password/{token}")
@@ -262,7 +262,7 @@ async def set_password_page(request: Request, token: str, ctx: Ctx, user: MaybeS
     except (links.LinkUnknown, links.LinkGone) as exc:
         return _link_problem(request, exc)
     return render(request, "set_password.html", None, gone=None, errors=FormErrors(), summary=[], token=token,
-                  name=who["name"], min_chars=links.MIN_PASSWORD_CHARS,
+                  person=who["name"], min_chars=links.MIN_PASSWORD_CHARS,
                   signed_in_as=user.name if user else None)
 
 
@@ -280,6 +280,6 @@ async def set_password_submit(request: Request, token: str, ctx: Ctx):
     except ValidationFailed as exc:
         errors = FormErrors(exc.errors)
         return render(request, "set_password.html", None, 422, gone=None, errors=errors, summary=errors.summary,
-                      token=token, name=who["name"], min_chars=links.MIN_PASSWORD_CHARS, signed_in_as=None)
+                      token=token, person=who["name"], min_chars=links.MIN_PASSWORD_CHARS, signed_in_as=None)
     return render(request, "set_password.html", None, gone=None, done=True, errors=FormErrors(), summary=[],
-                  token="", name=who["name"])
+                  token="", person=who["name"])

@@ -424,11 +424,14 @@ def test_a_multipart_form_is_not_buffered_for_the_guard():
 # --- the gateway: wired in ------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def gateway():
-    from services.gateway.app import create_app
-    settings = GatewaySettings(env="test", actor_key="k" * 40, secrets_key=TEST_SECRETS_KEY, gateway_database_url="sqlite://",
+def gateway(tmp_path_factory):
+    from services.common.db import migrate
+    from services.gateway.app import MIGRATIONS, create_app
+    url = f"sqlite:///{tmp_path_factory.mktemp('gateway')}/gateway.sqlite3"
+    migrate(url, MIGRATIONS)  # a refused write is audited (write_audit.py): the log must be there
+    settings = GatewaySettings(env="test", actor_key="k" * 40, secrets_key=TEST_SECRETS_KEY, gateway_database_url=url,
                                cookie_secure=False, amqp_uri="amqp://guest:guest@127.0.0.1:1/")
-    return create_app(settings)  # its lifespan is not run: nothing here reaches a database or the bus
+    return create_app(settings)  # its lifespan is not run: nothing here reaches the bus
 
 
 def test_the_gateway_refuses_a_big_body_before_reading_it(gateway):

@@ -18,7 +18,7 @@ from services.common.contracts.base import Contract, Id, Text
 
 from . import api_router
 from ..admin import staff_csv, usecases as admin
-from ..deps import AdminUser, Ctx, audits
+from ..deps import AdminUser, Ctx, SameSiteOnly, audits
 from ..schemas import PathId
 from ..usecases import AuditLabel
 
@@ -201,7 +201,7 @@ async def remove_group_member(group_id: PathId, user_id: PathId, user: AdminUser
 
 # --- the set-password link ----------------------------------------------------------------------------
 
-@account_router.post("/set-password", status_code=204,
+@account_router.post("/set-password", status_code=204, dependencies=[SameSiteOnly],
                      summary="Set a password with the token from an e-mailed link (no session needed)")
 async def set_password(body: SetPasswordRequest, ctx: Ctx):
     await admin.set_password(ctx, body.token, body.password)

@@ -391,6 +391,17 @@ def test_the_password_cannot_be_the_email_address(app, db):
     assert r.status_code == 422 and "e-mail" in r.json()["errors"][0]["message"]
 
 
+def test_a_set_password_sent_by_another_site_is_refused(app, db):
+    user_id, _ = make_staff(db)
+    token = _link(db, user_id)
+    body = {"token": token, "password": "three unrelated words"}
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
+        assert TestClient(app).post("/api/v1/account/set-password", json=body, headers=headers).status_code == 403
+        assert TestClient(app).post(f"/set-password/{token}", data={"password": body["password"], "confirm": body[
+            "password"]}, headers=headers).status_code == 403
+    assert TestClient(app).post("/api/v1/account/set-password", json=body).status_code == 204
+
+
 def test_the_set_password_page(app, db):
     user_id, _ = make_staff(db)
     token = _link(db, user_id)

@@ -11,7 +11,7 @@ from starlette.datastructures import UploadFile
 from services.common.errors import HavenError, ValidationFailed
 
 from ..admin import links, staff as staff_rules, staff_csv, usecases as admin
-from ..deps import AdminUser, Ctx, MaybeSignedIn
+from ..deps import AdminUser, Ctx, MaybeSignedIn, SameSiteOnly
 from ..schemas import PathId
 from .common import FormErrors, as_id, category_tree, error_page, form_text, ints, redirect, render
 
@@ -266,7 +266,7 @@ async def set_password_page(request: Request, token: str, ctx: Ctx, user: MaybeS
                   signed_in_as=user.name if user else None)
 
 
-@router.post("/set-password/{token}")
+@router.post("/set-password/{token}", dependencies=[SameSiteOnly])
 async def set_password_submit(request: Request, token: str, ctx: Ctx):
     form = await request.form()
     password, again = form_text(form, "password", 1001), form_text(form, "confirm", 1001)

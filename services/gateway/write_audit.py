@@ -29,12 +29,12 @@ ACTION_NAMES = {"create_session": "sign_in", "sign_in_submit": "sign_in", "delet
 CREATED_BODY_LIMIT = 256 * 1024  # a created record's answer is read (for its id) only up to this size
 
 
-def route_label(scope) -> tuple[str, str]:
+def route_label(scope, status: int) -> tuple[str, str]:
     """(short action, "METHOD /route/{template}") for the route that answered."""
     route, endpoint = scope.get("route"), scope.get("endpoint")
     template = getattr(route, "path", None)
-    if endpoint is None or template is None:
-        return "no_such_route", f"{scope['method']} {scope['path'][:200]}"
+    if endpoint is None or template is None:  # no route, or refused before routing (413 by the limits)
+        return "no_such_route" if status == 404 else "request", f"{scope['method']} {scope['path'][:200]}"
     name = getattr(endpoint, "__name__", "write")
     return ACTION_NAMES.get(name, name), f"{scope['method']} {template}"
 
@@ -116,7 +116,7 @@ class WriteAudit:
             audit.untrack(token)
 
     async def _write(self, scope, status: int, created_id) -> None:
-        action, route = route_label(scope)
+        action, route = route_label(scope, status)
         object_type, object_id, pupil_id, other_ids = touched(scope.get("path_params") or {})
         if created_id is not None and object_id is None:
             object_id = str(created_id)

@@ -351,3 +351,32 @@ def test_the_pupil_page_shows_who_has_looked_to_the_dsl_team_only(app, rpc, engi
     assert entries(engine, action="read_pupil_audit", object_id="7", outcome="ok")
     slt_page = slt.get("/pupils/7")
     assert slt_page.status_code == 200 and "Who has looked at these records" not in slt_page.text
+
+
+def test_a_new_record_s_id_is_audited_and_a_refusal_before_any_route_too(app, rpc, engine, teacher):
+    rpc.answers["incidents.record_incident"] = {
+        "id": 77, "pupil": {"id": 7, "name": "Ava Brown"}, "pupil_id": 7, "occurred_at": "2026-03-01T09:30:00Z",
+        "recorded_by": {"id": 4, "name": "Tom Archer"}, "record_type": "observation",
+        "record_type_label": "Observation", "account": SECRET, "urgent": False, "categories": [],
+        "linked_pupils": [], "body_map": [], "amendments": [], "current": {}, "shows_original": False, "may": {}}
+    r = teacher.post("/api/v1/incidents", json={"pupil_id": 7, "occurred_at": "2026-03-01T09:30", "account": SECRET})
+    assert r.status_code == 201 and r.json()["id"] == 77  # the answer passes through whole
+    entry = last_entry(engine, action="record_incident")
+    assert (entry["object_type"], entry["object_id"], entry["outcome"]) == ("incident", "77", "ok")
+    big = teacher.post("/api/v1/incidents", content=b"x" * (2 * 1024 * 1024),
+                       headers={"Content-Type": "application/json"})
+    assert big.status_code == 413
+    entry = last_entry(engine, action="request")
+    assert entry["outcome"] == "refused:413" and entry["detail"] == "POST /api/v1/incidents"
+    assert entry["user_id"] == staff_id(engine, "teacher@demo.haven.test")
+    assert teacher.post("/api/v1/no-such-thing", json={}).status_code == 404
+    assert last_entry(engine, action="no_such_route")["outcome"] == "refused:404"
+    assert not [e for e in entries(engine) if SECRET in str(e.values())]
+
+
+def test_a_web_form_post_is_audited(app, rpc, engine, teacher):
+    r = teacher.post("/pupils/7/household", data={"csrf_token": teacher.headers["X-CSRF-Token"], "name": SECRET})
+    assert r.status_code == 403
+    entry = last_entry(engine, action="add_household")
+    assert entry["outcome"] == "refused:403" and entry["detail"] == "POST /pupils/{pupil_id}/household"
+    assert entry["pupil_id"] == 7 and entry["user_id"] == staff_id(engine, "teacher@demo.haven.test")

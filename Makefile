@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: run test fuzz lint reset lock system-deps bench
+.PHONY: run test fuzz lint reset lock system-deps bench audit-verify
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -35,6 +35,12 @@ bench: $(STAMP)
 	$(PY) bench/pupil_search.py
 	$(PY) bench/chronology.py
 	$(PY) bench/record_path.py
+
+# Check the audit log's hash chain (services/gateway/audit.py): exit 1 and the entry where it breaks if an
+# entry was altered, removed, inserted or reordered. It prints the head; keep it, and pass it back as
+# AUDIT_HEAD=<hash> to find entries cut off the end since. The database is HAVEN_GATEWAY_DATABASE_URL.
+audit-verify: $(STAMP)
+	$(PY) -m services.gateway.audit verify $(if $(AUDIT_HEAD),--head $(AUDIT_HEAD))
 
 # Start afresh: forget the demo school, every record, the vault, the mail and the dev secrets.
 reset:

@@ -26,6 +26,7 @@ from datetime import datetime
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import func, or_, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from services.common.db import contains_pattern, make_engine, session_factory, utcnow
@@ -247,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.gateway.audit",
                                      description="Check the gateway's audit log has not been altered.")
     commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("verify", help="check every entry's hash and link; exit 1 if the chain is broken")
+    check = commands.add_parser("verify", help="check every entry's hash and link; exit 1 if the chain is broken, "
+                                               "2 if the log cannot be read")
     check.add_argument("--head", help="a head hash printed by an earlier run: fails if the log no longer holds it")
     check.add_argument("--database-url", help="the gateway's database (default: HAVEN_GATEWAY_DATABASE_URL)")
     args = parser.parse_args(argv)
@@ -256,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with session_factory(engine)() as session:
             found = verify(session, expected_head=args.head)
+    except SQLAlchemyError as exc:  # no database there, or not migrated: not a verdict on the chain
+        print(f"could not read the audit log: {type(getattr(exc, 'orig', exc)).__name__}: "
+              f"{str(getattr(exc, 'orig', exc)).splitlines()[0][:200]}", file=sys.stderr)
+        return 2
     finally:
         engine.dispose()
     print(report(found))

@@ -129,7 +129,7 @@ def test_full_record_read_amended_and_drawn(stack, api):
     assert "red &lt;line&gt;" in r.text
     assert api(TEACHER2).get(f"/api/v1/incidents/{saved['id']}/body-map.svg").status_code == 403
     assert audit_outcomes(stack, "read_body_map", saved["id"]) == ["ok", "refused:403"]
-    assert audit_outcomes(stack, "amend_incident", saved["id"]) == ["ok", "ok", "refused:403", "refused:422"]
+    assert audit_outcomes(stack, "amend_incident", saved["id"]) == ["invalid:422", "ok", "ok", "refused:403"]
 
     # Each pupil's chronology has its own line, with its own role; so do the amendments.
     engine = sa.create_engine(stack.databases["incidents"].replace("postgresql://", "postgresql+pg8000://"))

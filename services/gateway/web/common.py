@@ -227,9 +227,10 @@ def category_tree(categories: list[dict]) -> list[dict]:
     return ordered
 
 def pupil_label(p: dict) -> str:
-    """A pupil as the pickers show them: enough to tell two children with the same name apart."""
-    where = ", ".join(x for x in (p.get("year_group"), p.get("form")) if x)
-    label = f"{p.get('name') or ''} — {where}" if where else p.get("name") or ""
+    """A pupil as the pickers show them: enough to tell two children with the same name apart. Year and
+    form come first, so a narrow screen that wraps the line still shows them beside the name."""
+    where = " · ".join(x for x in (p.get("year_group"), p.get("form")) if x)
+    label = f"{where} — {p.get('name') or ''}" if where else p.get("name") or ""
     if p.get("legal_name") and p["legal_name"] != p.get("name"):
         label += f" (legal name {p['legal_name']})"
     return label

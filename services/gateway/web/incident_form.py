@@ -155,7 +155,10 @@ async def render_form(request, user, ctx: Context, values: dict, errors: list[di
     outline = await incidents.body_map_outline_or_none(ctx, user)
     staff = await staff_list(ctx, user)
     errors = errors or []
-    form_errors = FormErrors(errors, _anchors(categories, errors))
+    anchors = _anchors(categories, errors)
+    # "Choose the pupil" takes the reader to the first child listed, or to the search when none is.
+    anchors["pupil_id"] = f"pupil_id-{found[0]['id']}" if found else "pupil-search"
+    form_errors = FormErrors(errors, anchors)
     for p in found + linked_choices:
         p["label"] = pupil_label(p)
     drawn = bodymap_form.drawing(outline)

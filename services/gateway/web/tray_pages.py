@@ -62,7 +62,7 @@ def _attach_values(form) -> dict:
 async def tray_attach(request: Request, item_id: PathId, user: DslUser, ctx: Ctx):
     form = await request.form()
     values = _attach_values(form)
-    anchors = {"pupil_id": f"t{item_id}-pupil_id", "category_ids": f"t{item_id}-categories",
+    anchors = {"pupil_id": f"t{item_id}-q", "category_ids": f"t{item_id}-categories",
                "note": f"t{item_id}-note", "alert_groups": f"t{item_id}-alert-dsl"}
     if form_text(form, "action", 20) == "find":  # the pupil search without JavaScript
         return await tray_view(request, user, ctx, forms={item_id: {**values, "kind": "attach",

@@ -22,35 +22,66 @@
   }
 
   // --- pupil pickers: filter the list as you type, asking the server so the whole roll is searched ---
+  // The list is radio buttons whose labels wrap (year and form first), not a <select size>: at 320 px
+  // or 200 % zoom a select cuts off what tells two children of the same name apart.
   function pupilLabel(p) {
-    var where = [p.year_group, p.form].filter(Boolean).join(", ");
-    var text = where ? p.name + " \u2014 " + where : p.name;
+    var where = [p.year_group, p.form].filter(Boolean).join(" \u00b7 ");
+    var text = where ? where + " \u2014 " + p.name : p.name;
     if (p.legal_name && p.legal_name !== p.name) { text += " (legal name " + p.legal_name + ")"; }
     return text;
   }
 
+  // The chosen radio of a picker ({value, text, input}), or null.
+  function chosenPupil(list) {
+    var input = list && list.querySelector("input[type=radio]:checked");
+    if (!input) { return null; }
+    var label = list.querySelector("label[for='" + input.id + "']");
+    return { value: input.value, text: label ? label.textContent : "", input: input };
+  }
+
+  function pupilChoice(list, id, text, checked) {
+    var row = document.createElement("div");
+    row.className = "radio pupil-choice";
+    var input = document.createElement("input");
+    input.className = "radio__input";
+    input.type = "radio";
+    input.name = list.getAttribute("data-name");
+    input.id = list.id + "-" + id;
+    input.value = id;
+    input.checked = !!checked;
+    var label = document.createElement("label");
+    label.className = "radio__label";
+    label.htmlFor = input.id;
+    label.textContent = text;
+    row.appendChild(input);
+    row.appendChild(label);
+    list.appendChild(row);
+    return input;
+  }
+
   function picker(search) {
-    var select = byId(search.getAttribute("data-picker"));
+    var list = byId(search.getAttribute("data-picker"));
     var count = byId(search.getAttribute("data-picker-count"));
-    if (!select || !window.fetch) { return; }
+    if (!list || !window.fetch) { return; }
     var timer = null;
     var controller = null;
     var lastQuery = search.value.trim();
 
     function say(text) { if (count) { count.textContent = text; } }
+    function radios() { return list.querySelectorAll("input[type=radio]"); }
 
     function show(pupils) {
-      var chosen = select.selectedIndex >= 0 ? select.options[select.selectedIndex] : null;
-      var keep = chosen ? { value: chosen.value, text: chosen.text } : null;
-      while (select.options.length) { select.remove(0); }
+      var keep = chosenPupil(list);
+      list.textContent = "";
       var seen = false;
       pupils.forEach(function (p) {
-        var option = new Option(pupilLabel(p), String(p.id));
-        if (keep && keep.value === String(p.id)) { option.selected = true; seen = true; }
-        select.add(option);
+        var checked = keep && keep.value === String(p.id);
+        seen = seen || checked;
+        pupilChoice(list, String(p.id), pupilLabel(p), checked);
       });
       if (keep && !seen) {  // never silently drop the child already chosen
-        select.add(new Option(keep.text, keep.value, true, true), 0);
+        var input = pupilChoice(list, keep.value, keep.text, true);
+        list.insertBefore(input.parentNode, list.firstChild);
       }
       var n = pupils.length;
       say(n ? n + (n === 1 ? " pupil" : " pupils") + " listed." : "No pupils match that search.");
@@ -62,7 +93,7 @@
       lastQuery = q;
       if (controller) { controller.abort(); }
       controller = window.AbortController ? new AbortController() : null;
-      var url = select.getAttribute("data-search-url") + "?limit=100&q=" + encodeURIComponent(q);
+      var url = list.getAttribute("data-search-url") + "?limit=100&q=" + encodeURIComponent(q);
       fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" },
                    signal: controller ? controller.signal : undefined })
         .then(function (r) {
@@ -73,7 +104,7 @@
         .catch(function (err) {
           if (err.name === "AbortError") { return; }
           say(err.message === "signed-out"
-            ? "Your session has ended. Copy what you have written somewhere safe, then sign in again."
+            ? "Your session has ended. Press Save: what you have written is kept, and comes back after you sign in again."
             : "The pupil search did not answer. Choose from the list, or try again.");
         });
     }
@@ -83,15 +114,16 @@
       timer = window.setTimeout(query, 200);
     });
     search.addEventListener("keydown", function (e) {
+      var all = radios();
       if (e.key === "Enter") {  // searching must never submit the form
         e.preventDefault();
         window.clearTimeout(timer);
         query();
-        if (select.options.length === 1) { select.selectedIndex = 0; }
-      } else if (e.key === "ArrowDown" && select.options.length) {
-        e.preventDefault();
-        select.focus();
-        if (select.selectedIndex < 0) { select.selectedIndex = 0; }
+        if (all.length === 1) { all[0].checked = true; }
+      } else if (e.key === "ArrowDown" && all.length) {
+        e.preventDefault();  // into the list: the arrow keys then move between the children listed
+        var chosen = chosenPupil(list);
+        (chosen ? chosen.input : all[0]).focus();
       }
     });
   }
@@ -152,8 +184,7 @@
       if (!radio) { return; }
       var group = document.querySelectorAll("input[name='" + radio.name + "']");
       function update() {
-        block.hidden = !radio.checked;
-        radio.setAttribute("aria-expanded", radio.checked ? "true" : "false");
+        block.hidden = !radio.checked;  // no aria-expanded: a radio may not carry it (aria-controls says what it shows)
       }
       each(group, function (r) { r.addEventListener("change", update); });
       update();
@@ -182,7 +213,7 @@
     var list = byId("linked-list");
     var status = byId("linked-status");
     if (!list || !byId("linked-row-template")) { return; }
-    var main = byId("pupil_id");
+    var mainList = byId("pupil_id");
 
     function linkedIds() {
       var ids = [];
@@ -218,12 +249,14 @@
     byId("link-pupil").addEventListener("click", function (e) {
       e.preventDefault();
       var pick = byId("linked_pick");
-      var option = pick.selectedIndex >= 0 ? pick.options[pick.selectedIndex] : null;
-      if (!option) { say("Choose the pupil to link from the list first."); pick.focus(); return; }
-      if (main && option.value === main.value) { say("That is the pupil the record is about; choose another pupil to link."); return; }
-      if (linkedIds().indexOf(option.value) >= 0) { say("That pupil is already linked."); return; }
-      var row = addRow(option.value, option.text, "");
-      say(option.text + " linked. Choose their role.");
+      var chosen = chosenPupil(pick);
+      if (!chosen) { say("Choose the pupil to link from the list first."); byId("linked-search").focus(); return; }
+      var main = chosenPupil(mainList);
+      if (main && chosen.value === main.value) { say("That is the pupil the record is about; choose another pupil to link."); return; }
+      if (linkedIds().indexOf(chosen.value) >= 0) { say("That pupil is already linked."); return; }
+      var row = addRow(chosen.value, chosen.text, "");
+      chosen.input.checked = false;
+      say(chosen.text + " linked. Choose their role.");
       row.querySelector("[data-field=role]").focus();
       onChange();
     });
@@ -232,7 +265,8 @@
     siblings.addEventListener("click", function (e) {
       if (!window.fetch) { return; }
       e.preventDefault();
-      if (!main || !main.value) { say("Choose the pupil first; then their siblings can be added."); main.focus(); return; }
+      var main = chosenPupil(mainList);
+      if (!main) { say("Choose the pupil first; then their siblings can be added."); byId("pupil-search").focus(); return; }
       var url = siblings.getAttribute("data-siblings-url").replace("{id}", encodeURIComponent(main.value));
       fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (r) { if (!r.ok) { throw new Error("failed"); } return r.json(); })
@@ -465,19 +499,177 @@
     });
   }
 
-  // The session ends after a spell of inactivity; someone still typing a long account must not
-  // lose it to that. Only recent typing keeps the session alive, so an abandoned screen still times out.
-  function keepAliveWhileWriting() {
-    var form = byId("incident-form");
-    if (!form || !window.fetch) { return; }
-    var lastInput = 0;
-    form.addEventListener("input", function () { lastInput = Date.now(); });
-    window.setInterval(function () {
-      if (Date.now() - lastInput < 10 * 60 * 1000) {
-        fetch("/api/v1/session", { credentials: "same-origin", headers: { Accept: "application/json" } })
-          .catch(function () {});
+  // --- the session's time-out (WCAG 2.2.1: warned before the end, and one press to stay) -----------
+  // The server ends a session after data-session-idle-seconds without activity. Any activity here
+  // (keys, pointer, scrolling, focus, typing) tells it so, at most every so often; asking how long is
+  // left does not count, so a tab left open still times out. Before the end a dialog says so, with
+  // "Stay signed in" focused. If the session ends all the same, a form sent afterwards is kept by the
+  // server and comes back after signing in again (web/resume.py).
+  function sessionTimeout() {
+    var body = document.body;
+    var idle = parseInt(body.getAttribute("data-session-idle-seconds") || "", 10);
+    var url = body.getAttribute("data-activity-url");
+    var dialog = byId("session-dialog");
+    if (!idle || !url || !dialog || !window.fetch || typeof dialog.showModal !== "function") { return; }
+    var warnBefore = Math.min(120, Math.floor(idle / 2));
+    var tellEvery = Math.max(5, Math.min(60, Math.floor(idle / 4))) * 1000;
+    var deadline = Date.now() + idle * 1000;
+    var lastTold = 0;
+    var asking = false;
+    var ended = false;
+    var returnFocus = null;
+    var left = byId("session-dialog-left");
+
+    function ask(method) {
+      var headers = { Accept: "application/json" };
+      if (method === "POST") { headers["X-CSRF-Token"] = body.getAttribute("data-csrf-token"); }
+      return fetch(url, { method: method, credentials: "same-origin", headers: headers })
+        .then(function (r) {
+          if (r.status === 401) { return null; }
+          if (!r.ok) { throw new Error("failed"); }
+          return r.json();
+        })
+        .then(function (answer) {
+          if (answer === null) { end(); } else { deadline = Date.now() + answer.seconds_left * 1000; }
+          return answer;
+        });
+    }
+
+    function activity() {
+      if (ended || dialog.open || Date.now() - lastTold < tellEvery) { return; }
+      lastTold = Date.now();
+      ask("POST").catch(function () { lastTold = 0; });  // try again at the next movement
+    }
+
+    function duration(seconds) {
+      var m = Math.floor(seconds / 60);
+      var s = seconds % 60;
+      var parts = [];
+      if (m) { parts.push(m + (m === 1 ? " minute" : " minutes")); }
+      if (s || !m) { parts.push(s + (s === 1 ? " second" : " seconds")); }
+      return parts.join(" ");
+    }
+
+    function showState(isEnded) {
+      each(dialog.querySelectorAll("[data-when-live]"), function (el) { el.hidden = isEnded; });
+      each(dialog.querySelectorAll("[data-when-ended]"), function (el) { el.hidden = !isEnded; });
+      dialog.setAttribute("aria-labelledby", isEnded ? "session-dialog-ended-title" : "session-dialog-title");
+    }
+
+    function open(focus) {
+      if (!dialog.open) {
+        returnFocus = document.activeElement;
+        dialog.showModal();
       }
-    }, 4 * 60 * 1000);
+      byId(focus).focus();
+    }
+
+    function close() {
+      if (!dialog.open) { return; }
+      dialog.close();
+      if (returnFocus && document.contains(returnFocus) && returnFocus.focus) { returnFocus.focus(); }
+      returnFocus = null;
+    }
+
+    function warn() {
+      showState(false);
+      left.textContent = duration(Math.max(0, Math.round((deadline - Date.now()) / 1000)));
+      open("session-stay");
+    }
+
+    function end() {
+      if (ended) { return; }
+      ended = true;
+      showState(true);
+      open("session-close");
+    }
+
+    function stay() {
+      ask("POST").then(function (answer) {
+        if (answer) { lastTold = Date.now(); close(); }
+      }).catch(function () {
+        left.textContent = "a moment (Haven did not answer: press Stay signed in again)";
+      });
+    }
+
+    function check() {  // before warning, or at the end: another tab may have kept the session alive
+      if (asking) { return; }
+      asking = true;
+      ask("GET").then(function (answer) {
+        asking = false;
+        if (!answer) { return; }
+        if (answer.seconds_left > warnBefore) { close(); } else if (!dialog.open) { warn(); }
+      }).catch(function () { asking = false; });
+    }
+
+    function tick() {
+      if (ended) { return; }
+      var seconds = Math.round((deadline - Date.now()) / 1000);
+      if (seconds <= 0 || (seconds <= warnBefore && !dialog.open)) {
+        check();
+      } else if (dialog.open) {
+        left.textContent = duration(seconds);  // not a live region: read when the dialog opens, not every second
+      }
+    }
+
+    byId("session-stay").addEventListener("click", stay);
+    byId("session-close").addEventListener("click", close);
+    dialog.addEventListener("cancel", function (e) {  // Escape: stay signed in (or, once ended, back to the page)
+      e.preventDefault();
+      if (ended) { close(); } else { stay(); }
+    });
+    dialog.addEventListener("keydown", function (e) {  // Enter outside the buttons: stay signed in
+      if (e.key === "Enter" && e.target.tagName !== "BUTTON" && !ended) { e.preventDefault(); stay(); }
+    });
+    ["keydown", "pointerdown", "pointermove", "wheel", "touchstart", "input", "focusin", "scroll"].forEach(function (name) {
+      document.addEventListener(name, activity, { capture: true, passive: true });
+    });
+    ask("GET").catch(function () {});  // the page's own request was counted to the minute: start from the server's clock
+    window.setInterval(tick, 1000);
+  }
+
+  // --- hide the screen (a visitor walks up to the desk) ------------------------------------------------
+  // The header's button or Alt+Shift+B blurs the page and covers it; any key (but a lone modifier) or a
+  // click shows it again. All in the page: no request, no reload.
+  function blurScreen() {
+    var button = byId("blur-screen");
+    var overlay = byId("blur-overlay");
+    if (!button || !overlay || typeof overlay.showModal !== "function") { return; }
+    var text = byId("blur-overlay-text");
+    var returnFocus = null;
+    var MODIFIERS = ["Alt", "Shift", "Control", "Meta", "AltGraph", "CapsLock"];
+
+    function hide() {
+      if (overlay.open) { return; }
+      returnFocus = document.activeElement;
+      body().classList.add("is-screen-hidden");
+      overlay.showModal();
+      text.focus();
+    }
+
+    function reveal() {
+      if (!overlay.open) { return; }
+      overlay.close();
+      body().classList.remove("is-screen-hidden");
+      if (returnFocus && document.contains(returnFocus) && returnFocus.focus) { returnFocus.focus(); }
+      returnFocus = null;
+    }
+
+    function body() { return document.body; }
+    function isShortcut(e) { return e.altKey && e.shiftKey && !e.ctrlKey && !e.metaKey && e.code === "KeyB"; }
+
+    button.hidden = false;
+    button.addEventListener("click", hide);
+    document.addEventListener("keydown", function (e) {
+      if (isShortcut(e)) { e.preventDefault(); hide(); }
+    });
+    overlay.addEventListener("keydown", function (e) {
+      e.preventDefault();
+      e.stopPropagation();  // the key shows the page; it does nothing else
+      if (MODIFIERS.indexOf(e.key) < 0) { reveal(); }
+    });
+    overlay.addEventListener("cancel", function (e) { e.preventDefault(); reveal(); });
+    overlay.addEventListener("click", reveal);
   }
 
   // A decision not to refer must say why: make that plain as soon as it is chosen.
@@ -551,7 +743,8 @@
     linkedPupils(recheckNames);
     bodyMap();
     noImplicitSubmit();
-    keepAliveWhileWriting();
+    sessionTimeout();
+    blurScreen();
     decisionReasons();
     rollPreview();
     amendFieldChooser();

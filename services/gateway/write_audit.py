@@ -51,8 +51,9 @@ def touched(path_params: dict) -> tuple[str | None, str | None, int | None, str]
 
 
 def _as_id(value) -> int | None:
-    text = str(value) if value is not None else ""
-    return int(text) if text.isdigit() and 0 < len(text) < 10 else None
+    """A path's or an answer's id as a number the log's columns hold, or None (true is not 1)."""
+    text = str(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+    return int(text) if text.isdigit() and 0 < len(text) < 10 and int(text) > 0 else None
 
 
 def _caller(session, cookie: str | None, bearer: str | None) -> tuple[int | None, int | None, str | None]:
@@ -83,11 +84,11 @@ class WriteAudit:
         held: list = []  # a 201's answer, held back until its id is read
         state = {"status": None, "done": False}
 
-        async def record(status: int, created_id=None):
+        async def record(status: int, created_id=None, created_pupil_id=None):
             if not state["done"]:
                 state["done"] = True
                 if not any(not a.startswith(READ_ACTIONS) for a in written):
-                    await self._write(scope, status, created_id)
+                    await self._write(scope, status, created_id, created_pupil_id)
 
         async def send_after_audit(message):
             if message["type"] == "http.response.start":
@@ -100,7 +101,7 @@ class WriteAudit:
                 held.append(message)
                 if message.get("more_body") and sum(len(m.get("body", b"")) for m in held[1:]) < CREATED_BODY_LIMIT:
                     return
-                await record(201, _created_id(held[1:]))
+                await record(201, *_created(held[1:]))
                 for waiting in held:
                     await send(waiting)
                 held.clear()
@@ -115,9 +116,10 @@ class WriteAudit:
         finally:
             audit.untrack(token)
 
-    async def _write(self, scope, status: int, created_id) -> None:
+    async def _write(self, scope, status: int, created_id, created_pupil_id) -> None:
         action, route = route_label(scope, status)
         object_type, object_id, pupil_id, other_ids = touched(scope.get("path_params") or {})
+        pupil_id = pupil_id or created_pupil_id
         if created_id is not None and object_id is None:
             object_id = str(created_id)
             object_type = object_type or _resource(scope)
@@ -140,14 +142,16 @@ def _is_json(start_message) -> bool:
     return headers.get(b"content-type", b"").startswith(b"application/json")
 
 
-def _created_id(body_messages) -> int | None:
-    """The new record's id from a 201 answer, or None: the answer itself is never kept."""
+def _created(body_messages) -> tuple[int | None, int | None]:
+    """(the new record's id, its pupil's id) from a 201 answer, or None for either: nothing else of the
+    answer is kept."""
     try:
         answer = json.loads(b"".join(m.get("body", b"") for m in body_messages))
     except ValueError:
-        return None
-    found = answer.get("id") if isinstance(answer, dict) else None
-    return found if isinstance(found, int) and not isinstance(found, bool) else None
+        return None, None
+    if not isinstance(answer, dict):
+        return None, None
+    return _as_id(answer.get("id")), _as_id(answer.get("pupil_id"))
 
 
 def _resource(scope) -> str | None:

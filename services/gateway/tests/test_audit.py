@@ -363,6 +363,7 @@ def test_a_new_record_s_id_is_audited_and_a_refusal_before_any_route_too(app, rp
     assert r.status_code == 201 and r.json()["id"] == 77  # the answer passes through whole
     entry = last_entry(engine, action="record_incident")
     assert (entry["object_type"], entry["object_id"], entry["outcome"]) == ("incident", "77", "ok")
+    assert entry["pupil_id"] == 7  # from the saved record's answer: the pupil's panel shows who wrote
     big = teacher.post("/api/v1/incidents", content=b"x" * (2 * 1024 * 1024),
                        headers={"Content-Type": "application/json"})
     assert big.status_code == 413

@@ -7,12 +7,19 @@ from fastapi import Header
 from fastapi.responses import JSONResponse, Response
 
 from . import api_router
-from ..deps import Ctx, CurrentUser, audits
+from services.common.contracts import incidents as contract
+
+from ..deps import Ctx, CurrentUser, DslUser, audits
 from ..schemas import (AmendedView, AmendmentRequest, IncidentRequest, IncidentTextsRequest, IncidentView, PathId,
-                       TextWarnings)
+                       TextWarnings, _without)
 from ..usecases import incidents
 
 router = api_router("/api/v1", "incidents")
+
+RestrictionRequest = _without(contract.RestrictIncident, "incident_id", name="RestrictionRequest",
+                              doc="Restrict the record to the DSL team (`reason` required), or lift it.")
+ExcludedStaffRequest = _without(contract.SetExcludedStaff, "incident_id", name="ExcludedStaffRequest",
+                                doc="Every member of staff the record is about: it is hidden from each of them.")
 
 
 @router.post("/incidents", status_code=201, response_model=IncidentView, summary="Record a concern or incident",
@@ -68,3 +75,20 @@ async def amend_incident(incident_id: PathId, body: AmendmentRequest, user: Curr
     """For the member of staff who recorded it and the DSL team. The original is kept; answers
     `{"amendment": {...}, "incident": {...}}` with the record as this reader now sees it."""
     return await incidents.amend_incident(ctx, user, incident_id, body)
+
+
+@router.put("/incidents/{incident_id}/restriction", response_model=contract.RestrictionView,
+            summary="Restrict a record to the DSL team, or lift the restriction (DSL team)")
+@audits(incidents.RESTRICT_INCIDENT, "incident_id")
+async def restrict_incident(incident_id: PathId, body: RestrictionRequest, user: DslUser, ctx: Ctx):
+    """E.g. an allegation about a member of staff: then only the DSL team reads it, its chronology lines
+    and counts (not even its recorder). Answers `{incident_id, restricted, restriction}`."""
+    return await incidents.restrict_incident(ctx, user, incident_id, body.restricted, body.reason)
+
+
+@router.put("/incidents/{incident_id}/excluded-staff", response_model=contract.ExcludedStaffView,
+            summary="Say which staff a record is about: it is hidden from them, whatever their role (DSL team)")
+@audits(incidents.SET_EXCLUDED_STAFF, "incident_id")
+async def set_excluded_staff(incident_id: PathId, body: ExcludedStaffRequest, user: DslUser, ctx: Ctx):
+    """The whole list (an empty list clears it). A DSL the record names gets 404: another DSL does this."""
+    return await incidents.set_excluded_staff(ctx, user, incident_id, body.user_ids)

@@ -8,15 +8,19 @@ import gzip
 from fastapi import Query, Request
 from fastapi.responses import Response
 
+from services.common.contracts import incidents as contract
 from services.common.contracts.incidents import ENTRY_TYPES
 
 from . import api_router
-from ..deps import Ctx, CurrentUser, DslOrSltUser, DslUser, audits
+from ..deps import Ctx, CurrentUser, DslUser, audits
 from ..schemas import (AgencyRequest, ChronologyView, FrontSheetView, HouseholdMemberRequest, PathId, PupilFound,
-                       PupilView, SiblingRequest)
+                       PupilView, SiblingRequest, _without)
 from ..usecases import pupils
 
 router = api_router("/api/v1/pupils", "pupils")
+
+StaffRelativesRequest = _without(contract.SetStaffRelatives, "pupil_id", name="StaffRelativesRequest",
+                                 doc="Every member of staff who is the pupil's parent or carer.")
 
 
 @router.get("", response_model=list[PupilFound],
@@ -26,8 +30,8 @@ async def search(user: CurrentUser, ctx: Ctx, q: str = "", limit: int = 20):
 
 
 @router.get("/{pupil_id}", response_model=PupilView,
-            summary="A pupil's details (DSL team and SLT: everything, with flags; other staff: name, year "
-                    "and form) (audited)")
+            summary="A pupil's details (readers of records: date of birth, UPN, legal name; the DSL team "
+                    "alone: safeguarding flags and staff relatives; other staff: name, year and form) (audited)")
 @audits(pupils.READ_PUPIL, "pupil_id")
 async def get_pupil(pupil_id: PathId, user: CurrentUser, ctx: Ctx):
     return await pupils.read_pupil(ctx, user, pupil_id)
@@ -53,10 +57,11 @@ async def unlink_siblings(pupil_id: PathId, other_pupil_id: PathId, user: DslUse
 
 
 @router.get("/{pupil_id}/chronology", response_class=Response, responses={200: {"model": ChronologyView}},
-            summary="A pupil's chronology in the order things happened, with filters (DSL team; SLT outside "
-                    "safeguarding) (audited)")
+            summary="A pupil's chronology in the order things happened, with filters (DSL team; SLT and "
+                    "category readers the lines of records they read; safeguarding lines after a recent second "
+                    "factor, `hidden_needing_step_up` counting the rest) (audited)")
 @audits(pupils.READ_CHRONOLOGY, "pupil_id")
-async def get_chronology(pupil_id: PathId, user: DslOrSltUser, ctx: Ctx, request: Request,
+async def get_chronology(pupil_id: PathId, user: CurrentUser, ctx: Ctx, request: Request,
                          category_id: int | None = Query(None, description="A category, with its sub-categories"),
                          date_from: str | None = Query(None, alias="from",
                                                        description="YYYY-MM-DD (the whole day, UTC) or ISO 8601"),
@@ -97,9 +102,9 @@ def accepts_gzip(header: str) -> bool:
 
 @router.get("/{pupil_id}/front-sheet", response_model=FrontSheetView, response_model_exclude_none=True,
             summary="A pupil's front sheet: key details, flags, agencies, household, siblings, open cases "
-                    "(DSL team; SLT without agencies and cases) (audited)")
+                    "(DSL team; SLT and category readers without flags, household, agencies and cases) (audited)")
 @audits(pupils.READ_FRONT_SHEET, "pupil_id")
-async def get_front_sheet(pupil_id: PathId, user: DslOrSltUser, ctx: Ctx):
+async def get_front_sheet(pupil_id: PathId, user: CurrentUser, ctx: Ctx):
     return await pupils.front_sheet(ctx, user, pupil_id)
 
 
@@ -113,3 +118,12 @@ async def add_household_member(pupil_id: PathId, body: HouseholdMemberRequest, u
              summary="Record an agency working with a pupil (DSL team)")
 async def add_agency(pupil_id: PathId, body: AgencyRequest, user: DslUser, ctx: Ctx):
     return await pupils.add_agency(ctx, user, pupil_id, body)
+
+
+@router.put("/{pupil_id}/staff-relatives", response_model=contract.StaffRelativesView,
+            summary="Say which staff are the pupil's parents or carers: the pupil's file is hidden from them "
+                    "(DSL team)")
+@audits(pupils.SET_STAFF_RELATIVES, "pupil_id")
+async def set_staff_relatives(pupil_id: PathId, body: StaffRelativesRequest, user: DslUser, ctx: Ctx):
+    """The whole list (an empty list clears it)."""
+    return await pupils.set_staff_relatives(ctx, user, pupil_id, body.user_ids)

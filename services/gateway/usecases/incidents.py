@@ -11,6 +11,8 @@ from .staff import NOT_STAFF, dsl_team_member, unknown_staff
 READ_INCIDENT = AuditLabel("read_incident", "incident")
 READ_BODY_MAP = AuditLabel("read_body_map", "incident")
 AMEND_INCIDENT = AuditLabel("amend_incident", "incident")
+RESTRICT_INCIDENT = AuditLabel("restrict_incident", "incident")
+SET_EXCLUDED_STAFF = AuditLabel("set_excluded_staff", "incident")
 
 
 async def record_incident(ctx: Context, user, incident: IncidentIn | dict) -> dict:
@@ -28,6 +30,8 @@ async def record_incident(ctx: Context, user, incident: IncidentIn | dict) -> di
         errors, name = [], None
         if unknown_staff(session, user.school_id, checked.alert_user_ids):
             errors.append({"field": "alert_user_ids", "message": NOT_STAFF})
+        if unknown_staff(session, user.school_id, checked.about_staff_ids):
+            errors.append({"field": "about_staff_ids", "message": NOT_STAFF})
         if checked.dsl_informed_verbally and checked.dsl_informed_user_id is not None:
             name = dsl_team_member(session, user.school_id, checked.dsl_informed_user_id)
             if name is None:
@@ -36,7 +40,8 @@ async def record_incident(ctx: Context, user, incident: IncidentIn | dict) -> di
         return errors, name
 
     # Only a record that names staff needs the staff table (a second trip to the database otherwise).
-    needs_staff = checked.alert_user_ids or (checked.dsl_informed_verbally and checked.dsl_informed_user_id)
+    needs_staff = (checked.alert_user_ids or checked.about_staff_ids
+                   or (checked.dsl_informed_verbally and checked.dsl_informed_user_id))
     errors, name = await ctx.db.run(check) if needs_staff else ([], None)
     if errors:
         raise ValidationFailed(errors)
@@ -56,6 +61,22 @@ async def amend_incident(ctx: Context, user, incident_id: int, amendment: Amendm
     return await ctx.audited(user, AMEND_INCIDENT, incident_id,
                              lambda: ctx.clients.incidents.amend_incident(user.actor_token, incident_id=incident_id,
                                                                           amendment=amendment))
+
+
+async def restrict_incident(ctx: Context, user, incident_id: int, restricted: bool, reason: str | None) -> dict:
+    """Restrict a record to the DSL team (with a reason), or lift it; the incidents service decides who may."""
+    return await ctx.audited(user, RESTRICT_INCIDENT, incident_id,
+                             lambda: ctx.clients.incidents.restrict_incident(
+                                 user.actor_token, incident_id=incident_id, restricted=restricted, reason=reason))
+
+
+async def set_excluded_staff(ctx: Context, user, incident_id: int, user_ids: list[int]) -> dict:
+    """The staff a record is about (hidden from them): each must be one of the school's staff."""
+    if user_ids and await ctx.db.run(lambda session: unknown_staff(session, user.school_id, user_ids)):
+        raise ValidationFailed([{"field": "user_ids", "message": NOT_STAFF}])
+    return await ctx.audited(user, SET_EXCLUDED_STAFF, incident_id,
+                             lambda: ctx.clients.incidents.set_excluded_staff(
+                                 user.actor_token, incident_id=incident_id, user_ids=user_ids))
 
 
 async def check_text(ctx: Context, user, texts: IncidentTexts) -> dict:

@@ -7,10 +7,11 @@ what was typed (422) when the service refused it, or at the section's anchor whe
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 
-from services.common.errors import HavenError, ValidationFailed
+from services.common.errors import HavenError, StepUpRequired, ValidationFailed
 
 from ..deps import Ctx, CurrentUser
 from ..schemas import PathId
@@ -29,8 +30,17 @@ def may(incident: dict, what: str) -> bool:
     return bool((incident.get("may") or {}).get(what))
 
 
-def may_read_pupil(user) -> bool:
-    return user.is_dsl or user.is_slt
+def may_read_pupil(user, incident: dict) -> bool:
+    """Link to the pupil's page: for readers of records (its front sheet decides what they see), never
+    from a record shared with an alerted member of staff."""
+    actor = user.actor
+    return not may(incident, "shared") and (actor.is_dsl or actor.is_slt
+                                            or (bool(actor.grants) and actor.second_factor_verified))
+
+
+def step_up(request: Request):
+    """A safeguarding record needs a recent second factor: ask for it, then come back here."""
+    return redirect("/step-up?next=" + quote(request.url.path, safe=""))
 
 
 async def read_incident(ctx: Context, user, incident_id: int) -> dict:
@@ -79,12 +89,17 @@ async def incident_view(request, user, ctx: Context, incident_id: int, forms: di
                         status_code: int = 200, **extra):
     try:
         incident = await read_incident(ctx, user, incident_id)
+    except StepUpRequired:
+        return step_up(request)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
-    # The rest of the page only once the record itself may be read; its parts are asked for together.
-    follow_ups = user.is_dsl or user.is_slt  # the tiers that read decisions and outcomes
+    # The rest of the page only once the record itself may be read; its parts are asked for together,
+    # each only when the record's `may` says this reader sees it.
+    follow_ups = may(incident, "see_follow_up")  # decisions and outcomes
 
     async def attached_files():
+        if not may(incident, "see_documents"):
+            return [], None  # not part of the record as shared with alerted staff
         try:
             return await documents.list_for_incident(ctx, user, incident_id), None
         except HavenError as exc:
@@ -101,7 +116,8 @@ async def incident_view(request, user, ctx: Context, incident_id: int, forms: di
 
     (actions, actions_problem), (decisions, _), (outcomes, _), (files, files_problem), (cases, open_cases), \
         categories = await asyncio.gather(
-            optional(follow_up.incident_actions(ctx, user, incident_id), default=[]),
+            optional(follow_up.incident_actions(ctx, user, incident_id), default=[]) if may(incident, "see_actions")
+            else nothing(),
             optional(follow_up.decisions(ctx, user, incident_id)) if follow_ups else nothing(),
             optional(follow_up.outcomes(ctx, user, incident_id)) if follow_ups else nothing(),
             attached_files(), cases_for(ctx, user, incident), category_colours())
@@ -113,7 +129,10 @@ async def incident_view(request, user, ctx: Context, incident_id: int, forms: di
     return render(request, "incident.html", user, status_code, incident=incident, current=incident.get("current")
                   or incident, documents=files, documents_problem=files_problem,
                   alerted=await who_was_alerted(ctx, user, incident), may_attach=may(incident, "attach"),
-                  may_amend=may(incident, "amend"), may_read_pupil=may_read_pupil(user),
+                  may_amend=may(incident, "amend"), may_read_pupil=may_read_pupil(user, incident),
+                  may_restrict=may(incident, "restrict"), shared=may(incident, "shared"),
+                  may_see_documents=may(incident, "see_documents"), may_add_to_case=may(incident, "add_to_case"),
+                  may_record_decision=may(incident, "record_decision"),
                   may_add_action=may(incident, "add_action"),
                   actions=actions or [], actions_problem=actions_problem if actions_problem and
                   actions_problem.status_code != 403 else None,
@@ -128,6 +147,8 @@ async def incident_recorded(request: Request, incident_id: PathId, user: Current
                             file: str = "", named: str = ""):
     try:
         incident = await read_incident(ctx, user, incident_id)
+    except StepUpRequired:
+        return step_up(request)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
     fields = {"account": "what happened", "childs_words": "the child's own words",
@@ -181,6 +202,8 @@ async def _amend_view(request, user, ctx: Context, incident_id: int, field: str,
                       errors: list[dict] | None = None, status_code: int = 200):
     try:
         incident = await read_incident(ctx, user, incident_id)
+    except StepUpRequired:
+        return step_up(request)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
     if not may(incident, "amend"):
@@ -333,3 +356,22 @@ async def add_to_case(request: Request, incident_id: PathId, user: CurrentUser, 
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
     return redirect(f"/incidents/{incident_id}?done=case#cases")
+
+
+# --- restricting a record to the DSL team ----------------------------------------------------------
+
+@router.post("/incidents/{incident_id}/restriction")
+async def restrict(request: Request, incident_id: PathId, user: CurrentUser, ctx: Ctx):
+    """Restrict the record to the DSL team (with a reason) or lift it; the service decides who may."""
+    form = await request.form()
+    restricted = form_text(form, "restricted", 10) == "true"
+    reason = form_text(form, "reason", 2_000)
+    try:
+        await incidents.restrict_incident(ctx, user, incident_id, restricted, reason.strip() or None)
+    except ValidationFailed as exc:
+        return await incident_view(request, user, ctx, incident_id,
+                                   {"restrict": {"typed": {"reason": reason}, "errors": FormErrors(
+                                       exc.errors, {"reason": "restrict-reason"})}}, 422)
+    except HavenError as exc:
+        return error_page(request, exc.status_code, exc.message, user)
+    return redirect(f"/incidents/{incident_id}?done={'restricted' if restricted else 'unrestricted'}#restriction")

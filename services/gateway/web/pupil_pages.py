@@ -1,18 +1,20 @@
-"""A pupil's page (the DSL team and SLT): the front sheet, then the chronology with its filters; and the
-pupil search that leads to it.
+"""A pupil's page (readers of records: the DSL team, SLT, category readers): the front sheet, then the
+chronology with its filters; and the pupil search that leads to it. The incidents service decides what
+each reader sees of them (flags and household for the DSL team alone; safeguarding lines after a
+recent second factor).
 
 The filters are a GET form, so a filtered chronology is a link the DSL can bookmark or come back to,
 and it works without JavaScript. Marking an entry significant comes back to the same filtered view.
 """
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 
 from services.common.errors import HavenError, ValidationFailed
 
-from ..deps import Ctx, DslOrSltUser, DslUser
+from ..deps import Ctx, CurrentUser, DslUser
 from ..schemas import PathId
 from ..usecases import Context, pupils, roll
 from . import audit_pages, labels
@@ -23,7 +25,9 @@ PUPIL_SEARCH_LIMIT = 50
 
 
 @router.get("/pupils")
-async def pupil_search(request: Request, user: DslOrSltUser, ctx: Ctx, q: str = ""):
+async def pupil_search(request: Request, user: CurrentUser, ctx: Ctx, q: str = ""):
+    if not pupils.reads_records(user):
+        return error_page(request, 403, pupils.READERS_ONLY, user)
     q = q.strip()[:100]
     found = []
     if q:
@@ -86,14 +90,17 @@ async def pupil_view(request, user, ctx: Context, pupil_id: int, filters: dict, 
         badges.append(labels.label(labels.SEN_STATUSES, flags["sen_status"]))
     filtered = any(filters[k] for k in ("category", "from", "to", "type", "significant"))
     here = f"/pupils/{pupil_id}" + (f"?{filter_query(filters)}" if filter_query(filters) else "")
+    hidden = (chronology or {}).get("hidden_needing_step_up") or 0
+    step_up = "/step-up?next=" + quote(here, safe="")
     return render(request, "pupil.html", user, status_code, sheet=sheet, pupil=sheet.get("pupil") or {},
+                  hidden_needing_step_up=hidden, step_up_link=step_up,
                   entries=entries, filters=filters, filtered=filtered, errors=form_errors,
                   summary=form_errors.summary, badges=badges, categories=list(categories.values()), here=here, notice=notice,
                   forms=forms or {}, pupil_audit=await audit_pages.pupil_panel(ctx, user, pupil_id))
 
 
 @router.get("/pupils/{pupil_id}")
-async def pupil_page(request: Request, pupil_id: PathId, user: DslOrSltUser, ctx: Ctx,
+async def pupil_page(request: Request, pupil_id: PathId, user: CurrentUser, ctx: Ctx,
                      category: str = "", type: str = "", significant: str = "", done: str = ""):
     # "from" is a Python keyword: read the dates from the query string directly.
     date_from, date_to = request.query_params.get("from", ""), request.query_params.get("to", "")

@@ -108,9 +108,14 @@ ERROR_TITLES = {
 }
 
 def error_page(request: Request, status_code: int, message: str | None = None,
-               user: SignedInUser | None = None, explain: bool = True) -> HTMLResponse:
+               user: SignedInUser | None = None, explain: bool = True) -> HTMLResponse | RedirectResponse:
     """A friendly page for an error. app.py uses it for HTTP errors on web paths too. `explain`
-    adds the general explanation (who may read a record) under a specific message."""
+    adds the general explanation (who may read a record) under a specific message. A service's 401 for
+    someone signed in is a safeguarding record asking for a recent second factor (StepUpRequired): the
+    step-up page, then back here."""
+    if status_code == 401 and user is not None and not user.second_factor_required:
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return redirect("/step-up?next=" + quote(safe_next(here) if request.method == "GET" else "/", safe=""))
     title, default = ERROR_TITLES.get(status_code, ("Something went wrong", None))
     if not explain and message:
         default = None

@@ -420,3 +420,13 @@ def test_the_factor_routes_need_the_csrf_token(app, engine):
     client, _ = api_sign_in(app, email)
     del client.headers["X-CSRF-Token"]
     assert client.post("/api/v1/session/totp/enrol").status_code == 403
+
+
+def test_a_page_whose_service_asks_for_step_up_sends_the_reader_to_the_step_up_page_and_back(app, engine, rpc):
+    email, secret = make_member(engine, roles=("dsl",))
+    client, _ = api_sign_in(app, email)
+    client.post("/api/v1/session/second-factor", json={"code": code(secret)})
+    rpc.answers["alerts.list_alerts"] = StepUpRequired()
+    r = client.get("/alerts?page=2", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/step-up?next=%2Falerts%3Fpage%3D2"
+    assert client.get("/api/v1/session").status_code == 200  # the session did not end

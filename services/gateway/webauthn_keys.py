@@ -29,6 +29,9 @@ from . import factors
 from .models import LoginSession, StaffMember, WebAuthnCredential
 
 REGISTER, AUTHENTICATE = "reg.", "auth."
+# What the library (or our reading of the answer) raises for an answer that does not hold together; any of
+# them is a refusal, never a 500.
+UNREADABLE = (WebAuthnException, ValueError, TypeError, KeyError, AttributeError, IndexError)
 MAX_KEYS = 10
 
 
@@ -85,15 +88,17 @@ def register(session: Session, login: LoginSession, user: StaffMember, public_ur
     try:
         verified = verify_registration_response(credential=credential, expected_challenge=challenge,
                                                 expected_rp_id=rp_id, expected_origin=origin)
-    except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+    except UNREADABLE as exc:
         raise KeyRefused("The security key's answer could not be checked. Try again.") from exc
     credential_id = bytes_to_base64url(verified.credential_id)
     if session.scalar(select(WebAuthnCredential.id).where(WebAuthnCredential.credential_id == credential_id)):
         raise KeyRefused("That security key is already registered.")
-    transports = credential.get("response", {}).get("transports") if isinstance(credential, dict) else None
+    answer = credential.get("response") if isinstance(credential, dict) else None
+    transports = answer.get("transports") if isinstance(answer, dict) else None
+    transports = transports if isinstance(transports, list) else []
     key = WebAuthnCredential(user_id=user.id, credential_id=credential_id, public_key=verified.credential_public_key,
                              sign_count=verified.sign_count, name=name[:100] or "Security key",
-                             transports=[t for t in transports or [] if isinstance(t, str)][:8],
+                             transports=[t[:20] for t in transports if isinstance(t, str)][:8],
                              created_at=now or utcnow())
     session.add(key)
     session.flush()
@@ -143,7 +148,7 @@ def authenticate(session: Session, login: LoginSession, user: StaffMember, publi
             verified = verify_authentication_response(
                 credential=credential, expected_challenge=challenge, expected_rp_id=rp_id, expected_origin=origin,
                 credential_public_key=key.public_key, credential_current_sign_count=key.sign_count)
-        except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+        except UNREADABLE as exc:
             raise KeyRefused("The security key's answer could not be checked.") from exc
     except KeyRefused:
         return factors.failed(login, user, now)

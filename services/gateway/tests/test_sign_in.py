@@ -430,3 +430,19 @@ def test_a_page_whose_service_asks_for_step_up_sends_the_reader_to_the_step_up_p
     r = client.get("/alerts?page=2", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/step-up?next=%2Falerts%3Fpage%3D2"
     assert client.get("/api/v1/session").status_code == 200  # the session did not end
+
+
+ODD_ANSWERS = [{}, {"id": 1}, {"id": "AA", "rawId": "AA", "response": []},
+               {"id": "AA", "rawId": "AA", "type": "public-key", "response": {"clientDataJSON": 5}},
+               {"id": "AA", "rawId": "AA", "type": "public-key",
+                "response": {"clientDataJSON": "!!!", "attestationObject": "###", "transports": 7}},
+               {"id": "AA", "rawId": "A" * 2000, "type": "public-key", "response": {"clientDataJSON": "W10"}}]
+
+
+@pytest.mark.parametrize("answer", ODD_ANSWERS)
+def test_an_odd_key_answer_is_refused_never_a_server_error(app, engine, answer):
+    email, _ = make_member(engine, roles=("slt",), totp=False)
+    client, _ = api_sign_in(app, email)
+    client.post("/api/v1/session/webauthn/register/options")
+    assert client.post("/api/v1/session/webauthn/register", json={"credential": answer}).status_code == 422
+    assert client.post("/api/v1/session/webauthn/authenticate", json={"credential": answer}).status_code == 401

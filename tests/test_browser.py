@@ -88,19 +88,19 @@ def test_teacher_records_an_incident_and_the_dsl_reads_it(stack, new_page):
     expect(teacher).to_have_url(f"{base}/incidents/new")
     expect(teacher).to_have_title("Add incident — Haven")
 
-    pupils = teacher.locator("#pupil_id option")
+    pupils = teacher.locator("#pupil_id label")
     all_labels = pupils.all_inner_texts()
     assert len(all_labels) > 5, all_labels
     label = all_labels[0]
-    name, where = label.split(" — ")
-    assert where, "each pupil is listed with year group and form"
+    where, name = label.split(" — ")
+    assert where, "each pupil is listed with year group and form, before the name"
     # The search box asks the server and narrows the list.
     teacher.get_by_label("Search by name or UPN").fill(name)
     teacher.wait_for_function(
-        "([n, total]) => { const o = [...document.querySelectorAll('#pupil_id option')];"
-        " return o.length > 0 && o.length < total && o.every(x => x.text.includes(n)); }",
+        "([n, total]) => { const o = [...document.querySelectorAll('#pupil_id label')];"
+        " return o.length > 0 && o.length < total && o.every(x => x.textContent.includes(n)); }",
         arg=[name, len(all_labels)])
-    teacher.locator("#pupil_id").select_option(label=label)
+    teacher.locator("#pupil_id").get_by_label(label, exact=True).check()
     expect(teacher.locator("#occurred_at")).not_to_have_value("")
 
     teacher.get_by_label("Safeguarding", exact=True).check()
@@ -118,8 +118,8 @@ def test_teacher_records_an_incident_and_the_dsl_reads_it(stack, new_page):
     expect(teacher.locator("#account-error")).to_contain_text("Write what you saw, heard or were told")
     expect(teacher.locator("#account")).to_have_attribute("aria-describedby", re.compile(r"\baccount-error\b"))
     expect(teacher.locator("#account")).to_have_attribute("aria-invalid", "true")
-    expect(teacher.locator("#pupil_id")).to_have_value(re.compile(r"^\d+$"))
-    expect(teacher.locator("#pupil_id option:checked")).to_have_text(label)
+    expect(teacher.locator("#pupil_id input:checked")).to_have_value(re.compile(r"^\d+$"))
+    expect(teacher.locator("#pupil_id input:checked + label")).to_have_text(label)
     expect(teacher.get_by_label("Safeguarding", exact=True)).to_be_checked()
     expect(teacher.get_by_label("This is urgent")).to_be_checked()
 

@@ -82,7 +82,7 @@ def test_teacher_records_linked_pupils_and_body_map_and_dsl_reads_it(stack, brow
     expect(teacher).to_have_title("Add incident — Haven")
 
     # The pupil; their sibling in one click; another pupil linked with a role of their own.
-    teacher.locator("#pupil_id").select_option(str(main["id"]))
+    teacher.locator(f"#pupil_id-{main['id']}").check()
     teacher.get_by_role("button", name="Add the pupil's siblings").click()
     rows = teacher.locator("#linked-list [data-linked-row]")
     expect(rows).to_have_count(len(siblings[main["id"]]))
@@ -90,8 +90,8 @@ def test_teacher_records_linked_pupils_and_body_map_and_dsl_reads_it(stack, brow
     expect(rows.first.get_by_label("Role")).to_have_value("sibling")
     teacher.get_by_label("Find another pupil to link").fill(other["name"])
     teacher.wait_for_function(
-        "id => [...document.querySelectorAll('#linked_pick option')].some(o => o.value === String(id))", arg=other["id"])
-    teacher.locator("#linked_pick").select_option(str(other["id"]))
+        "id => [...document.querySelectorAll('#linked_pick input')].some(o => o.value === String(id))", arg=other["id"])
+    teacher.locator(f"#linked_pick-{other['id']}").check()
     teacher.get_by_role("button", name="Link this pupil").click()
     row = teacher.locator(f"#linked-list [data-linked-row][data-pupil-id='{other['id']}']")
     expect(row).to_contain_text(other["name"])
@@ -150,12 +150,12 @@ def test_teacher_records_linked_pupils_and_body_map_and_dsl_reads_it(stack, brow
     expect(teacher.locator("#linked_pupils-0-role")).to_have_value("sibling")
     expect(teacher.locator(f"#linked_pupils-{n_linked - 1}-role")).to_have_value("alleged_perpetrator")
     expect(teacher.locator("#linked-list")).to_contain_text(other_name)
-    expect(teacher.locator("#pupil_id")).to_have_value(str(main["id"]))
+    expect(teacher.locator(f"#pupil_id-{main['id']}")).to_be_checked()
     expect(teacher.get_by_label("The child's own words")).to_have_value(f"it hurts when I sit down {marker}")
     expect(teacher.get_by_label("A disclosure or conversation with the child")).to_be_checked()
 
     # Nothing was half-saved: no incident carries the marker's words.
-    main_id = int(teacher.locator("#pupil_id").input_value())
+    main_id = int(teacher.locator("#pupil_id input:checked").input_value())
     before = dsl_page.request.get(f"{base}/api/v1/pupils/{main_id}/chronology").json()["entries"]
 
     teacher.locator("input[name='body_map-1-x']").evaluate("(el, x) => { el.value = x; }", good_x)

@@ -97,7 +97,11 @@ ROUTES = [("GET", "/api/v1/admin/staff", None), ("POST", "/api/v1/admin/staff", 
           ("PATCH", "/api/v1/categories/1", {"name": "C"}),
           ("GET", "/api/v1/integrations", None), ("POST", "/api/v1/integrations", {"name": "I"}),
           ("DELETE", "/api/v1/integrations/1", None)]
-PAGES = ["/admin", "/admin/staff/new", "/admin/staff/import", "/admin/staff/1", "/admin/groups", "/admin/groups/new"]
+PAGES = ["/admin", "/admin/staff/new", "/admin/staff/import", "/admin/staff/1", "/admin/groups", "/admin/groups/new",
+         "/admin/groups/1", "/admin/categories", "/admin/categories/new", "/admin/categories/5", "/admin/integrations"]
+PAGE_POSTS = ["/admin/staff/new", "/admin/staff/import", "/admin/staff/1", "/admin/staff/1/deactivate",
+              "/admin/groups/new", "/admin/groups/1", "/admin/categories/new", "/admin/categories/5",
+              "/admin/integrations", "/admin/integrations/1/revoke"]
 
 
 @pytest.mark.parametrize("who", ["teacher", "slt", "ddsl", "governor", "senco"])
@@ -126,6 +130,14 @@ def test_the_admin_pages_are_refused_to_others_and_send_strangers_to_sign_in(app
         assert client.get(path).status_code == 403
     r = TestClient(app).get(path, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/sign-in")
+
+
+@pytest.mark.parametrize("path", PAGE_POSTS)
+def test_the_admin_forms_are_refused_to_others(teacher, slt, ddsl, rpc, path):
+    for client in (teacher, slt, ddsl):
+        r = client.post(path, data={"csrf_token": client.headers["X-CSRF-Token"], "name": "X"})
+        assert r.status_code == 403, (path, r.text[:200])
+    assert rpc.calls == []
 
 
 def test_a_refusal_is_audited(engine, teacher):
@@ -567,3 +579,95 @@ def test_a_page_form_without_the_csrf_token_is_refused(admin):
     bare = TestClient(admin.app, cookies=admin.cookies)
     r = bare.post("/admin/staff/new", data={"name": "X", "email": unique()}, follow_redirects=False)
     assert r.status_code == 403
+
+
+def test_categories_are_managed_through_the_pages(admin, rpc):
+    rpc.answers["incidents.list_category_tree"] = CATEGORIES
+    rpc.answers["incidents.create_category"] = lambda kwargs: {**kwargs["category"], "id": 11, "depth": 0}
+    rpc.answers["incidents.update_category"] = lambda kwargs: {**CATEGORIES[0], **kwargs["changes"]}
+    csrf = admin.headers["X-CSRF-Token"]
+    page = admin.get("/admin/categories")
+    assert page.status_code == 200 and "SEN" in page.text and "Medical" in page.text
+    r = admin.post("/admin/categories/new", data={"csrf_token": csrf, "name": "First aid", "sensitivity": "medical",
+                                                  "colour": "#1e8449", "default_alert_groups": "slt"},
+                   follow_redirects=False)
+    assert r.status_code == 303, r.text
+    sent = [c for c in rpc.calls if c["key"] == "incidents.create_category"][0]["kwargs"]["category"]
+    assert sent["name"] == "First aid" and sent["default_alert_groups"] == ["slt"]
+    bad = admin.post("/admin/categories/new", data={"csrf_token": csrf, "name": "X", "sensitivity": "medical",
+                                                    "colour": "purple"})
+    assert bad.status_code == 422 and "There is a problem" in bad.text
+    r = admin.post("/admin/categories/5", data={"csrf_token": csrf, "name": "SEN", "sensitivity": "safeguarding",
+                                                "colour": "#7d3c98", "active": "true"}, follow_redirects=False)
+    assert r.status_code == 303
+    changes = [c for c in rpc.calls if c["key"] == "incidents.update_category"][0]["kwargs"]["changes"]
+    assert changes == {"sensitivity": "safeguarding"}
+    assert admin.get("/admin/categories/999").status_code == 404
+
+
+def test_integrations_are_managed_through_the_pages(admin):
+    csrf = admin.headers["X-CSRF-Token"]
+    name = "Monitor " + uuid.uuid4().hex[:6]
+    r = admin.post("/admin/integrations", data={"csrf_token": csrf, "name": name})
+    assert r.status_code == 200 and "shown this once" in r.text
+    key = r.text.split('<code id="api-key">')[1].split("<")[0]
+    assert key.startswith("hvn_")
+    listed = admin.get("/admin/integrations")
+    assert name in listed.text and key not in listed.text
+    made = [i for i in admin.get("/api/v1/integrations").json() if i["name"] == name][0]
+    r = admin.post(f"/admin/integrations/{made['id']}/revoke", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    assert [i for i in admin.get("/api/v1/integrations").json() if i["name"] == name][0]["active"] is False
+    assert admin.post("/admin/integrations", data={"csrf_token": csrf, "name": ""}).status_code == 422
+
+
+def test_groups_are_managed_through_the_pages(admin, rpc, db):
+    rpc.answers["incidents.list_category_tree"] = CATEGORIES
+    csrf = admin.headers["X-CSRF-Token"]
+    name = "First aid " + uuid.uuid4().hex[:6]
+    r = admin.post("/admin/groups/new", data={"csrf_token": csrf, "name": name, "category_ids": "4",
+                                              "year_groups": "Year 1, Year 2"}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    group_id = int(r.headers["location"].split("/")[-1].split("?")[0])
+    user_id, _ = make_staff(db)
+    r = admin.post(f"/admin/groups/{group_id}", data={"csrf_token": csrf, "action": "add_member",
+                                                      "user_id": str(user_id)}, follow_redirects=False)
+    assert r.status_code == 303
+    page = admin.get(f"/admin/groups/{group_id}")
+    assert "Pat Example" in page.text and "Year 1, Year 2" in page.text
+    r = admin.post(f"/admin/groups/{group_id}", data={"csrf_token": csrf, "action": "deactivate"},
+                   follow_redirects=False)
+    assert r.status_code == 303
+    assert [g for g in admin.get("/api/v1/admin/groups").json() if g["id"] == group_id][0]["active"] is False
+    assert admin.post(f"/admin/groups/{group_id}", data={"csrf_token": csrf, "action": "explode"}).status_code == 404
+    bad = admin.post("/admin/groups/new", data={"csrf_token": csrf, "name": "", "category_ids": "4"})
+    assert bad.status_code == 422
+
+
+def test_staff_are_imported_through_the_page(admin, sent):
+    csrf = admin.headers["X-CSRF-Token"]
+    address = unique("pageimp")
+    content = f"Forename,Surname,Email\nKit,Marlowe,{address}\n".encode()
+    preview = admin.post("/admin/staff/import", data={"csrf_token": csrf, "action": "preview"},
+                         files={"file": ("staff.csv", content, "text/csv")})
+    assert preview.status_code == 200 and "Kit Marlowe" in preview.text and "Nothing has been changed" in preview.text
+    assert sent == []
+    done = admin.post("/admin/staff/import", data={"csrf_token": csrf, "action": "import"},
+                      files={"file": ("staff.csv", content, "text/csv")})
+    assert done.status_code == 200 and "has been imported" in done.text and sent[0]["To"] == address
+    bad = admin.post("/admin/staff/import", data={"csrf_token": csrf, "action": "preview"},
+                     files={"file": ("staff.csv", b"Name\nX\n", "text/csv")})
+    assert bad.status_code == 422 and "no column" in bad.text
+
+
+def test_the_account_buttons_on_the_staff_page(admin, db, sent):
+    csrf = admin.headers["X-CSRF-Token"]
+    user_id, _ = make_staff(db)
+    for act, done in [("password-link", "done=link"), ("reset-second-factor", "done=factor"),
+                      ("deactivate", "done=deactivated"), ("reactivate", "done=reactivated")]:
+        r = admin.post(f"/admin/staff/{user_id}/{act}", data={"csrf_token": csrf}, follow_redirects=False)
+        assert r.status_code == 303 and done in r.headers["location"], act
+    assert admin.post(f"/admin/staff/{user_id}/promote", data={"csrf_token": csrf}).status_code == 404
+    me = admin.get("/api/v1/session").json()["user"]["id"]
+    refused = admin.post(f"/admin/staff/{me}/deactivate", data={"csrf_token": csrf})
+    assert refused.status_code == 409 and "own account" in refused.text

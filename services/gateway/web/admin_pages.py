@@ -1,6 +1,6 @@
 """The administrator's pages: staff accounts (add, edit, deactivate and reactivate, set-password links,
-second-factor resets), the staff import from the MIS and the school's groups; and the set-password page
-a link from an e-mail opens. They show names, e-mail addresses, roles and groups — never a pupil or a
+second-factor resets), the staff import from the MIS, the school's groups, categories and integrations;
+and the set-password page a link from an e-mail opens. They show names, e-mail addresses, roles and groups — never a pupil or a
 record: the administrator role by itself reads none.
 """
 from __future__ import annotations
@@ -8,11 +8,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 
+from services.common.contracts.base import validate
+from services.common.contracts.incidents import ALERT_GROUP_LABELS as ALERT_GROUPS, CategoryChanges, CategoryIn
+from services.common.contracts.incidents import SENSITIVITY_LABELS as SENSITIVITIES
 from services.common.errors import HavenError, ValidationFailed
 
 from ..admin import links, staff as staff_rules, staff_csv, usecases as admin
 from ..deps import AdminUser, Ctx, MaybeSignedIn, SameSiteOnly
 from ..schemas import PathId
+from ..usecases import roll, tray
 from .common import FormErrors, as_id, category_tree, error_page, form_text, ints, redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -283,3 +287,119 @@ async def set_password_submit(request: Request, token: str, ctx: Ctx):
                       token=token, person=who["name"], min_chars=links.MIN_PASSWORD_CHARS, signed_in_as=None)
     return render(request, "set_password.html", None, gone=None, done=True, errors=FormErrors(), summary=[],
                   token="", person=who["name"])
+
+
+# --- categories (the tree, colours, sensitivity, default alerts) ---------------------------------------------
+
+def _category_values(form) -> dict:
+    return {"name": form_text(form, "name", 200).strip(), "parent_id": as_id(form_text(form, "parent_id", 12)),
+            "colour": form_text(form, "colour", 20).strip() or "#5b6770",
+            "sensitivity": form_text(form, "sensitivity", 60).strip(),
+            "default_alert_groups": [g for g in form.getlist("default_alert_groups") if isinstance(g, str)][:5],
+            "active": form_text(form, "active", 5) != "false"}
+
+
+async def _category_form(request, user, ctx, values: dict, category: dict | None = None, errors=None,
+                         status_code: int = 200, notice: str | None = None):
+    categories, problem = await _category_choices(ctx, user)
+    form_errors = FormErrors(errors, {"default_alert_groups": "alert-dsl", "sensitivity": "sensitivity"})
+    parents = [c for c in categories if not category or c["id"] != category["id"]]
+    return render(request, "admin_category_form.html", user, status_code, values=values, category=category,
+                  parents=parents, problem=problem, errors=form_errors, summary=form_errors.summary, notice=notice,
+                  sensitivities=SENSITIVITIES, alert_groups=ALERT_GROUPS)
+
+
+@router.get("/admin/categories")
+async def categories_page(request: Request, user: AdminUser, ctx: Ctx, done: str = ""):
+    categories, problem = await _category_choices(ctx, user)
+    return render(request, "admin_categories.html", user, categories=categories, problem=problem,
+                  notice="The category has been saved." if done == "saved" else None,
+                  sensitivities=SENSITIVITIES, alert_groups=ALERT_GROUPS)
+
+
+@router.get("/admin/categories/new")
+async def new_category_page(request: Request, user: AdminUser, ctx: Ctx):
+    return await _category_form(request, user, ctx, {"name": "", "parent_id": None, "colour": "#5b6770",
+                                                     "sensitivity": "pastoral", "default_alert_groups": [],
+                                                     "active": True})
+
+
+@router.post("/admin/categories/new")
+async def new_category_submit(request: Request, user: AdminUser, ctx: Ctx):
+    values = _category_values(await request.form())
+    try:
+        await roll.create_category(ctx, user, validate(CategoryIn, values))
+    except ValidationFailed as exc:
+        return await _category_form(request, user, ctx, values, errors=exc.errors, status_code=422)
+    except HavenError as exc:
+        return error_page(request, exc.status_code, exc.message, user, explain=False)
+    return redirect("/admin/categories?done=saved")
+
+
+async def _find_category(ctx, user, category_id: int) -> dict | None:
+    categories, _ = await _category_choices(ctx, user)
+    return next((c for c in categories if c["id"] == category_id), None)
+
+
+@router.get("/admin/categories/{category_id}")
+async def category_page(request: Request, category_id: PathId, user: AdminUser, ctx: Ctx):
+    category = await _find_category(ctx, user, category_id)
+    if category is None:
+        return error_page(request, 404, "No such category.", user)
+    return await _category_form(request, user, ctx, category, category)
+
+
+@router.post("/admin/categories/{category_id}")
+async def category_submit(request: Request, category_id: PathId, user: AdminUser, ctx: Ctx):
+    category = await _find_category(ctx, user, category_id)
+    if category is None:
+        return error_page(request, 404, "No such category.", user)
+    values = _category_values(await request.form())
+    current = {**category, "default_alert_groups": category.get("default_alert_groups") or [],
+               "active": category.get("active") is not False}
+    # Only what was changed is sent (no parent chosen leaves the parent as it is).
+    changes = {k: v for k, v in values.items() if v != current.get(k) and not (k == "parent_id" and v is None)}
+    try:
+        if changes:
+            await roll.update_category(ctx, user, category_id, validate(CategoryChanges, changes))
+    except ValidationFailed as exc:
+        return await _category_form(request, user, ctx, {**category, **values}, category, errors=exc.errors,
+                                    status_code=422)
+    except HavenError as exc:
+        return error_page(request, exc.status_code, exc.message, user, explain=False)
+    return redirect("/admin/categories?done=saved")
+
+
+# --- integrations (monitoring systems and their API keys) ------------------------------------------------------
+
+async def _integrations_view(request, user, ctx, new: dict | None = None, errors=None, status_code: int = 200,
+                             name: str = "", notice: str | None = None):
+    form_errors = FormErrors(errors)
+    return render(request, "admin_integrations.html", user, status_code,
+                  integrations=await tray.list_integrations(ctx, user), new=new, given_name=name, errors=form_errors,
+                  summary=form_errors.summary, notice=notice)
+
+
+@router.get("/admin/integrations")
+async def integrations_page(request: Request, user: AdminUser, ctx: Ctx, done: str = ""):
+    return await _integrations_view(request, user, ctx,
+                                    notice="The key has been revoked." if done == "revoked" else None)
+
+
+@router.post("/admin/integrations")
+async def integrations_submit(request: Request, user: AdminUser, ctx: Ctx):
+    name = form_text(await request.form(), "name", 200)
+    try:
+        new = await tray.create_integration(ctx, user, name)
+    except ValidationFailed as exc:
+        return await _integrations_view(request, user, ctx, errors=exc.errors, status_code=422, name=name)
+    return await _integrations_view(request, user, ctx, new=new)
+
+
+@router.post("/admin/integrations/{integration_id}/revoke")
+async def integration_revoke(request: Request, integration_id: PathId, user: AdminUser, ctx: Ctx):
+    try:
+        await tray.revoke_integration(ctx, user, integration_id)
+    except HavenError as exc:
+        return error_page(request, exc.status_code, exc.message, user, explain=False)
+    return redirect("/admin/integrations?done=revoked")

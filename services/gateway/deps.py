@@ -258,8 +258,19 @@ def refuse_cross_site(request: Request, cfg: GatewaySettings) -> None:
         raise HTTPException(403, CROSS_SITE_MESSAGE)
 
 
-async def _same_site_only(request: Request, cfg: Settings) -> None:
-    refuse_cross_site(request, cfg)
+async def refuse_cross_site_audited(request: Request, cfg: GatewaySettings, db: GatewayDatabase) -> None:
+    """`refuse_cross_site`, with the refusal in the audit log (a sign-in another site tried to start)."""
+    try:
+        refuse_cross_site(request, cfg)
+    except HTTPException:
+        ip = client_ip(request)
+        await db.run(lambda session: accounts.audit(session, action="sign_in", outcome="refused:403",
+                                                    detail="cross-site request", ip=ip))
+        raise
+
+
+async def _same_site_only(request: Request, cfg: Settings, db: Database) -> None:
+    await refuse_cross_site_audited(request, cfg, db)
 
 
 SameSiteOnly = Depends(_same_site_only)

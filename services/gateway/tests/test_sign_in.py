@@ -80,6 +80,8 @@ def test_a_sign_in_another_site_started_is_refused(app, engine, headers):
     client, r = api_sign_in(app, email, **headers)
     assert r.status_code == 403 and "set-cookie" not in r.headers
     assert r.json()["detail"] == "Sign in from Haven's own sign-in page."
+    refused = audit_entries(engine, "sign_in")[-1]
+    assert (refused.outcome, refused.detail, refused.ip) == ("refused:403", "cross-site request", "203.0.113.5")
 
 
 @pytest.mark.parametrize("headers", [{}, {"Sec-Fetch-Site": "same-origin", "Origin": PUBLIC},
@@ -135,6 +137,7 @@ def test_a_cross_site_form_is_refused_even_with_a_token(app, engine, headers):
     token = sign_in_form(client)
     r = post_form(client, email, token, **headers)
     assert r.status_code == 403 and "haven_session" not in r.cookies
+    assert audit_entries(engine, "sign_in")[-1].detail == "cross-site request"
 
 
 @pytest.mark.parametrize("target, expected", [("/resume/abc123", "/resume/abc123"), ("//evil.example/x", "/"),

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from services.common.errors import HavenError
 
 from ..deps import (CROSS_SITE_MESSAGE, Ctx, CurrentUser, MaybeSignedIn, Settings, SignedIn, clear_session_cookie,
-                    refuse_cross_site, set_session_cookie)
+                    refuse_cross_site_audited, set_session_cookie)
 from ..factors import Verdict
 from ..throttle import MESSAGE as THROTTLED
 from ..usecases import factors, session
@@ -95,7 +95,7 @@ async def sign_in_page(request: Request, user: MaybeSignedIn, cfg: Settings, nex
 async def sign_in_submit(request: Request, ctx: Ctx, cfg: Settings, email: str = Form(""),
                          password: str = Form(""), next: str = Form("/"), sign_in_token: str = Form("")):
     try:
-        refuse_cross_site(request, cfg)
+        await refuse_cross_site_audited(request, cfg, ctx.db)
     except HTTPException:
         return error_page(request, 403, CROSS_SITE_MESSAGE, explain=False)
     if not _double_submitted(request, sign_in_token):

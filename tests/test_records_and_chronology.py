@@ -173,8 +173,9 @@ def test_the_dsl_follows_up_a_concern_and_reads_the_chronology_and_front_sheet(s
     assert case["id"] in [c["id"] for c in sheet["open_cases"]]
     assert sheet["counts"]["incidents"] >= 2 and sheet["counts"]["open_actions"] >= 2
     slt_sheet = ok(slt.get(f"/api/v1/pupils/{ezra['id']}/front-sheet"))
-    assert "agencies" not in slt_sheet and "open_cases" not in slt_sheet
-    assert slt_sheet["withheld"] == ["agencies", "open_cases"]
+    # SLT: no safeguarding flags, household, agencies or cases (they once had the flags and household).
+    assert not {"agencies", "open_cases", "flags", "household"} & set(slt_sheet)
+    assert slt_sheet["withheld"] == ["flags", "household", "agencies", "open_cases"]
     assert teacher.get(f"/api/v1/pupils/{ezra['id']}/front-sheet").status_code == 403
 
     # Closing the case takes a reason; then it is no longer on the front sheet.

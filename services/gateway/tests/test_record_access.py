@@ -95,7 +95,7 @@ def test_a_record_shared_with_alerted_staff_shows_only_what_is_shared(app, rpc, 
     assert "shared with you because you were alerted" in page.text
     assert 'id="documents"' not in page.text and 'id="corrections"' not in page.text
     assert 'id="decisions"' not in page.text and "Restrict to the DSL team" not in page.text
-    assert 'href="/pupils/7"' not in page.text
+    assert 'href="/pupils/7"' not in page.text and "<dt>Alerted</dt>" not in page.text
     # Nothing the shared view leaves out is even asked for.
     assert not {"documents.list_documents", "incidents.list_decisions", "incidents.list_outcomes",
                 "incidents.list_cases"} & set(rpc.keys())

@@ -16,14 +16,15 @@ exactly like one somebody has (the answer never says whether an account exists):
   address, not the DSL's).
 
 A right password clears the address's count and marks the address known; it leaves the account's count
-to run out, so signing in now and then gives a guesser no fresh tries.
+to run out, so signing in now and then gives a guesser no fresh tries. Rows that no longer matter (a
+count a day old and not blocking, an address not signed in from for KNOWN_FOR) are pruned then too.
 """
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -119,3 +120,14 @@ def succeeded(session: Session, email: str, ip: str | None, now: datetime | None
     if address is not None and not (address.blocked_until and address.blocked_until > now):
         address.failures = 0
     _row(session, known_key, now).window_start = now
+    prune(session, now)
+
+
+def prune(session: Session, now: datetime | None = None) -> None:
+    """Forget counts that can no longer slow anyone, and addresses not signed in from for KNOWN_FOR."""
+    now = now or utcnow()
+    known = SignInThrottle.key.startswith("known:")
+    session.execute(delete(SignInThrottle).where(or_(
+        and_(known, SignInThrottle.window_start < now - KNOWN_FOR),
+        and_(~known, SignInThrottle.window_start < now - timedelta(days=1),
+             or_(SignInThrottle.blocked_until.is_(None), SignInThrottle.blocked_until < now)))))

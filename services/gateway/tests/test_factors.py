@@ -289,3 +289,14 @@ def test_a_right_password_clears_the_addresss_count(session):
     throttle.succeeded(session, TEACHER_EMAIL, STRANGER, T0)
     throttle.failed(session, "y@demo.haven.test", STRANGER, T0)
     assert throttle.retry_after(session, "z@demo.haven.test", STRANGER, T0) is None
+
+
+def test_old_counts_and_addresses_are_pruned_and_live_ones_kept(session):
+    throttle.failed(session, "old@demo.haven.test", STRANGER, T0 - timedelta(days=2))
+    throttle.succeeded(session, DSL_EMAIL, "192.0.2.1", T0 - timedelta(days=100))
+    throttle.failed(session, "new@demo.haven.test", "192.0.2.2", T0)
+    throttle.succeeded(session, TEACHER_EMAIL, OWNER_HOME, T0)  # prunes
+    keys = set(session.scalars(select(SignInThrottle.key)))
+    assert throttle._keys("old@demo.haven.test", STRANGER)[1] not in keys
+    assert throttle._keys(DSL_EMAIL, "192.0.2.1")[2] not in keys
+    assert {throttle._keys("new@demo.haven.test", "192.0.2.2")[1], throttle._keys(TEACHER_EMAIL, OWNER_HOME)[2]} <= keys

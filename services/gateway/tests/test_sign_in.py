@@ -449,3 +449,60 @@ def test_an_odd_key_answer_is_refused_never_a_server_error(app, engine, answer):
     client.post("/api/v1/session/webauthn/register/options")
     assert client.post("/api/v1/session/webauthn/register", json={"credential": answer}).status_code == 422
     assert client.post("/api/v1/session/webauthn/authenticate", json={"credential": answer}).status_code == 401
+
+
+def web_signed_in(app, engine, roles=("dsl",)) -> tuple[TestClient, str, str]:
+    """A browser-like client through the form and the code page: (client, its CSRF token, TOTP secret)."""
+    email, secret = make_member(engine, roles=roles)
+    client = TestClient(app)
+    post_form(client, email, sign_in_form(client))
+    page = client.get("/sign-in/code")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    r = client.post("/sign-in/code", data={"csrf_token": csrf, "code": code(secret), "next": "/"},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    return client, csrf, secret
+
+
+def test_the_security_page_makes_new_recovery_codes_once_the_factor_is_recent(app, engine):
+    client, csrf, _secret = web_signed_in(app, engine)
+    page = client.get("/account/security")
+    assert page.status_code == 200 and "0 unused" in page.text and 'data-webauthn="register"' in page.text
+    r = client.post("/account/recovery-codes", data={"csrf_token": csrf})
+    assert r.status_code == 200
+    codes = re.findall(r"<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>", r.text)
+    assert len(codes) == 10
+    assert "10 unused" in client.get("/account/security").text
+    assert audit_entries(engine, "recovery_codes_issued")
+    with session_factory(engine).begin() as s:
+        s.execute(update(LoginSession).where(LoginSession.csrf_token == csrf)
+                  .values(second_factor_at=utcnow() - timedelta(hours=2)))
+    r = client.post("/account/recovery-codes", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/step-up?next=%2Faccount%2Fsecurity"
+    assert client.post("/account/recovery-codes", data={}, follow_redirects=False).status_code == 403  # CSRF
+
+
+def test_a_recovery_code_signs_in_through_the_form_once(app, engine):
+    client, csrf, secret = web_signed_in(app, engine)
+    codes = re.findall(r"<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>",
+                       client.post("/account/recovery-codes", data={"csrf_token": csrf}).text)
+    address = member_email(engine, client.get("/api/v1/session").json()["user"]["id"])
+    client.post("/sign-out", data={"csrf_token": csrf})
+    again = TestClient(app)
+    post_form(again, address, sign_in_form(again))
+    page = again.get("/sign-in/code")
+    assert "Use a recovery code instead" in page.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    r = again.post("/sign-in/recovery", data={"csrf_token": token, "recovery_code": codes[0], "next": "/alerts"},
+                   follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/alerts"
+    third = TestClient(app)
+    post_form(third, address, sign_in_form(third))
+    token = re.search(r'name="csrf_token" value="([^"]+)"', third.get("/sign-in/code").text).group(1)
+    r = third.post("/sign-in/recovery", data={"csrf_token": token, "recovery_code": codes[0], "next": "/"})
+    assert r.status_code == 401 and "has been used" in r.text
+
+
+def member_email(engine, user_id: int) -> str:
+    with session_factory(engine)() as s:
+        return s.get(StaffMember, user_id).email

@@ -381,3 +381,20 @@ def test_a_web_form_post_is_audited(app, rpc, engine, teacher):
     entry = last_entry(engine, action="add_household")
     assert entry["outcome"] == "refused:403" and entry["detail"] == "POST /pupils/{pupil_id}/household"
     assert entry["pupil_id"] == 7 and entry["user_id"] == staff_id(engine, "teacher@demo.haven.test")
+
+
+def test_a_monitoring_system_s_post_is_audited_under_its_integration(app, rpc, engine):
+    from services.gateway import integrations
+    with session_factory(engine).begin() as session:
+        integration, key = integrations.create_integration(session, school_id=1, created_by=1, name="Monitor")
+        integration_id = integration.id
+    rpc.answers["incidents.receive_tray_alert"] = ValidationFailed([{"field": "alert.pupil_identifier",
+                                                                     "message": "No such pupil."}])
+    r = TestClient(app).post("/api/v1/tray/alerts", headers={"Authorization": f"Bearer {key}"},
+                             json={"external_id": "a-1", "pupil_identifier": "X", "severity": "high",
+                                   "summary": SECRET, "occurred_at": "2026-03-01T09:30:00Z"})
+    assert r.status_code == 422
+    entry = last_entry(engine, action="receive_alert")
+    assert entry["outcome"] == "invalid:422" and entry["school_id"] == 1 and entry["user_id"] is None
+    assert entry["detail"] == f"POST /api/v1/tray/alerts by integration {integration_id}"
+    assert not [e for e in entries(engine) if SECRET in str(e.values())]

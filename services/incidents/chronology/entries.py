@@ -10,7 +10,7 @@ import gzip
 import json
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import Text, and_, cast, false, func, literal_column, or_, select, true
+from sqlalchemy import Text, and_, cast, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from services.common.actor import Actor
@@ -86,8 +86,8 @@ def _category_and_children(session: Session, actor: Actor, category_id) -> set[i
     return found
 
 
-# Lines about a case are the DSL team's (cases are safeguarding work), whatever their categories.
-CASE_ENTRY, CASE_SENSITIVITY = "case", "safeguarding"
+# Lines about a case are the DSL team's (cases are safeguarding work: a step-up), whatever their categories.
+CASE_ENTRY = "case"
 
 
 def visible_lines(session: Session, actor: Actor, where: list, year_group: str | None) -> tuple[list, object]:
@@ -98,11 +98,9 @@ def visible_lines(session: Session, actor: Actor, where: list, year_group: str |
 
     A pupil's lines share a handful of category sets: the policy is asked once per distinct set
     (one small query for the school's categories, one for the sets), and the query keeps the rest."""
-    dsl, stepped_up = is_dsl_team(actor), actor.stepped_up()
     hidden = or_(ChronologyEntry.incident_id.is_(None), ChronologyEntry.incident_id.not_in(hidden_incident_ids(actor)))
-    cases_read = true() if dsl and stepped_up else false()
-    cases_later = dsl and not stepped_up
-    if dsl and stepped_up:
+    dsl = is_dsl_team(actor)
+    if dsl and actor.stepped_up():
         return [hidden], None  # the DSL team reads every category; only self-exclusion hides lines
     sensitivity = dict(session.execute(select(Category.id, Category.sensitivity)
                                        .where(Category.school_id == actor.school_id)).all())
@@ -115,11 +113,10 @@ def visible_lines(session: Session, actor: Actor, where: list, year_group: str |
             readable.append(text)
         elif access == "step_up":
             later.append(text)
-    not_case = ChronologyEntry.entry_type != CASE_ENTRY
-    is_case = ChronologyEntry.entry_type == CASE_ENTRY
-    conditions = [hidden, or_(and_(not_case, cats_text.in_(readable)), and_(is_case, cases_read))]
+    not_case, is_case = ChronologyEntry.entry_type != CASE_ENTRY, ChronologyEntry.entry_type == CASE_ENTRY
+    conditions = [hidden, not_case, cats_text.in_(readable)]
     later_lines = [and_(not_case, cats_text.in_(later))] if later else []
-    if cases_later:
+    if dsl:  # not stepped up: a case's lines wait for the step-up too
         later_lines.append(is_case)
     return conditions, (and_(hidden, or_(*later_lines)) if later_lines else None)
 

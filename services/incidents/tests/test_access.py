@@ -161,6 +161,8 @@ def test_a_record_without_a_category_is_closed_to_slt(sessions, session):
     assert get(sessions, RECORDER, incident_id)["id"] == incident_id
     assert line_incidents(sessions, SLT, pupil) == [] and counts(sessions, SLT, pupil)["incidents"] == 0
     assert line_incidents(sessions, DSL, pupil) == [incident_id]
+    # Nor does it wait for a step-up: it is in no safeguarding category.
+    assert line_incidents(sessions, DSL_LONG_AGO, pupil) == [incident_id]
 
 
 # --- category readers --------------------------------------------------------------------------------

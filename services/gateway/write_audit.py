@@ -1,6 +1,8 @@
-"""Every write is audited: a pure ASGI middleware that writes one audit entry for each POST, PUT, PATCH
-and DELETE — the JSON API and the web forms alike — with who sent it, from where, the route, the ids
-in its path and how it ended (ok, invalid:422, refused:403, failed:503…).
+"""Every write and every refusal is audited: a pure ASGI middleware that writes one audit entry for
+each POST, PUT, PATCH and DELETE — the JSON API and the web forms alike — and for each GET refused
+with 401 or 403, with who sent it, from where, the route, the ids in its path and how it ended (ok,
+invalid:422, refused:403, failed:503…). Reads that are let through have their own entries, written
+by their use cases (`Context.audited`).
 
 Never the request's body: it can hold a child's account. A use case that writes its own entry for
 the request (`Context.audited`, the session's sign-in, second-factor and sign-out entries) is the
@@ -22,11 +24,22 @@ from .models import Integration, LoginSession, StaffMember
 from .usecases.context import outcome_of
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+AUDITED_METHODS = UNSAFE_METHODS | {"GET"}  # a GET only when it is refused (REFUSALS)
+REFUSALS = {401, 403}
 READ_ACTIONS = ("read_", "list_", "download_", "search_")
 # Endpoints whose function name is not the word the audit log uses for the act.
 ACTION_NAMES = {"create_session": "sign_in", "sign_in_submit": "sign_in", "delete_session": "sign_out",
                 "sign_out_submit": "sign_out", "code_submit": "second_factor"}
 CREATED_BODY_LIMIT = 256 * 1024  # a created record's answer is read (for its id) only up to this size
+
+
+def already_written(method: str, status: int, written: list[str]) -> bool:
+    """Whether this request needs no entry of ours: a write whose use case wrote its own entry (an
+    entry for a read made on the way does not count), or a read that was not refused, or whose
+    refusal a use case or a tier already wrote."""
+    if method == "GET":
+        return status not in REFUSALS or bool(written)
+    return any(not action.startswith(READ_ACTIONS) for action in written)
 
 
 def route_label(scope, status: int) -> tuple[str, str]:
@@ -78,7 +91,7 @@ class WriteAudit:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] not in UNSAFE_METHODS or scope["path"].startswith("/static/"):
+        if scope["type"] != "http" or scope["method"] not in AUDITED_METHODS or scope["path"].startswith("/static/"):
             return await self.app(scope, receive, send)
         written, token = audit.track_request()
         held: list = []  # a 201's answer, held back until its id is read
@@ -87,7 +100,7 @@ class WriteAudit:
         async def record(status: int, created_id=None, created_pupil_id=None):
             if not state["done"]:
                 state["done"] = True
-                if not any(not a.startswith(READ_ACTIONS) for a in written):
+                if not already_written(scope["method"], status, written):
                     await self._write(scope, status, created_id, created_pupil_id)
 
         async def send_after_audit(message):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from services.common.contracts.base import validate
 from services.common.errors import ValidationFailed
@@ -36,7 +36,8 @@ class AuditEntryView(BaseModel):
 
 class AuditPage(BaseModel):
     entries: list[AuditEntryView]
-    total: int
+    total: int = Field(description="How many entries match, counted up to 10,000")
+    more: bool = Field(description="More entries match than `total` says")
     limit: int
     offset: int
 

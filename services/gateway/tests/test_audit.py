@@ -398,3 +398,24 @@ def test_a_monitoring_system_s_post_is_audited_under_its_integration(app, rpc, e
     assert entry["outcome"] == "invalid:422" and entry["school_id"] == 1 and entry["user_id"] is None
     assert entry["detail"] == f"POST /api/v1/tray/alerts by integration {integration_id}"
     assert not [e for e in entries(engine) if SECRET in str(e.values())]
+
+
+def test_a_refused_read_is_audited_once_and_a_read_let_through_by_its_use_case_alone(app, rpc, engine, teacher, dsl):
+    assert TestClient(app).get("/api/v1/alerts").status_code == 401
+    entry = last_entry(engine, action="list_alerts")
+    assert entry["outcome"] == "refused:401" and entry["user_id"] is None and entry["detail"] == "GET /api/v1/alerts"
+    before = len(entries(engine))
+    assert teacher.get("/api/v1/audit").status_code == 403  # the tier writes it (@audits): not twice
+    assert len(entries(engine)) == before + 1
+    rpc.answers["incidents.list_alerts"] = []
+    rpc.answers["alerts.list_alerts"] = []
+    before = len(entries(engine))
+    assert dsl.get("/api/v1/alerts").status_code == 200
+    assert len(entries(engine)) == before  # not a refusal, and no use case wrote one: nothing from the door
+
+
+def test_the_search_counts_only_so_far(session, monkeypatch):
+    monkeypatch.setattr(audit, "COUNT_UP_TO", 3)
+    write_some(session, 5)
+    found, total = audit.search(session, 1, action="read_incident", limit=2)
+    assert len(found) == 2 and total == 4  # COUNT_UP_TO + 1: "more than 3"

@@ -10,10 +10,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
 
 from services.common.contracts.base import MAX_ID
 
 from .. import accounts, audit
+from ..models import StaffMember
 from .context import AuditLabel, Context
 
 SEARCH_AUDIT_LOG = AuditLabel("search_audit_log", "audit_log")
@@ -32,9 +34,9 @@ class AuditFilters(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     user_id: QueryId | None = Field(None, description="The member of staff who acted")
-    action: str | None = Field(None, max_length=60, pattern=r"^[a-z_]+$",
+    action: str | None = Field(None, max_length=60, pattern=r"^[a-z0-9_]+$",
                                description="e.g. read_incident, add_action, sign_in")
-    object_type: str | None = Field(None, max_length=40, pattern=r"^[a-z_]+$", description="e.g. incident, pupil")
+    object_type: str | None = Field(None, max_length=40, pattern=r"^[a-z0-9_]+$", description="e.g. incident, pupil")
     object_id: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     pupil_id: QueryId | None = Field(None, description="Entries about this pupil's records")
     outcome: str | None = Field(None, max_length=20, pattern=r"^[a-z]+(:[0-9]{3})?$",
@@ -82,12 +84,14 @@ class AuditFilters(BaseModel):
 
 
 async def search(ctx: Context, user, filters: AuditFilters) -> dict:
-    """A page of the school's audit log, newest first: {entries, total, limit, offset}. The search is
-    written to the log in the same transaction."""
+    """A page of the school's audit log, newest first: {entries, total, more, limit, offset} (`more`: there
+    are more than `total`, which is counted only so far). The search is written to the log in the same
+    transaction."""
     def read(session):
         entries, total = audit.search(session, user.school_id, **filters.query())
         _audit(session, ctx, user, SEARCH_AUDIT_LOG, None, detail=filters.described() or None)
-        return {"entries": entries, "total": total, "limit": filters.limit, "offset": filters.offset}
+        return {"entries": entries, "total": min(total, audit.COUNT_UP_TO), "more": total > audit.COUNT_UP_TO,
+                "limit": filters.limit, "offset": filters.offset}
     return await ctx.db.run(read)
 
 
@@ -103,3 +107,13 @@ async def pupil_history(ctx: Context, user, pupil_id: int, limit: int = PUPIL_PA
 def _audit(session, ctx: Context, user, label: AuditLabel, object_id, detail: str | None = None) -> None:
     accounts.audit(session, action=label.action, outcome="ok", user_id=user.id, school_id=user.school_id,
                    object_type=label.object_type, object_id=object_id, ip=ctx.ip, detail=detail)
+
+
+async def staff_names(ctx: Context, user) -> list[dict]:
+    """Everyone on the school's staff, deactivated accounts too (their entries stay in the log), for
+    the search's "who" list."""
+    def read(session):
+        found = session.execute(select(StaffMember.id, StaffMember.name, StaffMember.active)
+                                .where(StaffMember.school_id == user.school_id).order_by(StaffMember.name))
+        return [{"id": i, "name": name, "active": active} for i, name, active in found]
+    return await ctx.db.run(read)

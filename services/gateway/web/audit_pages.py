@@ -12,7 +12,7 @@ from services.common.errors import ValidationFailed
 from ..deps import Ctx, DslUser, audits
 from ..usecases import Context, audit_log
 from ..usecases.audit_log import AuditFilters
-from .common import FormErrors, render, staff_list
+from .common import FormErrors, render
 
 router = APIRouter(include_in_schema=False)
 FILTERS = ("user_id", "action", "object_type", "object_id", "pupil_id", "outcome", "from", "to", "offset")
@@ -54,11 +54,12 @@ async def audit_page(request: Request, user: DslUser, ctx: Ctx):
     offset = found["offset"]
     form_errors = FormErrors(errors, {k: f"audit-{k}" for k in FILTERS})
     pages = {"newer": _page_link(typed, offset - PAGE_SIZE) if offset > 0 else None,
-             "older": _page_link(typed, offset + PAGE_SIZE) if offset + PAGE_SIZE < found["total"] else None}
+             "older": _page_link(typed, offset + PAGE_SIZE)
+             if offset + PAGE_SIZE < found["total"] or found.get("more") else None}
     return render(request, "audit.html", user, 422 if errors else 200, typed=typed, errors=form_errors,
                   summary=form_errors.summary, entries=[present(e) for e in found["entries"]],
-                  total=found["total"], offset=offset, pages=pages, staff=await staff_list(ctx, user),
-                  searched=any(typed[k] for k in FILTERS if k != "offset"))
+                  total=found["total"], more=found.get("more", False), offset=offset, pages=pages,
+                  staff=await audit_log.staff_names(ctx, user), searched=any(typed[k] for k in FILTERS if k != "offset"))
 
 
 def _page_link(typed: dict, offset: int) -> str:

@@ -51,7 +51,8 @@ async def body_map_outline(user: CurrentUser, ctx: Ctx):
     return await incidents.body_map_outline(ctx, user)
 
 
-@router.get("/incidents/{incident_id}", response_model=IncidentView, summary="Read an incident (audited)")
+@router.get("/incidents/{incident_id}", response_model=IncidentView, response_model_exclude_unset=True,
+            summary="Read an incident (audited)")
 @audits(incidents.READ_INCIDENT, "incident_id")
 async def get_incident(incident_id: PathId, user: CurrentUser, ctx: Ctx):
     return await incidents.read_incident(ctx, user, incident_id)

@@ -72,6 +72,13 @@ def test_only_the_schools_own_staff_can_be_named(app, rpc, dsl, session):
     assert rpc.calls[-1]["kwargs"] == {"pupil_id": 7, "user_ids": [teacher_id]}
 
 
+def test_what_a_reader_may_not_see_is_absent_not_null(app, rpc, teacher):
+    rpc.answers["incidents.get_incident"] = incident(id=5, shared=True, may=SHARED_MAY)
+    answer = teacher.get("/api/v1/incidents/5").json()
+    assert answer["shared"] is True and answer["may"] == SHARED_MAY
+    assert not {"excluded_staff_ids", "restriction", "others_present", "warnings"} & set(answer)
+
+
 def test_a_record_the_service_hides_answers_as_it_says(app, rpc, dsl):
     rpc.answers["incidents.restrict_incident"] = NotFound("No such incident.")
     assert dsl.put("/api/v1/incidents/5/restriction", json={"restricted": False}).status_code == 404

@@ -61,14 +61,19 @@ class AuditFilters(BaseModel):
     def _day_or_time(cls, value, info):
         if isinstance(value, str) and _DAY.match(value.strip()):
             day = datetime.fromisoformat(value.strip())  # a bad day (2026-02-30) fails here: a ValueError → 422
-            return day + timedelta(days=1) if info.field_name == "date_to" else day
+            if info.field_name == "date_to":
+                return day + timedelta(days=1) if day.year < 9999 else day.replace(hour=23, minute=59, second=59)
+            return day
         return value
 
     @field_validator("date_from", "date_to")
     @classmethod
     def _in_utc(cls, value):
         if value is not None and value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            try:
+                value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            except OverflowError:  # 0001-01-01T00:00+01:00 is before the first moment there is
+                raise ValueError("Give a date between the years 1 and 9999.") from None
         return value
 
     def query(self) -> dict:

@@ -9,6 +9,7 @@ import uuid
 from email import policy
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect, sync_playwright
 
 from .client import DEMO_PASSWORD, fresh_totp
@@ -16,6 +17,11 @@ from .client import DEMO_PASSWORD, fresh_totp
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
 ADMIN = "admin@demo.haven.test"  # an administrator and nothing else
+AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]},
+               "resultTypes": ["violations"]}
+ADMIN_PAGES = ["/admin", "/admin?status=all", "/admin/staff/new", "/admin/staff/import", "/admin/staff/{teacher}",
+               "/admin/groups", "/admin/groups/new", "/admin/groups/{group}", "/admin/categories",
+               "/admin/categories/new", "/admin/categories/{category}", "/admin/integrations"]
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +114,37 @@ def test_an_administrator_adds_staff_who_set_a_password_from_the_email_and_sign_
     again = new_page()
     again.goto(link)
     expect(again.get_by_role("heading", level=1)).to_have_text("This link cannot be used")
+
+
+def test_the_administrators_pages_pass_an_axe_scan(stack, new_page, api):
+    """WCAG 2.2 A and AA at a desktop width and at 320 px, forms with their errors shown too."""
+    dsl = api("dsl@demo.haven.test")
+    ids = {"teacher": api("teacher@demo.haven.test").user["id"],
+           "group": dsl.get("/api/v1/admin/groups").json()[0]["id"],
+           "category": dsl.get("/api/v1/categories").json()[0]["id"]}
+    base = stack.base_url.rstrip("/")
+    page = new_page()
+    sign_in(page, base, ADMIN, DEMO_PASSWORD)
+    give_code(page, ADMIN)
+    axe = Axe()
+    problems = []
+
+    def scan(where: str) -> None:
+        for width in (1280, 320):
+            page.set_viewport_size({"width": width, "height": 900})
+            found = axe.run(page, options=AXE_OPTIONS).response["violations"]
+            problems.extend(f"{where} at {width}px: {v['id']} {[n['target'] for n in v['nodes']][:3]}" for v in found)
+
+    for path in ADMIN_PAGES:
+        page.goto(base + path.format(**ids))
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        scan(path)
+    page.goto(base + "/admin/staff/new")
+    page.get_by_role("button", name="Add and send the link").click()
+    expect(page.locator(".error-summary")).to_be_visible()
+    scan("/admin/staff/new with errors")
+    page.goto(base + "/admin/groups/new")
+    page.get_by_role("button", name="Add the group").click()
+    expect(page.locator(".error-summary")).to_be_visible()
+    scan("/admin/groups/new with errors")
+    assert problems == []

@@ -136,6 +136,26 @@ def test_the_restriction_form_needs_its_reason_and_the_service_decides_who(app, 
     assert teacher.post("/incidents/5/restriction", data={"restricted": "true", "reason": "x"}).status_code == 403
 
 
+def test_the_dsl_says_whom_a_record_is_about_from_its_page(app, rpc, dsl, teacher, session):
+    teacher_id = staff(session, "teacher@demo.haven.test").id
+    page_answers(rpc, id=5, may=DSL_MAY, excluded_staff_ids=[teacher_id])
+    page = dsl.get("/incidents/5")
+    assert f'id="about-{teacher_id}" name="user_ids" value="{teacher_id}" checked' in page.text
+    rpc.answers["incidents.set_excluded_staff"] = {"incident_id": 5, "excluded_staff_ids": [teacher_id]}
+    done = dsl.post("/incidents/5/excluded-staff", data={"user_ids": [str(teacher_id)]}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/incidents/5?done=excluded#restriction"
+    assert rpc.calls[-1]["kwargs"] == {"incident_id": 5, "user_ids": [teacher_id]}
+    calls = len(rpc.calls)
+    assert dsl.post("/incidents/5/excluded-staff", data={"user_ids": ["me"]}).status_code == 422
+    assert dsl.post("/incidents/5/excluded-staff", data={"user_ids": ["987654"]}).status_code == 422
+    assert len(rpc.calls) == calls  # nothing sent
+    # Without the DSL team's `may`, no control; a teacher's post is the service's to refuse.
+    page_answers(rpc, id=5, may={"amend": True})
+    assert "Staff this record is about" not in teacher.get("/incidents/5").text
+    rpc.answers["incidents.set_excluded_staff"] = Forbidden("Only the DSL team can say whom a record is about.")
+    assert teacher.post("/incidents/5/excluded-staff", data={"user_ids": []}).status_code == 403
+
+
 # --- the pupil page ------------------------------------------------------------------------------------
 
 def test_the_pupil_page_keeps_flags_and_household_for_the_dsl_team_and_counts_what_waits(app, rpc, slt):

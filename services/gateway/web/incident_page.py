@@ -375,3 +375,21 @@ async def restrict(request: Request, incident_id: PathId, user: CurrentUser, ctx
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
     return redirect(f"/incidents/{incident_id}?done={'restricted' if restricted else 'unrestricted'}#restriction")
+
+
+@router.post("/incidents/{incident_id}/excluded-staff")
+async def excluded_staff(request: Request, incident_id: PathId, user: CurrentUser, ctx: Ctx):
+    """The staff the record is about (the whole list, from the checkboxes): hidden from each of them."""
+    form = await request.form()
+    ids = [as_id(str(v)[:12]) for v in form.getlist("user_ids")[:200]]
+    if any(i is None for i in ids):
+        return error_page(request, 422, "Choose members of staff from the list.", user)
+    try:
+        await incidents.set_excluded_staff(ctx, user, incident_id, ids)
+    except ValidationFailed as exc:
+        return error_page(request, 422, " ".join(e.get("message", "") for e in exc.errors) or exc.message, user)
+    except HavenError as exc:
+        return error_page(request, exc.status_code, exc.message, user)
+    if user.id in ids:  # the record no longer exists for them: another DSL takes it from here
+        return redirect("/?done=stepped-aside")
+    return redirect(f"/incidents/{incident_id}?done=excluded#restriction")

@@ -58,3 +58,25 @@ def school_name(session: Session, school_id: int) -> str:
     """The school's name for an e-mail (the demo school has no row: it is called by what it is)."""
     school = session.get(School, school_id)
     return school.name if school else "your school"
+
+
+def trust_of(session: Session, school_id: int) -> str:
+    """The trust a school belongs to; a school with none yet is the start of a trust named after it."""
+    school = session.get(School, school_id)
+    if school is None:
+        return "Trust of school " + str(school_id)
+    if not school.trust:
+        school.trust = school.name
+    return school.trust
+
+
+def schools_of_trust(session: Session, school_id: int) -> list[dict]:
+    school = session.get(School, school_id)
+    if school is None or not school.trust:
+        return [] if school is None else [_public(school)]
+    return [_public(s) for s in session.scalars(select(School).where(School.trust == school.trust).order_by(School.id))]
+
+
+def _public(school: School) -> dict:
+    return {"id": school.id, "name": school.name, "urn": school.urn, "local_authority": school.local_authority,
+            "trust": school.trust}

@@ -102,7 +102,7 @@ def check_groups(session: Session, school_id: int, group_ids) -> None:
             raise ValidationFailed.one("group_ids", "One of the groups chosen is not one of the school's groups.")
 
 
-def _email_taken(session: Session, email: str, but: int | None = None) -> bool:
+def email_taken(session: Session, email: str, but: int | None = None) -> bool:
     query = select(StaffMember.id).where(StaffMember.email == email.strip().lower())
     if but is not None:
         query = query.where(StaffMember.id != but)
@@ -141,7 +141,7 @@ def add_member(session: Session, school_id: int, admin_roles, *, name: str, emai
     if errors:
         raise ValidationFailed(errors)
     check_groups(session, school_id, group_ids)
-    if _email_taken(session, email):
+    if email_taken(session, email):
         raise ValidationFailed.one("email", "Another account already uses that e-mail address.")
     user = accounts.save_staff_member(session, school_id=school_id, name=name.strip(), email=email.strip().lower(),
                                       roles=_ordered_roles(roles), job_title=(job_title or "").strip() or None)
@@ -165,7 +165,7 @@ def edit_member(session: Session, school_id: int, admin_id: int, admin_roles, us
     if changes.get("name") is not None and changes["name"].strip() != user.name:
         new["name"] = changes["name"].strip()
     if changes.get("email") is not None and changes["email"].strip().lower() != user.email:
-        if _email_taken(session, changes["email"], but=user.id):
+        if email_taken(session, changes["email"], but=user.id):
             raise ValidationFailed.one("email", "Another account already uses that e-mail address.")
         new["email"] = changes["email"].strip().lower()
     if "job_title" in changes and ((changes["job_title"] or "").strip() or None) != user.job_title:

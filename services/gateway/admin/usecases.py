@@ -187,6 +187,39 @@ async def group_member(ctx: Context, admin, group_id: int, user_id: int, add: bo
     return await ctx.db.run(run)
 
 
+# --- schools of a trust ------------------------------------------------------------------------------------
+
+async def add_school(ctx: Context, trust_admin, *, name: str, urn: str, local_authority: str, admin_name: str,
+                     admin_email: str, admin_only: bool = False) -> dict:
+    """A trust administrator adds a school to their trust, with its first administrator (e-mailed a link).
+    The new school's records are its own: nothing crosses between schools but a transfer."""
+    roles = ["admin"] if admin_only else ["dsl", "admin"]
+
+    def run(session):
+        errors = (schools.school_problems(name, urn, local_authority)
+                  + [{**e, "field": "admin_" + e["field"]}
+                     for e in staff.check_details(admin_name, admin_email, None, roles, roles)])
+        if errors:
+            raise ValidationFailed(errors)
+        if staff.email_taken(session, admin_email):
+            raise ValidationFailed.one("admin_email", "Another account already uses that e-mail address.")
+        school = schools.create_school(session, name=name, urn=urn, local_authority=local_authority,
+                                       trust=schools.trust_of(session, trust_admin.school_id))
+        user = accounts.save_staff_member(session, school_id=school.id, name=admin_name.strip(),
+                                          email=admin_email.strip().lower(), roles=roles)
+        invitation = _invitation(session, user, trust_admin.id, first=True)
+        _audit(session, ctx, trust_admin, "add_school", "school", school.id,
+               f"first administrator {user.id}, roles={','.join(roles)}")
+        return {"id": school.id, "name": school.name, "urn": school.urn, "local_authority": school.local_authority,
+                "trust": school.trust, "admin_user_id": user.id}, invitation
+    made, invitation = await ctx.db.run(run)
+    return {**made, "link_sent": bool(await _mail_links(ctx, [invitation]))}
+
+
+async def trust_schools(ctx: Context, trust_admin) -> list[dict]:
+    return await ctx.db.run(schools.schools_of_trust, trust_admin.school_id)
+
+
 # --- the set-password link (no session: the link is the credential) --------------------------------------
 
 async def check_link(ctx: Context, token: str) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Query, UploadFile
+from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from services.common.actor import ROLES
@@ -18,7 +18,7 @@ from services.common.contracts.base import Contract, Id, Text
 
 from . import api_router
 from ..admin import staff_csv, usecases as admin
-from ..deps import AdminUser, Ctx, SameSiteOnly, audits
+from ..deps import AdminUser, Ctx, CurrentUser, SameSiteOnly, SignedInUser, audits
 from ..schemas import PathId
 from ..usecases import AuditLabel
 
@@ -28,6 +28,7 @@ account_router = APIRouter(prefix="/api/v1/account", tags=["account"])
 STAFF = AuditLabel("admin_staff", "staff")
 GROUPS = AuditLabel("admin_groups", "group")
 IMPORT = AuditLabel("import_staff", "staff_import")
+SCHOOLS = AuditLabel("trust_schools", "school")
 Role = Literal[ROLES]
 
 
@@ -60,6 +61,25 @@ class GroupChangesRequest(Contract):
     category_ids: list[Id] | None = Field(None, max_length=200)
     year_groups: list[Text(40)] | None = Field(None, max_length=40)
     active: bool | None = None
+
+
+class SchoolRequest(Contract):
+    name: Text(200, min_length=1)
+    urn: Text(10, min_length=1, description="The DfE's Unique Reference Number (6 or 7 digits)")
+    local_authority: Text(120, min_length=1)
+    admin_name: Text(200, min_length=1, description="The school's first administrator")
+    admin_email: Text(254, min_length=3)
+    admin_only: bool = Field(False, description="true: the first administrator is not also the DSL")
+
+
+class SchoolView(BaseModel):
+    id: int
+    name: str
+    urn: str | None = None
+    local_authority: str | None = None
+    trust: str | None = None
+    admin_user_id: int | None = None
+    link_sent: bool | None = None
 
 
 class SetPasswordRequest(BaseModel):
@@ -197,6 +217,28 @@ async def add_group_member(group_id: PathId, user_id: PathId, user: AdminUser, c
 @audits(GROUPS, "group_id")
 async def remove_group_member(group_id: PathId, user_id: PathId, user: AdminUser, ctx: Ctx):
     return await admin.group_member(ctx, user, group_id, user_id, add=False)
+
+
+# --- schools of a trust (trust administrators) ----------------------------------------------------------
+
+async def _trust_admin_only(request: Request, user: SignedInUser, ctx) -> None:
+    if not user.actor.is_trust_admin:
+        await ctx.audit(user, SCHOOLS, None, "refused:403")
+        raise HTTPException(403, "Only a trust administrator can do that.")
+
+
+@router.get("/schools", response_model=list[SchoolView], response_model_exclude_none=True,
+            summary="The schools of the trust administrator's trust")
+async def trust_schools(request: Request, user: CurrentUser, ctx: Ctx):
+    await _trust_admin_only(request, user, ctx)
+    return await admin.trust_schools(ctx, user)
+
+
+@router.post("/schools", status_code=201, response_model=SchoolView, response_model_exclude_none=True,
+             summary="Add a school to the trust, with its first administrator (e-mailed a set-password link)")
+async def add_school(request: Request, body: SchoolRequest, user: CurrentUser, ctx: Ctx):
+    await _trust_admin_only(request, user, ctx)
+    return await admin.add_school(ctx, user, **body.model_dump())
 
 
 # --- the set-password link ----------------------------------------------------------------------------

@@ -671,3 +671,60 @@ def test_the_account_buttons_on_the_staff_page(admin, db, sent):
     me = admin.get("/api/v1/session").json()["user"]["id"]
     refused = admin.post(f"/admin/staff/{me}/deactivate", data={"csrf_token": csrf})
     assert refused.status_code == 409 and "own account" in refused.text
+
+
+# --- schools of a trust --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trust_admin(app, engine):
+    address = f"trust-{uuid.uuid4().hex[:8]}@demo.haven.test"
+    with session_factory(engine).begin() as s:
+        accounts.save_staff_member(s, school_id=DEMO_SCHOOL_ID, name="Tara Trust", email=address,
+                                   roles=["trust_admin"], password=DEMO_PASSWORD,
+                                   totp_secret="HAVENDEMOHAVENDEMOHAVENDEMOHAVEN")
+    return signed_in(app, address, totp_step=0)
+
+
+def _school(**extra):
+    return {"name": "Birch Primary", "urn": str(100000 + uuid.uuid4().int % 899999), "local_authority": "Leeds",
+            "admin_name": "Bea Head", "admin_email": unique("birch"), **extra}
+
+
+def test_a_trust_administrator_adds_a_school_with_its_first_administrator(trust_admin, engine, sent):
+    body = _school()
+    r = trust_admin.post("/api/v1/admin/schools", json=body)
+    assert r.status_code == 201, r.text
+    made = r.json()
+    assert made["urn"] == body["urn"] and made["trust"] == "Haven Demo Primary" and made["link_sent"] is True
+    assert made["id"] > DEMO_SCHOOL_ID and sent[0]["To"] == body["admin_email"]
+    with session_factory(engine)() as s:
+        head = s.get(StaffMember, made["admin_user_id"])
+        assert head.school_id == made["id"] and head.roles == ["dsl", "admin"]
+        event = s.scalars(select(OutboxEvent).where(OutboxEvent.event_type == "school_saved")
+                          .order_by(OutboxEvent.id.desc())).first()
+        assert f'"school_id": {made["id"]}' in event.body and "Birch Primary" in event.body
+    listed = trust_admin.get("/api/v1/admin/schools").json()
+    assert {DEMO_SCHOOL_ID, made["id"]} <= {s["id"] for s in listed}
+    again = trust_admin.post("/api/v1/admin/schools", json={**_school(), "urn": body["urn"]})
+    assert again.status_code == 409 and "already on this Haven" in again.json()["detail"]
+
+
+@pytest.mark.parametrize("extra, field", [({"urn": "12345"}, "urn"), ({"urn": "12345678"}, "urn"),
+                                          ({"local_authority": " "}, "local_authority"),
+                                          ({"admin_email": "nope"}, "admin_email"),
+                                          ({"admin_email": "dsl@demo.haven.test"}, "admin_email")])
+def test_a_new_school_is_checked(trust_admin, extra, field, sent):
+    r = trust_admin.post("/api/v1/admin/schools", json=_school(**extra))
+    assert r.status_code == 422 and field in {e["field"] for e in r.json()["errors"]}
+    assert sent == []
+
+
+def test_only_a_trust_administrator_adds_schools(app, admin, dsl, teacher, engine):
+    for client in (admin, dsl, teacher):
+        assert client.post("/api/v1/admin/schools", json=_school()).status_code == 403
+        assert client.get("/api/v1/admin/schools").status_code == 403
+    assert TestClient(app).post("/api/v1/admin/schools", json=_school()).status_code == 401
+    with session_factory(engine)() as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "trust_schools")
+                          .order_by(AuditEntry.id.desc())).first()
+        assert entry.outcome == "refused:403"

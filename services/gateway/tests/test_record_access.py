@@ -172,6 +172,27 @@ def test_the_pupil_page_keeps_flags_and_household_for_the_dsl_team_and_counts_wh
     assert "/step-up?next=%2Fpupils%2F7" in page.text
 
 
+def test_the_dsl_says_which_staff_are_a_pupils_parents_from_the_pupil_page(app, rpc, dsl, slt, session):
+    teacher_id = staff(session, "teacher@demo.haven.test").id
+    sheet = {"pupil": {"id": 7, "name": "Ava Brown", "year_group": "Year 3", "staff_relative_ids": [teacher_id]},
+             "flags": {}, "household": [], "siblings": [], "withheld": [], "agencies": [], "open_cases": [],
+             "counts": {"incidents": 0, "open_actions": 0, "hidden_needing_step_up": 0}}
+    rpc.answers.update({"incidents.get_front_sheet": sheet, "incidents.list_category_tree": [],
+                        "incidents.get_chronology": {"pupil": {"id": 7}, "entries": []}})
+    page = dsl.get("/pupils/7")
+    assert f'id="relative-{teacher_id}" name="user_ids" value="{teacher_id}" checked' in page.text
+    rpc.answers["incidents.set_staff_relatives"] = {"pupil_id": 7, "staff_relative_ids": []}
+    done = dsl.post("/pupils/7/staff-relatives", data={}, follow_redirects=False)
+    assert done.status_code == 303 and rpc.calls[-1]["kwargs"] == {"pupil_id": 7, "user_ids": []}
+    calls = len(rpc.calls)
+    assert slt.post("/pupils/7/staff-relatives", data={"user_ids": [str(teacher_id)]}).status_code == 403
+    assert dsl.post("/pupils/7/staff-relatives", data={"user_ids": ["987654"]}).status_code == 422
+    assert len(rpc.calls) == calls
+    # Without the list from the service (anyone but the DSL team), no control.
+    rpc.answers["incidents.get_front_sheet"] = {**sheet, "pupil": {"id": 7, "name": "Ava Brown"}}
+    assert "Staff who are a parent or carer" not in slt.get("/pupils/7").text
+
+
 def test_staff_who_read_no_records_are_refused_the_pupil_pages_at_the_door(app, rpc, teacher):
     assert teacher.get("/pupils/7").status_code == 403
     assert teacher.get("/pupils?q=ava").status_code == 403

@@ -18,7 +18,7 @@ from ..deps import Ctx, CurrentUser, DslUser
 from ..schemas import PathId
 from ..usecases import Context, pupils, roll
 from . import audit_pages, labels
-from .common import FormErrors, as_id, error_page, form_text, redirect, render, safe_next
+from .common import FormErrors, as_id, error_page, form_text, redirect, render, safe_next, staff_list
 
 router = APIRouter(include_in_schema=False)
 PUPIL_SEARCH_LIMIT = 50
@@ -91,9 +91,13 @@ async def pupil_view(request, user, ctx: Context, pupil_id: int, filters: dict, 
     filtered = any(filters[k] for k in ("category", "from", "to", "type", "significant"))
     here = f"/pupils/{pupil_id}" + (f"?{filter_query(filters)}" if filter_query(filters) else "")
     hidden = (chronology or {}).get("hidden_needing_step_up") or 0
+    # The staff pickers only where the service sent whom the file is hidden from (the DSL team).
+    relatives_form = "staff_relative_ids" in (sheet.get("pupil") or {})
+    staff = await staff_list(ctx, user) if relatives_form else []
     step_up = "/step-up?next=" + quote(here, safe="")
     return render(request, "pupil.html", user, status_code, sheet=sheet, pupil=sheet.get("pupil") or {},
-                  hidden_needing_step_up=hidden, step_up_link=step_up,
+                  hidden_needing_step_up=hidden, step_up_link=step_up, relatives_form=relatives_form,
+                  staff=staff,
                   entries=entries, filters=filters, filtered=filtered, errors=form_errors,
                   summary=form_errors.summary, badges=badges, categories=list(categories.values()), here=here, notice=notice,
                   forms=forms or {}, pupil_audit=await audit_pages.pupil_panel(ctx, user, pupil_id))
@@ -107,7 +111,9 @@ async def pupil_page(request: Request, pupil_id: PathId, user: CurrentUser, ctx:
     notice = {"significant": "The entry is marked as a significant event.",
               "not-significant": "The entry is no longer marked as significant.",
               "household": "The household member has been added.",
-              "agency": "The agency has been added."}.get(done)
+              "agency": "The agency has been added.",
+              "relatives": "The staff who are this pupil's parents or carers are saved; the file is hidden "
+                           "from them."}.get(done)
     return await pupil_view(request, user, ctx, pupil_id, _filters(category, date_from, date_to, type,
                                                                         significant), notice=notice)
 
@@ -157,3 +163,21 @@ async def add_agency(request: Request, pupil_id: PathId, user: DslUser, ctx: Ctx
         return error_page(request, exc.status_code, exc.message, user)
     return redirect(f"/pupils/{pupil_id}?done=agency#agencies")
 
+
+
+@router.post("/pupils/{pupil_id}/staff-relatives")
+async def staff_relatives(request: Request, pupil_id: PathId, user: DslUser, ctx: Ctx):
+    """The staff who are the pupil's parents or carers (the whole list, from the checkboxes)."""
+    form = await request.form()
+    ids = [as_id(str(v)[:12]) for v in form.getlist("user_ids")[:200]]
+    if any(i is None for i in ids):
+        return error_page(request, 422, "Choose members of staff from the list.", user)
+    try:
+        await pupils.set_staff_relatives(ctx, user, pupil_id, ids)
+    except ValidationFailed as exc:
+        return error_page(request, 422, " ".join(e.get("message", "") for e in exc.errors) or exc.message, user)
+    except HavenError as exc:
+        return error_page(request, exc.status_code, exc.message, user)
+    if user.id in ids:  # the file no longer exists for them
+        return redirect("/pupils")
+    return redirect(f"/pupils/{pupil_id}?done=relatives#household")

@@ -89,6 +89,7 @@ def front_sheet(session: Session, actor: Actor, pupil_id) -> dict:
         "withheld": [],
     }
     if dsl_only:
+        sheet["pupil"]["staff_relative_ids"] = pupil.staff_relative_ids  # the staff the file is hidden from
         sheet["flags"] = {**{f: bool(getattr(pupil, f)) for f in FLAGS}, "sen_status": pupil.sen_status or "none"}
         household = session.scalars(select(HouseholdMember).where(HouseholdMember.pupil_id == pupil.id)
                                     .order_by(HouseholdMember.id))

@@ -91,8 +91,9 @@ def password_problem(password, email: str) -> str | None:
     local = email.lower().split("@")[0]
     if lowered == email.lower() or (len(local) >= 4 and local in lowered):
         return "Choose a password that is not your e-mail address."
-    bare = re.sub(r"[^a-z]", "", lowered)
-    if bare in COMMON_WORDS or len(set(lowered)) <= 3 or lowered.isdigit():
+    words = re.findall(r"[a-z]+", lowered)
+    if (not words or "".join(words) in COMMON_WORDS or all(w in COMMON_WORDS for w in words)
+            or len(set(lowered)) <= 3):
         return "That password is too easy to guess. Choose another (a few unrelated words together work well)."
     return None
 

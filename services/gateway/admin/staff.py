@@ -81,7 +81,8 @@ def check_details(name, email, job_title, roles, admin_roles) -> list[dict]:
     errors = []
     if name is not None and (not name.strip() or len(name.strip()) > 200 or not accounts.storable(name)):
         errors.append({"field": "name", "message": "Give the member of staff's name (at most 200 characters)."})
-    if email is not None and (len(email.strip()) > 254 or not EMAIL.fullmatch(email.strip())):
+    if email is not None and (len(email.strip()) > 254 or not EMAIL.fullmatch(email.strip())
+                              or not accounts.storable(email)):
         errors.append({"field": "email", "message": "Give their school e-mail address, e.g. j.smith@school.org.uk."})
     if job_title is not None and (len(job_title.strip()) > 100 or not accounts.storable(job_title)):
         errors.append({"field": "job_title", "message": "The job title can be at most 100 characters."})

@@ -728,3 +728,31 @@ def test_only_a_trust_administrator_adds_schools(app, admin, dsl, teacher, engin
         entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "trust_schools")
                           .order_by(AuditEntry.id.desc())).first()
         assert entry.outcome == "refused:403"
+
+
+# --- the rules underneath ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("header, expected", [
+    ("Title,Forename,Surname,Email,Job Title", {"title": 0, "forename": 1, "surname": 2, "email": 3, "job_title": 4}),
+    ("Legal Forename,Legal Surname,Email Address,Role", {"forename": 0, "surname": 1, "email": 2, "job_title": 3}),
+    ("FIRST_NAME , last  name,E-Mail,Position", {"forename": 0, "surname": 1, "email": 2, "job_title": 3}),
+    ("Staff Name,Work Email", {"name": 0, "email": 1}),
+    ("Forename,Preferred Forename,Surname,Email", {"forename": 0, "surname": 2, "email": 3}),
+])
+def test_the_staff_files_headings_are_matched_in_their_common_forms(header, expected):
+    assert staff_csv.columns(header.split(",")) == expected
+
+
+@pytest.mark.parametrize("password, ok", [
+    ("correct horse battery", True), ("Tr0ub4dor&3xyz", True), ("x" * 11, False), ("x" * 1001, False),
+    ("Password2024!", False), ("WELCOME123456", False), ("haven-school1", False), ("111111111111", False),
+    ("abababababab", False), ("pat.example@school.org", False), ("mypat.exampleword", False),
+])
+def test_the_password_rules(password, ok):
+    assert (links.password_problem(password, "pat.example@school.org") is None) is ok
+
+
+def test_a_nul_in_an_address_from_a_form_is_a_field_error_not_a_500(admin):
+    r = admin.post("/admin/staff/new", data={"csrf_token": admin.headers["X-CSRF-Token"], "name": "A",
+                                             "email": "a\x00b@school.org", "roles": "staff"})
+    assert r.status_code == 422

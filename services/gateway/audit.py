@@ -10,8 +10,9 @@ briefly). A transaction that rolls back leaves a gap in the ids but no break in 
 
 Entries written before the chain existed (migration b7e1c2d3a4f5) have no hash: the chain starts at
 the first hashed entry, whose `prev_hash` is GENESIS. The chain alone cannot show that its newest
-entries were cut off: `verify` prints the head (last hash and count) to keep elsewhere, and checks
-a head given back to it (`--head`).
+entries were cut off, nor a chain rewritten from some entry on by someone who recomputed every hash
+after it (the hash has no secret): `verify` prints the head (the last entry's id and hash) to keep
+elsewhere, and checks that a head given back to it (`--head`) is still in the log.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from .models import AuditEntry, StaffMember
 from .settings import GatewaySettings
 
 GENESIS = "0" * 64
+REPORTED_PROBLEMS = 100  # breaks printed by the command (all are in Verification.problems)
 # pg_advisory_xact_lock key: any constant no other part of Haven uses ("AUDIT" in ASCII).
 AUDIT_LOCK = 0x4155444954
 _NOT_STORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -191,7 +193,9 @@ def verify(session: Session, expected_head: str | None = None, batch: int = 2000
 def report(found: Verification) -> str:
     lines = [f"checked {found.checked} entries" + (f" ({found.unhashed} older entries before the chain "
                                                    "began, not checked)" if found.unhashed else "")]
-    lines += [f"BROKEN: {problem}" for _, problem in found.problems]
+    lines += [f"BROKEN: {problem}" for _, problem in found.problems[:REPORTED_PROBLEMS]]
+    if len(found.problems) > REPORTED_PROBLEMS:
+        lines.append(f"… and {len(found.problems) - REPORTED_PROBLEMS} more breaks")
     if found.head_id is not None:
         lines.append(f"head: entry {found.head_id} {found.head_hash} (keep this to check later with --head)")
     lines.append("the chain is intact" if found.intact else f"the chain breaks at entry {found.first_break}")

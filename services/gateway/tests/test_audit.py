@@ -420,3 +420,18 @@ def test_the_search_counts_only_so_far(session, monkeypatch):
     write_some(session, 5)
     found, total = audit.search(session, 1, action="read_incident", limit=2)
     assert len(found) == 2 and total == 4  # COUNT_UP_TO + 1: "more than 3"
+
+
+def test_a_chain_rewritten_with_its_hashes_recomputed_shows_only_against_a_head_kept_before(tamper):
+    written = write_some(tamper, 3)
+    head = audit.verify(tamper).head_hash
+    prev = written[0].hash
+    for entry in written[1:]:  # what someone who knows the algorithm could do: change, then re-chain
+        tamper.execute(text("UPDATE audit_log SET outcome = 'refused:403' WHERE id = :i"), {"i": entry.id})
+        tamper.refresh(entry)
+        new_hash = audit.entry_hash(prev, entry)
+        tamper.execute(text("UPDATE audit_log SET prev_hash = :p, hash = :h WHERE id = :i"),
+                       {"p": prev, "h": new_hash, "i": entry.id})
+        prev = new_hash
+    assert audit.verify(tamper).intact
+    assert not audit.verify(tamper, expected_head=head).intact

@@ -72,19 +72,19 @@ def entry_hash(prev_hash: str, entry: AuditEntry) -> str:
     return hashlib.sha256(canonical(prev_hash, entry)).hexdigest()
 
 
-def _take_turn(session: Session) -> tuple[str, int | None]:
+def _take_turn(session: Session) -> tuple[str, int]:
     """Wait for any other writer's transaction to end, then read where the chain stands: the last
     hash and (PostgreSQL) the id the new entry takes."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
+    last = (select(AuditEntry.hash).where(AuditEntry.hash.is_not(None)).order_by(AuditEntry.id.desc())
+            .limit(1).scalar_subquery())
+    if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK})
-    last = session.scalar(select(AuditEntry.hash).where(AuditEntry.hash.is_not(None))
-                          .order_by(AuditEntry.id.desc()).limit(1))
-    if postgres:
-        next_id = session.scalar(text("SELECT nextval(pg_get_serial_sequence('audit_log', 'id'))"))
+        # A statement of its own, after the lock: its snapshot then holds the last writer's entry.
+        next_id = func.nextval(func.pg_get_serial_sequence("audit_log", "id"))
     else:  # SQLite: one writer at a time anyway
-        next_id = (session.scalar(select(AuditEntry.id).order_by(AuditEntry.id.desc()).limit(1)) or 0) + 1
-    return last or GENESIS, next_id
+        next_id = func.coalesce(select(func.max(AuditEntry.id)).scalar_subquery(), 0) + 1
+    last_hash, new_id = session.execute(select(last, next_id)).one()
+    return last_hash or GENESIS, new_id
 
 
 def write(session: Session, *, action: str, outcome: str, user_id: int | None = None,

@@ -73,10 +73,11 @@ def _caller(session, cookie: str | None, bearer: str | None) -> tuple[int | None
     """(user id, school id, detail) of whoever sent the request, looked up without touching their
     session: a session that has just ended (sign-out) or expired still names its holder."""
     if cookie:
-        login = session.get(LoginSession, hashlib.sha256(cookie.encode()).hexdigest())
-        user = session.get(StaffMember, login.user_id) if login else None
-        if user is not None:
-            return user.id, user.school_id, None
+        found = session.execute(select(StaffMember.id, StaffMember.school_id)
+                                .join(LoginSession, LoginSession.user_id == StaffMember.id)
+                                .where(LoginSession.token_hash == hashlib.sha256(cookie.encode()).hexdigest())).first()
+        if found is not None:
+            return found.id, found.school_id, None
     if bearer and integrations.looks_like_key(bearer):
         found = session.scalar(select(Integration).where(Integration.key_hash == integrations.hash_key(bearer)))
         if found is not None:

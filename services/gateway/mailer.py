@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -17,6 +18,16 @@ from .settings import GatewaySettings
 
 log = logging.getLogger("haven.gateway.mail")
 SMTP_TIMEOUT_SECONDS = 15
+# What a person's or a school's name may bring into an e-mail (DESIGN: text that reaches an e-mail is
+# checked against an allow-list): letters and digits of any script, spaces and the punctuation names use.
+# Anything else (a colon, a slash, angle brackets: the makings of a link or markup) is dropped, so a name
+# cannot put a link of its own beside ours.
+_NOT_IN_NAMES = re.compile(r"[^\w .,'\u2019&()-]")
+
+
+def mail_text(text: str, limit: int = 200) -> str:
+    """A name as an e-mail may show it: on one line, only allowed characters."""
+    return " ".join(_NOT_IN_NAMES.sub(" ", text or "").split())[:limit]
 
 
 def set_password_message(cfg: GatewaySettings, *, to: str, name: str, school: str, link: str,
@@ -26,6 +37,7 @@ def set_password_message(cfg: GatewaySettings, *, to: str, name: str, school: st
     message["From"], message["To"] = cfg.mail_from, to
     message["Subject"] = "Set your Haven password" if first else "Choose a new Haven password"
     message["Message-ID"] = make_msgid(domain="haven")
+    name, school = mail_text(name), mail_text(school)
     opening = (f"An account on Haven, {school}'s safeguarding record system, has been made for you."
                if first else f"You have been sent a link to choose a new password for Haven at {school}.")
     message.set_content(

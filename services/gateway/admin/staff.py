@@ -15,7 +15,7 @@ from services.common.db import contains_pattern, utcnow
 from services.common.errors import Conflict, NotFound, ValidationFailed
 
 from .. import accounts, factors
-from ..models import GroupMember, StaffGroup, StaffMember
+from ..models import GroupMember, StaffGroup, StaffMember, WebAuthnCredential
 from .links import end_sessions
 
 EMAIL = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
@@ -24,11 +24,11 @@ LAST_ADMIN = ("This is the school's only active administrator. Give the administ
 NO_SUCH_STAFF = "No such member of staff."
 
 
-def public(user: StaffMember, group_ids: list[int] | None = None) -> dict:
+def public(user: StaffMember, group_ids: list[int] | None = None, has_key: bool = False) -> dict:
     """What the administrator sees of an account: never its password hash or second-factor secret."""
     return {"id": user.id, "name": user.name, "email": user.email, "job_title": user.job_title,
             "roles": list(user.roles or []), "active": user.active, "group_ids": group_ids or [],
-            "second_factor": factors.has_totp(user),
+            "second_factor": factors.has_totp(user) or has_key,
             "factor_locked": bool(user.factor_locked),
             "created_at": _iso(user.created_at), "deactivated_at": _iso(user.deactivated_at)}
 
@@ -63,10 +63,18 @@ def list_staff(session: Session, school_id: int, status: str = "active", q: str 
                                 StaffMember.email.ilike(pattern, escape="\\")))
     users = list(session.scalars(query.order_by(func.lower(StaffMember.name), StaffMember.id).limit(2000)))
     groups: dict[int, list[int]] = {}
+    keys: set[int] = set()
     if users:
-        for member in session.scalars(select(GroupMember).where(GroupMember.user_id.in_([u.id for u in users]))):
+        ids = [u.id for u in users]
+        for member in session.scalars(select(GroupMember).where(GroupMember.user_id.in_(ids))):
             groups.setdefault(member.user_id, []).append(member.group_id)
-    return [public(u, sorted(groups.get(u.id, []))) for u in users]
+        keys = set(session.scalars(select(WebAuthnCredential.user_id).where(WebAuthnCredential.user_id.in_(ids))))
+    return [public(u, sorted(groups.get(u.id, [])), u.id in keys) for u in users]
+
+
+def view(session: Session, user: StaffMember) -> dict:
+    """One account as the administrator sees it, with its groups and whether it has a security key."""
+    return public(user, group_ids_of(session, user.id), factors.has_keys(session, user))
 
 
 # --- checking what an administrator sends -----------------------------------------------------------
@@ -151,8 +159,7 @@ def add_member(session: Session, school_id: int, admin_roles, *, name: str, emai
     return user
 
 
-def edit_member(session: Session, school_id: int, admin_id: int, admin_roles, user_id: int,
-                changes: dict) -> tuple[StaffMember, list[str]]:
+def edit_member(session: Session, school_id: int, admin_roles, user_id: int, changes: dict) -> tuple[StaffMember, list[str]]:
     """Change the fields given (name, email, job_title, roles, group_ids); (the account, what changed)."""
     user = get_member(session, school_id, user_id)
     errors = check_details(changes.get("name"), changes.get("email"), changes.get("job_title"),

@@ -49,7 +49,7 @@ async def list_staff(ctx: Context, admin, status: str = "active", q: str = "") -
 async def get_member(ctx: Context, admin, user_id: int) -> dict:
     def load(session):
         user = staff.get_member(session, admin.school_id, user_id)
-        return staff.public(user, staff.group_ids_of(session, user.id))
+        return staff.view(session, user)
     return await ctx.db.run(load)
 
 
@@ -62,20 +62,20 @@ async def add_member(ctx: Context, admin, *, name: str, email: str, job_title: s
         invitation = _invitation(session, user, admin.id, first=True)
         _audit(session, ctx, admin, "add_staff", "staff", user.id,
                "roles=" + ",".join(user.roles) + (" groups=" + ",".join(map(str, sorted(group_ids))) if group_ids else ""))
-        return staff.public(user, staff.group_ids_of(session, user.id)), invitation
+        return staff.view(session, user), invitation
     view, invitation = await ctx.db.run(add)
     return {**view, "link_sent": bool(await _mail_links(ctx, [invitation]))}
 
 
 async def edit_member(ctx: Context, admin, user_id: int, changes: dict) -> dict:
     def edit(session):
-        user, changed = staff.edit_member(session, admin.school_id, admin.id, admin.roles, user_id, changes)
+        user, changed = staff.edit_member(session, admin.school_id, admin.roles, user_id, changes)
         if changed:
             detail = "changed=" + ",".join(changed)
             if "roles" in changed:
                 detail += " roles=" + ",".join(user.roles)
             _audit(session, ctx, admin, "edit_staff", "staff", user.id, detail)
-        return staff.public(user, staff.group_ids_of(session, user.id))
+        return staff.view(session, user)
     return await ctx.db.run(edit)
 
 
@@ -83,7 +83,7 @@ async def deactivate(ctx: Context, admin, user_id: int) -> dict:
     def run(session):
         user = staff.deactivate(session, admin.school_id, admin.id, user_id)
         _audit(session, ctx, admin, "deactivate_staff", "staff", user.id, "sessions ended")
-        return staff.public(user, staff.group_ids_of(session, user.id))
+        return staff.view(session, user)
     return await ctx.db.run(run)
 
 
@@ -91,7 +91,7 @@ async def reactivate(ctx: Context, admin, user_id: int) -> dict:
     def run(session):
         user = staff.reactivate(session, admin.school_id, user_id)
         _audit(session, ctx, admin, "reactivate_staff", "staff", user.id)
-        return staff.public(user, staff.group_ids_of(session, user.id))
+        return staff.view(session, user)
     return await ctx.db.run(run)
 
 
@@ -112,7 +112,7 @@ async def reset_second_factor(ctx: Context, admin, user_id: int) -> dict:
     def run(session):
         user = staff.reset_second_factor(session, admin.school_id, user_id)
         _audit(session, ctx, admin, "factor_reset", "staff", user.id, "app, security keys, recovery codes; sessions ended")
-        return staff.public(user, staff.group_ids_of(session, user.id))
+        return staff.view(session, user)
     return await ctx.db.run(run)
 
 

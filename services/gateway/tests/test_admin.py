@@ -756,3 +756,12 @@ def test_a_nul_in_an_address_from_a_form_is_a_field_error_not_a_500(admin):
     r = admin.post("/admin/staff/new", data={"csrf_token": admin.headers["X-CSRF-Token"], "name": "A",
                                              "email": "a\x00b@school.org", "roles": "staff"})
     assert r.status_code == 422
+
+
+def test_a_name_brings_no_link_or_markup_into_the_email(admin, sent):
+    r = admin.post("/api/v1/admin/staff", json={"name": "Jo <a href=x>Bloggs</a> https://evil.example/reset",
+                                               "email": unique("phish")})
+    assert r.status_code == 201
+    body = sent[0].get_content()
+    assert "<" not in body and "evil.example/reset" not in body and "https://evil" not in body
+    assert body.count("/set-password/") == 1 and "Dear Jo a href x Bloggs a https evil.example reset" in body

@@ -2,8 +2,8 @@
 
 `SignedIn` is anyone with a live session (maybe still owing a second factor, or still to set one
 up: `enrolment_required`); `CurrentUser` has finished signing in (whoever must hold a second factor has
-given it); `DslOrSltUser` is the DSL team or
-senior leaders; `DslUser` is the DSL team; `AdminUser` manages staff, groups, categories and
+given it); `Recorder` records concerns (staff, the DSL team, SLT, category readers — not an
+administrator or a governor by that role alone); `DslOrSltUser` is the DSL team or senior leaders; `DslUser` is the DSL team; `AdminUser` manages staff, groups, categories and
 integrations (and by that role alone reads no record); `Integration` is a monitoring system with its API key.
 Unsafe methods must carry the session's CSRF token (header `X-CSRF-Token`, or a `csrf_token` form
 field for the web forms). A route marked with `@audits(label, "the_id")` has a tier's refusal
@@ -168,6 +168,14 @@ async def _current_user(user: Annotated[SignedInUser, Depends(_signed_in)]) -> S
     return user
 
 
+async def _recorder(request: Request, ctx: Ctx,
+                    user: Annotated[SignedInUser, Depends(_current_user)]) -> SignedInUser:
+    if not user.actor.records:
+        await _refuse(request, ctx, user, 403, "Your role does not record concerns. If you have one, tell the "
+                                                "DSL in person.")
+    return user
+
+
 async def _dsl_or_slt_user(request: Request, ctx: Ctx,
                            user: Annotated[SignedInUser, Depends(_current_user)]) -> SignedInUser:
     if not (user.is_dsl or user.is_slt):
@@ -202,6 +210,7 @@ async def _maybe_signed_in(request: Request, cfg: Settings, db: Database) -> Sig
 SignedIn = Annotated[SignedInUser, Depends(_signed_in)]
 MaybeSignedIn = Annotated[SignedInUser | None, Depends(_maybe_signed_in)]
 CurrentUser = Annotated[SignedInUser, Depends(_current_user)]
+Recorder = Annotated[SignedInUser, Depends(_recorder)]
 DslOrSltUser = Annotated[SignedInUser, Depends(_dsl_or_slt_user)]
 DslUser = Annotated[SignedInUser, Depends(_dsl_user)]
 AdminUser = Annotated[SignedInUser, Depends(_admin_user)]

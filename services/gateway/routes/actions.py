@@ -9,7 +9,7 @@ from typing import Literal
 from fastapi import Query
 
 from . import api_router
-from ..deps import Ctx, CurrentUser, DslUser, audits
+from ..deps import Ctx, CurrentUser, DslUser, Recorder, audits
 from ..schemas import (ActionRequest, ActionView, CompletionRequest, DecisionRequest, DecisionView,
                        OutcomeRequest, OutcomeView, PathId)
 from ..usecases import follow_up
@@ -20,7 +20,7 @@ router = api_router("/api/v1", "actions")
 @router.post("/incidents/{incident_id}/actions", status_code=201, response_model=ActionView,
              summary="Add an action to an incident (the DSL team, its recorder, or staff alerted about it)")
 @audits(follow_up.ADD_ACTION, "incident_id")
-async def add_action(incident_id: PathId, body: ActionRequest, user: CurrentUser, ctx: Ctx):
+async def add_action(incident_id: PathId, body: ActionRequest, user: Recorder, ctx: Ctx):
     return await follow_up.add_action(ctx, user, incident_id, body.model_dump(exclude_unset=True))
 
 

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from services.common.contracts.documents import DocumentView
 
 from . import api_router
-from ..deps import Ctx, CurrentUser, audits
+from ..deps import Ctx, CurrentUser, Recorder, audits
 from ..schemas import PathId
 from ..usecases import documents
 
@@ -19,7 +19,7 @@ router = api_router("/api/v1", "documents")
 
 @router.post("/incidents/{incident_id}/documents", status_code=201, response_model=DocumentView,
              summary="Attach a file to an incident")
-async def upload_document(incident_id: PathId, file: UploadFile, user: CurrentUser, ctx: Ctx):
+async def upload_document(incident_id: PathId, file: UploadFile, user: Recorder, ctx: Ctx):
     content = await documents.read_upload(ctx, file)
     return await documents.attach(ctx, user, incident_id, file.filename, file.content_type, content)
 

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from . import api_router
 from services.common.contracts import incidents as contract
 
-from ..deps import Ctx, CurrentUser, DslUser, audits
+from ..deps import Ctx, CurrentUser, DslUser, Recorder, audits
 from ..schemas import (AmendedView, AmendmentRequest, IncidentRequest, IncidentTextsRequest, IncidentView, PathId,
                        TextWarnings, _without)
 from ..usecases import incidents
@@ -25,7 +25,7 @@ ExcludedStaffRequest = _without(contract.SetExcludedStaff, "incident_id", name="
 @router.post("/incidents", status_code=201, response_model=IncidentView, summary="Record a concern or incident",
              responses={200: {"description": "Sent before with this client token: the saved record",
                               "model": IncidentView}})
-async def record_incident(body: IncidentRequest, user: CurrentUser, ctx: Ctx,
+async def record_incident(body: IncidentRequest, user: Recorder, ctx: Ctx,
                           idempotency_key: Annotated[str | None, Header(max_length=64)] = None):
     """Answers with the record as saved, plus `warnings` (e.g. a linked pupil named in full in the
     text): the record is saved; the warnings say what to correct with an amendment. A submission
@@ -41,7 +41,7 @@ async def record_incident(body: IncidentRequest, user: CurrentUser, ctx: Ctx,
 
 @router.post("/incidents/check-text", response_model=TextWarnings,
              summary="Check a record's text before saving (linked pupils named in full)")
-async def check_incident_text(body: IncidentTextsRequest, user: CurrentUser, ctx: Ctx):
+async def check_incident_text(body: IncidentTextsRequest, user: Recorder, ctx: Ctx):
     """Answers `{"warnings": [{"field", "pupil_id", "message"}]}`; nothing is saved."""
     return await incidents.check_text(ctx, user, body)
 
@@ -72,7 +72,7 @@ async def body_map_svg(incident_id: PathId, user: CurrentUser, ctx: Ctx, side: L
 @router.post("/incidents/{incident_id}/amendments", status_code=201, response_model=AmendedView,
              summary="Correct a saved record (with a reason)")
 @audits(incidents.AMEND_INCIDENT, "incident_id")
-async def amend_incident(incident_id: PathId, body: AmendmentRequest, user: CurrentUser, ctx: Ctx):
+async def amend_incident(incident_id: PathId, body: AmendmentRequest, user: Recorder, ctx: Ctx):
     """For the member of staff who recorded it and the DSL team. The original is kept; answers
     `{"amendment": {...}, "incident": {...}}` with the record as this reader now sees it."""
     return await incidents.amend_incident(ctx, user, incident_id, body)

@@ -21,7 +21,7 @@ from starlette.requests import HTTPConnection
 from . import audit, integrations
 from .deps import SESSION_COOKIE
 from .models import Integration, LoginSession, StaffMember
-from .usecases.context import outcome_of
+from .usecases.context import outcome_of, pupil_of
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 AUDITED_METHODS = UNSAFE_METHODS | {"GET"}  # a GET only when it is refused (REFUSALS)
@@ -61,6 +61,10 @@ def touched(path_params: dict) -> tuple[str | None, str | None, int | None, str]
     name, value = ids[-1]
     others = "".join(f" {other}={other_value}" for other, other_value in ids[:-1])
     return name[:-3], value, _as_id(dict(ids).get("pupil_id")), others
+
+
+def _text_id(value) -> str | None:
+    return None if value is None else str(value)[:20]
 
 
 def _as_id(value) -> int | None:
@@ -133,6 +137,12 @@ class WriteAudit:
     async def _write(self, scope, status: int, created_id, created_pupil_id) -> None:
         action, route = route_label(scope, status)
         object_type, object_id, pupil_id, other_ids = touched(scope.get("path_params") or {})
+        marked = getattr(scope.get("endpoint"), "__haven_audit__", None)
+        if marked:  # a route marked @audits(label, id_param): the use case's own words for the act
+            label, id_param = marked
+            action, object_type = label.action, label.object_type
+            object_id = _text_id((scope.get("path_params") or {}).get(id_param)) if id_param else None
+            pupil_id = pupil_id or pupil_of(label, object_id, None)
         pupil_id = pupil_id or created_pupil_id
         if created_id is not None and object_id is None:
             object_id = str(created_id)

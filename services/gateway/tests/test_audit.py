@@ -435,3 +435,13 @@ def test_a_chain_rewritten_with_its_hashes_recomputed_shows_only_against_a_head_
         prev = new_hash
     assert audit.verify(tamper).intact
     assert not audit.verify(tamper, expected_head=head).intact
+
+
+def test_a_door_refusal_of_a_marked_route_uses_the_use_case_s_words(app, rpc, engine):
+    assert TestClient(app).get("/api/v1/incidents/4242").status_code == 401
+    entry = last_entry(engine, object_id="4242")
+    assert (entry["action"], entry["object_type"], entry["outcome"]) == ("read_incident", "incident", "refused:401")
+    assert TestClient(app).get("/api/v1/pupils/4243/chronology").status_code == 401
+    entry = last_entry(engine, object_id="4243")
+    assert (entry["action"], entry["pupil_id"], entry["detail"]) == ("read_chronology", 4243,
+                                                                     "GET /api/v1/pupils/{pupil_id}/chronology")

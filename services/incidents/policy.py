@@ -274,12 +274,13 @@ def can_amend_incident(actor: Actor, incident: Incident) -> bool:
 
 
 def can_add_action(actor: Actor, incident: Incident) -> bool:
-    """The DSL team, the member of staff who recorded it, and staff who were alerted about it."""
+    """The DSL team, whoever reads it whole (its recorder, SLT or a category reader in their categories:
+    they record in them) and staff who were alerted about it."""
     if not exists_for(actor, incident):
         return False
     if is_dsl_team(actor):
         return True
-    return not incident.restricted and (incident.recorded_by == actor.user_id or was_alerted(actor, incident))
+    return not incident.restricted and (reads_whole(actor, incident) or was_alerted(actor, incident))
 
 
 def sees_action(actor: Actor, action: Action) -> bool:

@@ -191,6 +191,10 @@ def test_a_category_reader_reads_their_categories_for_their_year_groups_only(ses
     no_factor = actor(60, grants=(Grant(categories=(category_id(session, "Medical"),)),))
     with pytest.raises(Forbidden):
         get(sessions, no_factor, medical["id"])
+    # They record in their categories: an action on a record they read, none on one outside their years.
+    call(sessions, actions.add_action, in_year, medical["id"], {"description": "Care plan reviewed."})
+    with pytest.raises(Forbidden):
+        call(sessions, actions.add_action, other_year, medical["id"], {"description": "Not mine."})
 
 
 # --- step-up -----------------------------------------------------------------------------------------

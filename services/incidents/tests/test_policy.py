@@ -218,8 +218,10 @@ def test_may_for_the_dsl_without_a_second_factor_is_as_for_other_staff(session):
 
 @pytest.mark.parametrize("category, reads", [("Parental contact", True), ("Safeguarding", False)])
 def test_may_for_slt(session, category, reads):
+    # Reading a record whole, they record in it too: they may add an action.
     assert policy.may(SLT_2FA, alerted_about(session, category)) == {
-        **NOTHING, "see_actions": reads, "see_follow_up": reads, "see_documents": reads, "see_body_map": reads}
+        **NOTHING, "see_actions": reads, "see_follow_up": reads, "see_documents": reads, "see_body_map": reads,
+        "add_action": reads}
 
 
 def test_may_for_slt_alerted_as_a_group(session):

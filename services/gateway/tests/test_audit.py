@@ -239,10 +239,13 @@ def test_an_invalid_write_and_a_service_refusal_are_audited_once(app, rpc, engin
 
 def test_signing_out_is_audited_once_for_the_member_of_staff(app, engine):
     client = signed_in(app, "teacher@demo.haven.test")
-    assert client.delete("/api/v1/session").status_code == 204
-    entry = last_entry(engine, action="sign_out")
-    assert entry["outcome"] == "ok" and entry["user_id"] is not None and entry["school_id"] == 1
     count = len(entries(engine, action="sign_out"))
+    assert client.delete("/api/v1/session").status_code == 204
+    assert len(entries(engine, action="sign_out")) == count + 1
+    entry = last_entry(engine, action="sign_out")
+    assert entry["outcome"] == "ok" and entry["school_id"] == 1
+    assert entry["user_id"] == staff_id(engine, "teacher@demo.haven.test")
+    count += 1
     page = signed_in(app, "teacher@demo.haven.test")
     r = page.post("/sign-out", data={"csrf_token": page.headers["X-CSRF-Token"]}, follow_redirects=False)
     assert r.status_code == 303

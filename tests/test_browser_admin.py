@@ -97,10 +97,12 @@ def test_an_administrator_adds_staff_who_set_a_password_from_the_email_and_sign_
     newcomer = new_page()
     newcomer.goto(link)
     expect(newcomer.get_by_role("heading", level=1)).to_have_text("Set your password")
+    assert violations(newcomer) == []
     newcomer.get_by_label("New password").fill("short")
     newcomer.get_by_label("Type it again").fill("short")
     newcomer.get_by_role("button", name="Set password").click()
     expect(newcomer.locator("#password-error")).to_contain_text("at least 12 characters")
+    assert violations(newcomer) == []
     newcomer.get_by_label("New password").fill("maple kettle orbit lantern")
     newcomer.get_by_label("Type it again").fill("maple kettle orbit lantern")
     newcomer.get_by_role("button", name="Set password").click()
@@ -114,6 +116,12 @@ def test_an_administrator_adds_staff_who_set_a_password_from_the_email_and_sign_
     again = new_page()
     again.goto(link)
     expect(again.get_by_role("heading", level=1)).to_have_text("This link cannot be used")
+    assert violations(again) == []
+
+
+def violations(page: Page) -> list[str]:
+    found = Axe().run(page, options=AXE_OPTIONS).response["violations"]
+    return [f"{v['id']}: {[n['target'] for n in v['nodes']][:3]}" for v in found]
 
 
 def test_the_administrators_pages_pass_an_axe_scan(stack, new_page, api):

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 
 from services.common.errors import HavenError, StepUpRequired, ValidationFailed
 
-from ..deps import Ctx, CurrentUser
+from ..deps import Ctx, CurrentUser, DslUser, Recorder
 from ..schemas import PathId
 from ..usecases import Context, documents, follow_up, incidents
 from ..usecases.alerts import mark_read
@@ -172,7 +172,7 @@ async def incident_page(request: Request, incident_id: PathId, user: CurrentUser
 
 
 @router.post("/incidents/{incident_id}/documents")
-async def attach_document(request: Request, incident_id: PathId, user: CurrentUser, ctx: Ctx):
+async def attach_document(request: Request, incident_id: PathId, user: Recorder, ctx: Ctx):
     form = await request.form()
     upload, content, problem = await read_upload(ctx, form)
     if upload is None:
@@ -217,13 +217,13 @@ async def _amend_view(request, user, ctx: Context, incident_id: int, field: str,
 
 
 @router.get("/incidents/{incident_id}/amend")
-async def amend_page(request: Request, incident_id: PathId, user: CurrentUser, ctx: Ctx,
+async def amend_page(request: Request, incident_id: PathId, user: Recorder, ctx: Ctx,
                      field: str = ""):
     return await _amend_view(request, user, ctx, incident_id, field[:40])
 
 
 @router.post("/incidents/{incident_id}/amend")
-async def amend_submit(request: Request, incident_id: PathId, user: CurrentUser, ctx: Ctx):
+async def amend_submit(request: Request, incident_id: PathId, user: Recorder, ctx: Ctx):
     form = await request.form()
     field = form_text(form, "field", 40)
     values = {"field": field, "new_value": form_text(form, "new_value"), "reason": form_text(form, "reason", 10_000)}
@@ -247,7 +247,7 @@ async def amend_submit(request: Request, incident_id: PathId, user: CurrentUser,
 # --- actions -----------------------------------------------------------------------------------
 
 @router.post("/incidents/{incident_id}/actions")
-async def add_action(request: Request, incident_id: PathId, user: CurrentUser, ctx: Ctx):
+async def add_action(request: Request, incident_id: PathId, user: Recorder, ctx: Ctx):
     form = await request.form()
     values = {"description": form_text(form, "description", 10_000), "taken_at": form_text(form, "taken_at", 40),
               "assigned_to_user_id": form_text(form, "assigned_to_user_id", 12), "due_on": form_text(form, "due_on", 20)}
@@ -303,7 +303,7 @@ async def my_actions(request: Request, user: CurrentUser, ctx: Ctx, show: str = 
 # --- decisions and outcomes (the DSL team) ----------------------------------------------------------
 
 @router.post("/incidents/{incident_id}/decisions")
-async def add_decision(request: Request, incident_id: PathId, user: CurrentUser, ctx: Ctx):
+async def add_decision(request: Request, incident_id: PathId, user: DslUser, ctx: Ctx):
     form = await request.form()
     values = {k: form_text(form, k, 10_000) for k in ("decision_type", "reason", "agency", "reference")}
     body = {"decision_type": values["decision_type"] or None, "reason": values["reason"],
@@ -321,7 +321,7 @@ async def add_decision(request: Request, incident_id: PathId, user: CurrentUser,
 
 
 @router.post("/incidents/{incident_id}/outcomes")
-async def add_outcome(request: Request, incident_id: PathId, user: CurrentUser, ctx: Ctx):
+async def add_outcome(request: Request, incident_id: PathId, user: DslUser, ctx: Ctx):
     form = await request.form()
     values = {k: form_text(form, k, 10_000) for k in ("outcome_type", "note")}
     body = {"outcome_type": values["outcome_type"] or None, "note": values["note"].strip() or None}
@@ -339,7 +339,7 @@ async def add_outcome(request: Request, incident_id: PathId, user: CurrentUser, 
 
 
 @router.post("/incidents/{incident_id}/case")
-async def add_to_case(request: Request, incident_id: PathId, user: CurrentUser, ctx: Ctx):
+async def add_to_case(request: Request, incident_id: PathId, user: DslUser, ctx: Ctx):
     form = await request.form()
     case_id = as_id(form_text(form, "case_id", 12))
     if case_id is None:
@@ -361,7 +361,7 @@ async def add_to_case(request: Request, incident_id: PathId, user: CurrentUser, 
 # --- restricting a record to the DSL team ----------------------------------------------------------
 
 @router.post("/incidents/{incident_id}/restriction")
-async def restrict(request: Request, incident_id: PathId, user: CurrentUser, ctx: Ctx):
+async def restrict(request: Request, incident_id: PathId, user: DslUser, ctx: Ctx):
     """Restrict the record to the DSL team (with a reason) or lift it; the service decides who may."""
     form = await request.form()
     restricted = form_text(form, "restricted", 10) == "true"
@@ -378,7 +378,7 @@ async def restrict(request: Request, incident_id: PathId, user: CurrentUser, ctx
 
 
 @router.post("/incidents/{incident_id}/excluded-staff")
-async def excluded_staff(request: Request, incident_id: PathId, user: CurrentUser, ctx: Ctx):
+async def excluded_staff(request: Request, incident_id: PathId, user: DslUser, ctx: Ctx):
     """The staff the record is about (the whole list, from the checkboxes): hidden from each of them."""
     form = await request.form()
     ids = [as_id(str(v)[:12]) for v in form.getlist("user_ids")[:200]]

@@ -3,6 +3,7 @@ each change does, and every refusal an attacker would try (other schools' ids, t
 a used or expired link, a bad staff file)."""
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -765,3 +766,53 @@ def test_a_name_brings_no_link_or_markup_into_the_email(admin, sent):
     body = sent[0].get_content()
     assert "<" not in body and "evil.example/reset" not in body and "https://evil" not in body
     assert body.count("/set-password/") == 1 and "Dear Jo a href x Bloggs a https evil.example reset" in body
+
+
+# --- the bootstrap command ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def bootstrap_env(monkeypatch, engine):
+    from services.common.testing import TEST_SECRETS_KEY
+    for name, value in {"HAVEN_ENV": "test", "HAVEN_COOKIE_SECURE": "false", "HAVEN_ACTOR_KEY": "k" * 40,
+                        "HAVEN_SECRETS_KEY": TEST_SECRETS_KEY, "HAVEN_PUBLIC_URL": "https://haven.example",
+                        "HAVEN_GATEWAY_DATABASE_URL": engine.url.render_as_string(hide_password=False)}.items():
+        monkeypatch.setenv(name, value)
+    from services.gateway import bootstrap
+    return bootstrap
+
+
+def test_bootstrap_creates_a_school_and_mails_its_administrator_then_refuses_the_urn_again(bootstrap_env, capsys, sent,
+                                                                                           engine):
+    urn, address = str(1000000 + uuid.uuid4().int % 8999999), unique("head")
+    args = ["--school-name", "Ash Lane Primary", "--urn", urn, "--local-authority", "Kent", "--admin-name", "Ash Head",
+            "--admin-email", address]
+    assert bootstrap_env.main(args) == 0
+    out = capsys.readouterr().out
+    assert "Ash Lane Primary" in out and "dsl, admin" in out and "/set-password/" not in out
+    assert sent[0]["To"] == address and link_in(sent[0]).startswith("https://haven.example/set-password/")
+    assert bootstrap_env.main(args[:3] + [urn] + args[4:8] + ["--admin-email", unique("other")]) == 1
+    assert "already on this Haven" in capsys.readouterr().err
+    # A lost link: a new one, and the first stops working.
+    assert bootstrap_env.main(["--resend-link", "--admin-email", address, "--print-link"]) == 0
+    printed = re.search(r"https://haven.example/set-password/(\S+)", capsys.readouterr().out).group(1)
+    with session_factory(engine)() as s:
+        with pytest.raises(links.LinkGone):
+            links.find_link(s, token_of(sent[0]))
+        assert links.find_link(s, printed)[1].email == address
+    assert bootstrap_env.main(["--resend-link", "--admin-email", unique("nobody")]) == 1
+
+
+def test_bootstrap_says_when_the_mail_could_not_be_sent(bootstrap_env, capsys, monkeypatch):
+    def refuse(cfg, message):
+        raise ConnectionRefusedError()
+    monkeypatch.setattr(mailer, "send", refuse)
+    args = ["--school-name", "Rowan School", "--urn", str(100000 + uuid.uuid4().int % 899999), "--local-authority",
+            "Kent", "--admin-name", "Row Head", "--admin-email", unique("row"), "--admin-only"]
+    assert bootstrap_env.main(args) == 3
+    assert "--resend-link" in capsys.readouterr().err
+
+
+def test_bootstrap_needs_the_schools_details(bootstrap_env, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        bootstrap_env.main(["--admin-email", unique()])
+    assert stopped.value.code == 2 and "--school-name" in capsys.readouterr().err

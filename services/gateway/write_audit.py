@@ -114,7 +114,7 @@ class WriteAudit:
                 if message["status"] == 201 and _is_json(message):
                     held.append(message)
                     return
-                await record(message["status"])
+                await record(_refused_as_page(scope, message) or message["status"])
             elif message["type"] == "http.response.body" and held:
                 held.append(message)
                 if message.get("more_body") and sum(len(m.get("body", b"")) for m in held[1:]) < CREATED_BODY_LIMIT:
@@ -159,6 +159,18 @@ class WriteAudit:
                         object_type=object_type, object_id=object_id, pupil_id=pupil_id, ip=ip,
                         detail=f"{route}{other_ids}{' by ' + who if who else ''}")
         await scope["app"].state.db.run(write)
+
+
+def _refused_as_page(scope, start_message) -> int | None:
+    """401 when a form was sent without a live session: the page's answer is a redirect to sign in
+    (the form kept for later, web/resume.py), but the write was refused. Signing out ends there too,
+    and is not a refusal."""
+    if scope["method"] not in UNSAFE_METHODS or not 300 <= start_message["status"] < 400:
+        return None
+    location = dict(start_message.get("headers") or []).get(b"location", b"").decode("latin-1")
+    if location.split("?", 1)[0] != "/sign-in" or location.startswith("/sign-in?signed_out"):
+        return None
+    return 401
 
 
 def _is_json(start_message) -> bool:

@@ -449,3 +449,15 @@ def test_a_door_refusal_of_a_marked_route_uses_the_use_case_s_words(app, rpc, en
     entry = last_entry(engine, object_id="4243")
     assert (entry["action"], entry["pupil_id"], entry["detail"]) == ("read_chronology", 4243,
                                                                      "GET /api/v1/pupils/{pupil_id}/chronology")
+
+
+def test_a_form_sent_after_its_session_ended_is_audited_as_refused(app, rpc, engine):
+    client = signed_in(app, "teacher@demo.haven.test")
+    csrf, cookie = client.headers["X-CSRF-Token"], client.cookies.get("haven_session")
+    assert client.delete("/api/v1/session").status_code == 204
+    client.cookies.set("haven_session", cookie)  # the tab still holds the ended session's cookie
+    r = client.post("/pupils/7/household", data={"csrf_token": csrf, "name": SECRET}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/sign-in")
+    entry = last_entry(engine, action="add_household")
+    assert entry["outcome"] == "refused:401" and entry["user_id"] == staff_id(engine, "teacher@demo.haven.test")
+    assert not [e for e in entries(engine) if SECRET in str(e.values())]

@@ -197,6 +197,13 @@ async def _admin_user(request: Request, ctx: Ctx,
     return user
 
 
+async def _trust_admin_user(request: Request, ctx: Ctx,
+                            user: Annotated[SignedInUser, Depends(_current_user)]) -> SignedInUser:
+    if not user.actor.is_trust_admin:
+        await _refuse(request, ctx, user, 403, "Only a trust administrator can do that.")
+    return user
+
+
 async def _maybe_signed_in(request: Request, cfg: Settings, db: Database) -> SignedInUser | None:
     """For pages like /sign-in that behave differently for someone already signed in (GET only)."""
     if request.method != "GET" or not request.cookies.get(SESSION_COOKIE):
@@ -214,6 +221,7 @@ Recorder = Annotated[SignedInUser, Depends(_recorder)]
 DslOrSltUser = Annotated[SignedInUser, Depends(_dsl_or_slt_user)]
 DslUser = Annotated[SignedInUser, Depends(_dsl_user)]
 AdminUser = Annotated[SignedInUser, Depends(_admin_user)]
+TrustAdminUser = Annotated[SignedInUser, Depends(_trust_admin_user)]
 
 
 # --- monitoring systems (an API key, no session and so no CSRF token) -------------------------------

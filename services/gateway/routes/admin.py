@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Form, Query, UploadFile
 from pydantic import BaseModel, Field
 
 from services.common.actor import ROLES
@@ -18,7 +18,7 @@ from services.common.contracts.base import Contract, Id, Text
 
 from . import api_router
 from ..admin import staff_csv, usecases as admin
-from ..deps import AdminUser, Ctx, CurrentUser, SameSiteOnly, SignedInUser, audits
+from ..deps import AdminUser, Ctx, SameSiteOnly, TrustAdminUser, audits
 from ..schemas import PathId
 from ..usecases import AuditLabel
 
@@ -221,23 +221,17 @@ async def remove_group_member(group_id: PathId, user_id: PathId, user: AdminUser
 
 # --- schools of a trust (trust administrators) ----------------------------------------------------------
 
-async def _trust_admin_only(request: Request, user: SignedInUser, ctx) -> None:
-    if not user.actor.is_trust_admin:
-        await ctx.audit(user, SCHOOLS, None, "refused:403")
-        raise HTTPException(403, "Only a trust administrator can do that.")
-
-
 @router.get("/schools", response_model=list[SchoolView], response_model_exclude_none=True,
             summary="The schools of the trust administrator's trust")
-async def trust_schools(request: Request, user: CurrentUser, ctx: Ctx):
-    await _trust_admin_only(request, user, ctx)
+@audits(SCHOOLS)
+async def trust_schools(user: TrustAdminUser, ctx: Ctx):
     return await admin.trust_schools(ctx, user)
 
 
 @router.post("/schools", status_code=201, response_model=SchoolView, response_model_exclude_none=True,
              summary="Add a school to the trust, with its first administrator (e-mailed a set-password link)")
-async def add_school(request: Request, body: SchoolRequest, user: CurrentUser, ctx: Ctx):
-    await _trust_admin_only(request, user, ctx)
+@audits(SCHOOLS)
+async def add_school(body: SchoolRequest, user: TrustAdminUser, ctx: Ctx):
     return await admin.add_school(ctx, user, **body.model_dump())
 
 

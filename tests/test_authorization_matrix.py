@@ -129,6 +129,8 @@ expect("DELETE", "/api/v1/admin/groups/{group_id}",                  "U U F F F 
 expect("PATCH", "/api/v1/admin/groups/{group_id}",                   "U U F F F F A A F U")
 expect("DELETE", "/api/v1/admin/groups/{group_id}/members/{user_id}", "U U F F F F A A F U")
 expect("PUT", "/api/v1/admin/groups/{group_id}/members/{user_id}",   "U U F F F F A A F U")
+expect("GET", "/api/v1/admin/schools",                               "U U F F F F F F F U")
+expect("POST", "/api/v1/admin/schools",                              "U U F F F F F F F U")
 expect("GET", "/api/v1/admin/staff",                                 "U U F F F F A A F U")
 expect("POST", "/api/v1/admin/staff",                                "U U F F F F A A F U")
 expect("POST", "/api/v1/admin/staff/import",                         "U U F F F F A A F U")
@@ -236,6 +238,10 @@ expect("GET", "/incidents/{incident_id}/recorded",                   "U U A A F 
 expect("GET", "/incidents/{incident_id}/recorded",                   "U U A F A F A F F U", "sen")
 expect("GET", "/incidents/{incident_id}/recorded",                   "U U A F F F A F F U", "sen_other")
 expect("GET", "/incidents/{incident_id}/recorded",                   "U U A F F A A F F U", "beh")
+expect("POST", "/incidents/{incident_id}/excluded-staff",            "U U F F F F A F F U")
+expect("POST", "/incidents/{incident_id}/excluded-staff",            "U U F F F F A F F U", "sen")
+expect("POST", "/incidents/{incident_id}/excluded-staff",            "U U F F F F A F F U", "sen_other")
+expect("POST", "/incidents/{incident_id}/excluded-staff",            "U U F F F F A F F U", "beh")
 expect("POST", "/incidents/{incident_id}/restriction",               "U U F F F F A F F U")
 expect("POST", "/incidents/{incident_id}/restriction",               "U U F F F F A F F U", "sen")
 expect("POST", "/incidents/{incident_id}/restriction",               "U U F F F F A F F U", "sen_other")
@@ -295,6 +301,10 @@ expect("POST", "/pupils/{pupil_id}/agencies",                        "U U F F F 
 expect("POST", "/pupils/{pupil_id}/agencies",                        "U U F F F F A F F U", "sen")
 expect("POST", "/pupils/{pupil_id}/agencies",                        "U U F F F F A F F U", "sen_other")
 expect("POST", "/pupils/{pupil_id}/agencies",                        "U U F F F F A F F U", "beh")
+expect("POST", "/pupils/{pupil_id}/staff-relatives",                 "U U F F F F A F F U")
+expect("POST", "/pupils/{pupil_id}/staff-relatives",                 "U U F F F F A F F U", "sen")
+expect("POST", "/pupils/{pupil_id}/staff-relatives",                 "U U F F F F A F F U", "sen_other")
+expect("POST", "/pupils/{pupil_id}/staff-relatives",                 "U U F F F F A F F U", "beh")
 expect("POST", "/pupils/{pupil_id}/household",                       "U U F F F F A F F U")
 expect("POST", "/pupils/{pupil_id}/household",                       "U U F F F F A F F U", "sen")
 expect("POST", "/pupils/{pupil_id}/household",                       "U U F F F F A F F U", "sen_other")
@@ -321,7 +331,7 @@ expect("PUT", "/api/v1/cases/{case_id}/owner",                       "U U F F F 
 expect("PUT", "/api/v1/cases/{case_id}/status",                      "U U F F F F A F F U")
 expect("GET", "/api/v1/staff",                                       "U U A A A A A F F U")
 expect("GET", "/api/v1/tray",                                        "U U F F F F A F F U")
-expect("POST", "/api/v1/tray/alerts",                                "U U U U U U U U U U")
+expect("POST", "/api/v1/tray/alerts",                                "U U U U U U U U U A")
 expect("POST", "/api/v1/tray/{item_id}/attach",                      "U U F F F F A F F U")
 expect("POST", "/api/v1/tray/{item_id}/dismiss",                     "U U F F F F A F F U")
 expect("GET", "/audit",                                              "U U F F F F A F F U")
@@ -493,6 +503,106 @@ def run_order(key):
     method, path = key
     return (LAST.get(key, {"GET": 0, "DELETE": 2}.get(method, 1)), path, method)
 
+
+# --- probing by id: another school's records, and records hidden from the caller -------------------
+
+@pytest.fixture(scope="module")
+def elsewhere(own_stack):
+    """A record of another school on the same Haven, written by that school's own recorder."""
+    from services.common.actor import Actor
+    from services.common.contracts.base import validate
+    from services.common.contracts.incidents import IncidentIn
+    from services.common.db import make_engine, session_factory, transaction
+    from services.incidents.models import Category, Pupil, School
+    from services.incidents.record.incidents import record_incident
+
+    engine = make_engine(own_stack.databases["incidents"])
+    try:
+        with transaction(session_factory(engine)) as session:
+            school = School(id=4242, name="Elsewhere Academy")
+            session.add(school)
+            session.flush()
+            pupil = Pupil(school_id=school.id, upn="E424242424242", legal_forename="Other", legal_surname="Child",
+                          year_group="Year 4")
+            category = Category(school_id=school.id, name="Safeguarding", sensitivity="safeguarding",
+                                default_alert_groups=[], default_alert_user_ids=[])
+            session.add_all([pupil, category])
+            session.flush()
+            recorder = Actor(user_id=900001, school_id=school.id, name="Their Teacher", roles=("staff",))
+            made = record_incident(session, recorder, validate(IncidentIn, {
+                "pupil_id": pupil.id, "occurred_at": _now(3), "account": "Another school's record.",
+                "category_ids": [category.id]}))
+            return {"incident_id": made["id"], "pupil_id": pupil.id}
+    finally:
+        engine.dispose()
+
+
+def test_another_schools_record_cannot_be_read_amended_attached_to_or_followed_up_by_id(world, elsewhere):
+    incident, pupil = elsewhere["incident_id"], elsewhere["pupil_id"]
+    probes = [("GET", f"/api/v1/incidents/{incident}", None), ("GET", f"/incidents/{incident}", None),
+              ("POST", f"/api/v1/incidents/{incident}/amendments", {"field": "account", "new_value": "Changed.", "reason": "A probe of the permissions."}),
+              ("GET", f"/api/v1/incidents/{incident}/actions", None),
+              ("POST", f"/api/v1/incidents/{incident}/actions", {"description": "Probe."}),
+              ("GET", f"/api/v1/incidents/{incident}/body-map.svg", None),
+              ("GET", f"/api/v1/pupils/{pupil}", None), ("GET", f"/api/v1/pupils/{pupil}/chronology", None),
+              ("GET", f"/api/v1/pupils/{pupil}/front-sheet", None)]
+    for caller in ("staff", "senco", "slt", "dsl"):
+        client = world["callers"][caller]
+        for method, path, body in probes:
+            r = client.request(method, path, json=body) if body is not None else client.request(method, path)
+            assert r.status_code in (403, 404), f"{caller} {method} {path}: {r.status_code} {r.text[:200]}"
+            assert "Another school" not in r.text and "Other Child" not in r.text
+        r = client.post(f"/api/v1/incidents/{incident}/documents", files={"file": ("x.txt", b"probe", "text/plain")})
+        assert r.status_code in (403, 404), f"{caller} attach: {r.status_code}"
+    # The DSL's answer for another school's record is the answer for an id never used: it says nothing.
+    dsl = world["callers"]["dsl"]
+    assert dsl.get(f"/api/v1/incidents/{incident}").status_code == dsl.get("/api/v1/incidents/2000000000").status_code
+
+
+def test_a_record_restricted_to_the_dsl_team_is_closed_to_its_recorder_and_those_alerted(world):
+    teacher, alerted, dsl = (world["callers"][c] for c in ("staff", "alerted", "dsl"))
+    pupil = world["ids"]["sg"]["pupil_id"]
+    categories = {c["name"]: c["id"] for c in teacher.get("/api/v1/categories").json()}
+    r = teacher.post("/api/v1/incidents", json={
+        "pupil_id": pupil, "occurred_at": _now(1), "account": "Concern about a colleague's conduct.",
+        "category_ids": [categories["Safeguarding"]], "alert_user_ids": [alerted.user["id"]]})
+    assert r.status_code == 201, r.text
+    incident = r.json()["id"]
+    document = teacher.post(f"/api/v1/incidents/{incident}/documents", files={"file": ("n.txt", b"note", "text/plain")})
+    assert document.status_code == 201, document.text
+    r = dsl.request("PUT", f"/api/v1/incidents/{incident}/restriction",
+                    json={"restricted": True, "reason": "An allegation about a member of staff."})
+    assert r.status_code == 200, r.text
+    for client in (teacher, alerted):
+        assert client.get(f"/api/v1/incidents/{incident}").status_code in (403, 404)
+        assert client.post(f"/api/v1/incidents/{incident}/amendments",
+                           json={"field": "account", "new_value": "More.", "reason": "A probe of the permissions."}).status_code in (403, 404)
+        assert client.post(f"/api/v1/incidents/{incident}/documents",
+                           files={"file": ("x.txt", b"x", "text/plain")}).status_code in (403, 404)
+        assert client.get(f"/api/v1/documents/{document.json()['id']}").status_code in (403, 404)
+    assert dsl.get(f"/api/v1/incidents/{incident}").json()["restricted"] is True
+    assert dsl.get(f"/api/v1/documents/{document.json()['id']}").status_code == 200
+
+
+def test_a_record_about_a_member_of_staff_does_not_exist_for_them(world):
+    teacher, alerted, dsl = (world["callers"][c] for c in ("staff", "alerted", "dsl"))
+    pupil = world["ids"]["sg"]["pupil_id"]
+    categories = {c["name"]: c["id"] for c in teacher.get("/api/v1/categories").json()}
+    r = teacher.post("/api/v1/incidents", json={
+        "pupil_id": pupil, "occurred_at": _now(1), "account": "Low-level concern about a colleague.",
+        "category_ids": [categories["Safeguarding"]], "about_staff_ids": [alerted.user["id"]],
+        "alert_user_ids": [alerted.user["id"]]})
+    assert r.status_code == 201, r.text
+    incident = r.json()["id"]
+    # Not found, exactly as an id never used; not in their alerts; not in the pupil's lists.
+    assert alerted.get(f"/api/v1/incidents/{incident}").status_code == 404
+    assert alerted.get("/api/v1/incidents/2000000000").status_code == 404
+    time.sleep(1)  # the alert, were it sent, goes through the bus
+    assert all(a.get("incident_id") != incident for a in alerted.get("/api/v1/alerts").json())
+    assert dsl.get(f"/api/v1/incidents/{incident}").status_code == 200
+
+
+# --- the matrix (last: it signs every caller out) ------------------------------------------------
 
 def test_every_caller_gets_the_answer_the_design_gives(world):
     if os.environ.get("MATRIX_PRINT"):  # writing the table: ask every route, listed or not

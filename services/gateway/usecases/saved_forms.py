@@ -9,7 +9,6 @@ kept only as its SHA-256, like a session cookie.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import secrets

@@ -69,17 +69,18 @@ def _occurred_at(event: dict) -> datetime:
 
 
 def save_staff_member(session: Session, event: dict) -> bool:
-    """Upsert one staff member; False when the event is a redelivery or older than what we hold."""
-    user_id = _field(event, "user_id", int)
-    fields = {"school_id": _field(event, "school_id", int), "name": _field(event, "name", str),
+    """Upsert one staff member at the event's school; False when the event is a redelivery or older than
+    what we hold."""
+    user_id, school_id = _field(event, "user_id", int), _field(event, "school_id", int)
+    fields = {"name": _field(event, "name", str),
               "email": _field(event, "email", str, optional=True) or None,
               "roles": _list_of(event, "roles", str), "active": _field(event, "active", bool),
               "occurred_at": _occurred_at(event)}
     if already_processed(session, ProcessedEvent, event):
         return False
-    staff = session.get(StaffMember, user_id)
+    staff = session.get(StaffMember, (user_id, school_id))
     if staff is None:
-        session.add(StaffMember(user_id=user_id, **fields))
+        session.add(StaffMember(user_id=user_id, school_id=school_id, **fields))
         return True
     if fields["occurred_at"] < staff.occurred_at:
         return False  # arrived out of order: the newer save we already hold wins
@@ -97,13 +98,16 @@ def resolve_recipients(session: Session, school_id: int, user_ids: list[int],
     """
     recipients: dict[int, StaffMember] = {}
     user_ids = list(dict.fromkeys(user_ids))
-    named = {s.user_id: s for s in session.scalars(select(StaffMember).where(StaffMember.user_id.in_(user_ids)))} \
-        if user_ids else {}  # one query for everyone named
+    named = {s.user_id: s for s in session.scalars(select(StaffMember).where(
+        StaffMember.user_id.in_(user_ids), StaffMember.school_id == school_id))} \
+        if user_ids else {}  # one query for everyone named, as they are at this school
+    elsewhere = set(session.scalars(select(StaffMember.user_id).where(
+        StaffMember.user_id.in_(set(user_ids) - set(named))))) if set(user_ids) - set(named) else set()
     for user_id in user_ids:
         staff = named.get(user_id)
-        if staff is None:
+        if staff is None and user_id not in elsewhere:
             raise DirectoryIncomplete(f"staff member {user_id} is not in the alerts directory yet")
-        if staff.school_id != school_id or not staff.active:
+        if staff is None or not staff.active:  # known only at another school: never alerted here
             log.warning("not alerting staff member %s: not active in school %s", user_id, school_id)
             continue
         recipients[staff.user_id] = staff
@@ -176,7 +180,7 @@ def raise_alerts(session: Session, event: dict, public_url: str) -> list[Alert]:
     excluded = set(_list_of(event, "excluded_user_ids", int))
     if already_processed(session, ProcessedEvent, event) or not (user_ids or groups):
         return []  # a redelivery, or nobody to alert: nothing to look up
-    recorder = session.get(StaffMember, recorded_by)
+    recorder = session.get(StaffMember, (recorded_by, school_id))
     if recorder is None or recorder.school_id != school_id:
         raise DirectoryIncomplete(f"the recorder {recorded_by} is not in the alerts directory for "
                                   f"school {school_id} yet")
@@ -256,8 +260,8 @@ def raise_action_alert(session: Session, event: dict, public_url: str) -> Alert 
     due_on = _field(event, "due_on", str, optional=True)
     if already_processed(session, ProcessedEvent, event):
         return None
-    by = session.get(StaffMember, assigned_by)
-    if by is None or by.school_id != school_id:
+    by = session.get(StaffMember, (assigned_by, school_id))
+    if by is None:
         raise DirectoryIncomplete(f"staff member {assigned_by} is not in the alerts directory yet")
     recipients = resolve_recipients(session, school_id, [assigned_to], [])
     if not recipients:

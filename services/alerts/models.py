@@ -19,11 +19,14 @@ class ProcessedEvent(ProcessedEventMixin, Base):
 
 
 class StaffMember(Base):
-    """Our copy of a gateway staff account, kept up to date from `gateway.staff_member_saved`."""
+    """Our copy of a gateway staff account at one school, kept up to date from `gateway.staff_member_saved`.
+
+    One entry per account and school: in a trust an account may hold roles at several schools (its home
+    school and memberships), and is alerted at each with the roles it holds there."""
 
     __tablename__ = "staff"
     user_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    school_id: Mapped[int] = mapped_column(Integer, index=True)
+    school_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False, index=True)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     roles: Mapped[list] = mapped_column(JSON, default=list)

@@ -61,7 +61,7 @@ def test_staff_event_is_stored_and_a_redelivery_changes_nothing(sessions):
     assert save(sessions, event) is True
     assert save(sessions, dict(event, name="Someone Else")) is False  # same event_id: a redelivery
     with sessions() as session:
-        staff = session.get(StaffMember, TEACHER)
+        staff = session.get(StaffMember, (TEACHER, SCHOOL))
         assert (staff.name, staff.email, staff.roles, staff.active) == \
             ("Tess Teacher", "user10@school.test", ["staff"], True)
     assert count(sessions, ProcessedEvent) == 1
@@ -74,7 +74,7 @@ def test_a_newer_staff_event_updates_and_an_older_one_arriving_late_is_ignored(s
     assert save(sessions, staff_event(TEACHER, "Tess Stale", roles=["staff"], active=False,
                                       occurred_at="2026-01-05T09:30:00Z")) is False
     with sessions() as session:
-        staff = session.get(StaffMember, TEACHER)
+        staff = session.get(StaffMember, (TEACHER, SCHOOL))
         assert (staff.name, staff.roles, staff.active) == ("Tess Lead", ["dsl"], True)
 
 
@@ -298,3 +298,37 @@ def test_an_incident_that_alerts_nobody_is_marked_handled_without_looking_anyone
     assert (count(sessions, Alert), count(sessions, Mail), count(sessions, ProcessedEvent)) == (0, 0, 1)
     assert raise_alerts(sessions, event) == []  # a redelivery
     assert count(sessions, ProcessedEvent) == 1
+
+
+# --- trusts: one account, an entry per school it holds roles at ---------------------------------------
+
+def test_a_member_who_is_dsl_at_another_school_gets_that_schools_dsl_alerts_and_never_ours(school):
+    # OTHER_DSL's home is OTHER_SCHOOL; the teacher here also holds the DSL role there (a membership).
+    assert save(school, staff_event(TEACHER, "Tess Teacher", roles=["dsl"], school_id=OTHER_SCHOOL))
+    there = incident_event(OTHER_DSL, alert_groups=["dsl"], school_id=OTHER_SCHOOL)
+    here = incident_event(OTHER_DSL, alert_groups=["dsl"])  # unknown recorder here: refused below
+    raise_alerts(school, there)
+    assert alerted(school, there["incident_id"]) == [TEACHER, OTHER_DSL]
+    with school() as session:
+        assert session.scalar(select(Alert.school_id).where(Alert.user_id == TEACHER)) == OTHER_SCHOOL
+    # Our DSL group is still our DSLs: the teacher is staff here, whatever they are elsewhere.
+    ours = incident_event(TEACHER, alert_groups=["dsl"])
+    raise_alerts(school, ours)
+    assert alerted(school, ours["incident_id"]) == [DSL, DEPUTY]
+    with pytest.raises(DirectoryIncomplete):
+        raise_alerts(school, here)  # a recorder of another school is no recorder here
+
+
+def test_an_ended_membership_stops_that_schools_alerts_and_leaves_the_home_entry_alone(school):
+    assert save(school, staff_event(TEACHER, "Tess Teacher", roles=["dsl"], school_id=OTHER_SCHOOL))
+    assert save(school, staff_event(TEACHER, "Tess Teacher", roles=["dsl"], school_id=OTHER_SCHOOL, active=False,
+                                    occurred_at="2026-01-05T10:00:00Z"))
+    there = incident_event(OTHER_DSL, alert_groups=["dsl"], school_id=OTHER_SCHOOL)
+    raise_alerts(school, there)
+    assert alerted(school, there["incident_id"]) == [OTHER_DSL]
+    with school() as session:
+        home = session.get(StaffMember, (TEACHER, SCHOOL))
+        assert home.active and home.roles == ["staff"]
+    named = incident_event(TEACHER, alert_user_ids=[TEACHER], alert_groups=[])
+    raise_alerts(school, named)
+    assert alerted(school, named["incident_id"]) == [TEACHER]

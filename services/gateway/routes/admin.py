@@ -100,6 +100,8 @@ class AdminStaffView(BaseModel):
     created_at: str | None = None
     deactivated_at: str | None = None
     link_sent: bool | None = None
+    home_school_id: int | None = None  # another school of the trust: roles here come from a membership
+    membership: bool | None = None
 
 
 class GroupView(BaseModel):

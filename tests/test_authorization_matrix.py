@@ -79,6 +79,7 @@ expect("GET", "/api/v1/session/factors",                             "U A A A A 
 expect("POST", "/api/v1/session/recovery-code",                      "U A A A A A A A A U")
 expect("POST", "/api/v1/session/recovery-codes",                     "U U A A A A A A A U")
 expect("POST", "/api/v1/session/second-factor",                      "U A A A A A A A A U")
+expect("POST", "/api/v1/session/school",                             "U U A A A A A A A U")
 expect("POST", "/api/v1/session/step-up",                            "U U A A A A A A A U")
 expect("POST", "/api/v1/session/totp/confirm",                       "U A A A A A A A A U")
 expect("POST", "/api/v1/session/totp/enrol",                         "U F A A A A A A A U")

@@ -2,17 +2,23 @@
 
 Password guessing is slowed by throttle.py (per source address and per account, never a lock-out);
 second-factor answers are checked and counted per account by factors.py.
+
+Trusts: an account belongs to its home school (staff.school_id, staff.roles) and may hold roles at other
+schools of the same trust (memberships). A session works in one school at a time (sessions.school_id,
+None for home); `standing_of` gives the roles, job title and groups that apply there, and everything
+downstream filters by that school, so nothing crosses from one school to another.
 """
 from __future__ import annotations
 
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from services.common.actor import SECOND_FACTOR_ROLES, Actor, Grant
@@ -22,7 +28,7 @@ from services.common.events import add_to_outbox, make_event
 
 from . import audit as audit_trail
 from . import factors
-from .models import GroupMember, LoginSession, OutboxEvent, StaffGroup, StaffMember
+from .models import GroupMember, LoginSession, Membership, OutboxEvent, School, StaffGroup, StaffMember
 
 hasher = PasswordHasher()
 _DUMMY_HASH = hasher.hash("not-a-password")
@@ -34,19 +40,73 @@ def hash_password(password: str) -> str:
     return hasher.hash(password)
 
 
-def grants_of(session: Session, user: StaffMember) -> tuple[Grant, ...]:
-    """What the member's groups let them read and record (category readers), read afresh on every
-    request: a change of group applies at once."""
+@dataclass(frozen=True)
+class Standing:
+    """Who an account is at one school: that school's roles and job title."""
+
+    school_id: int
+    roles: tuple[str, ...]
+    job_title: str | None
+
+
+def home_standing(user: StaffMember) -> Standing:
+    return Standing(school_id=user.school_id, roles=tuple(user.roles or ()), job_title=user.job_title)
+
+
+def membership(session: Session, user_id: int, school_id: int) -> Membership | None:
+    """The account's membership of a school other than its home (active or not), or None."""
+    return session.scalar(select(Membership).where(Membership.user_id == user_id, Membership.school_id == school_id))
+
+
+def standing_at(session: Session, user: StaffMember, school_id: int | None) -> Standing | None:
+    """The account's standing at `school_id` (None: home), or None when it holds no active role there."""
+    if school_id is None or school_id == user.school_id:
+        return home_standing(user)
+    member = membership(session, user.id, school_id)
+    if member is None or not member.active:
+        return None
+    return Standing(school_id=member.school_id, roles=tuple(member.roles or ()), job_title=member.job_title)
+
+
+def standing_of(session: Session, login: LoginSession, user: StaffMember) -> Standing:
+    """The standing at the session's current school; a membership ended since falls back to home (it
+    never keeps the roles it had)."""
+    return standing_at(session, user, login.school_id) or home_standing(user)
+
+
+def schools_of(session: Session, user: StaffMember, current: int) -> list[dict]:
+    """The schools the account may work in (home first, then active memberships), marking the current."""
+    ids = [user.school_id] + list(session.scalars(
+        select(Membership.school_id).where(Membership.user_id == user.id, Membership.active.is_(True))
+        .order_by(Membership.school_id)))
+    names = {s.id: s.name for s in session.scalars(select(School).where(School.id.in_(ids)))}
+    return [{"id": i, "name": names.get(i, f"School {i}"), "current": i == current} for i in ids]
+
+
+def switch_school(session: Session, login: LoginSession, user: StaffMember, school_id: int) -> Standing | None:
+    """Move the session to `school_id`; None (nothing changed) when the account holds no role there. The
+    second factor's time is kept: the same person in the same session."""
+    standing = standing_at(session, user, school_id)
+    if standing is not None:
+        login.school_id = None if school_id == user.school_id else school_id
+    return standing
+
+
+def grants_of(session: Session, user: StaffMember, school_id: int | None = None) -> tuple[Grant, ...]:
+    """What the member's groups at `school_id` (default: home) let them read and record (category readers),
+    read afresh on every request: a change of group applies at once."""
+    school_id = user.school_id if school_id is None else school_id
     groups = session.scalars(select(StaffGroup).join(GroupMember, GroupMember.group_id == StaffGroup.id)
                              .where(GroupMember.user_id == user.id, StaffGroup.active.is_(True),
-                                    StaffGroup.school_id == user.school_id).order_by(StaffGroup.id))
+                                    StaffGroup.school_id == school_id).order_by(StaffGroup.id))
     return tuple(Grant(categories=tuple(g.category_ids), year_groups=None if g.year_groups is None
                        else tuple(g.year_groups)) for g in groups if g.category_ids)
 
 
-def needs_second_factor(user: StaffMember, grants: tuple[Grant, ...] = ()) -> bool:
-    """Readers of records (DSL, SLT, category readers) and administrators hold a second factor."""
-    return bool(SECOND_FACTOR_ROLES & set(user.roles)) or bool(grants)
+def needs_second_factor(user: StaffMember, grants: tuple[Grant, ...] = (), roles=None) -> bool:
+    """Readers of records (DSL, SLT, category readers) and administrators hold a second factor. `roles`:
+    the roles at the session's school (default: home)."""
+    return bool(SECOND_FACTOR_ROLES & set(user.roles if roles is None else roles)) or bool(grants)
 
 
 def _epoch(naive_utc: datetime) -> float:
@@ -125,9 +185,9 @@ def verify_second_factor(session: Session, login: LoginSession, user: StaffMembe
     return factors.verify_totp(session, login, user, code, key, now).ok
 
 
-def needs_enrolment(session: Session, user: StaffMember, grants: tuple[Grant, ...] = ()) -> bool:
+def needs_enrolment(session: Session, user: StaffMember, grants: tuple[Grant, ...] = (), roles=None) -> bool:
     """Must hold a second factor and has none yet: set one up before anything else."""
-    return needs_second_factor(user, grants) and not factors.has_factor(session, user)
+    return needs_second_factor(user, grants, roles) and not factors.has_factor(session, user)
 
 
 def find_login(session: Session, user_id: int, csrf_token: str):
@@ -142,16 +202,18 @@ def end_session(login: LoginSession, now: datetime | None = None) -> None:
     login.ended_at = now or utcnow()
 
 
-def fully_signed_in(login: LoginSession, user: StaffMember, grants: tuple[Grant, ...] = ()) -> bool:
-    return not needs_second_factor(user, grants) or login.second_factor_at is not None
+def fully_signed_in(login: LoginSession, user: StaffMember, grants: tuple[Grant, ...] = (), roles=None) -> bool:
+    return not needs_second_factor(user, grants, roles) or login.second_factor_at is not None
 
 
 def actor_for(login: LoginSession, user: StaffMember, grants: tuple[Grant, ...] = (),
-              step_up: timedelta = timedelta(minutes=30)) -> Actor:
+              step_up: timedelta = timedelta(minutes=30), standing: Standing | None = None) -> Actor:
+    """The signed actor context: the account at `standing`'s school (default: home), with its roles there."""
+    standing = standing or home_standing(user)
     second = _epoch(login.second_factor_at) if login.second_factor_at else None
-    return Actor(user_id=user.id, school_id=user.school_id, name=user.name, roles=tuple(user.roles),
+    return Actor(user_id=user.id, school_id=standing.school_id, name=user.name, roles=standing.roles,
                  second_factor_at=second, step_up_until=None if second is None else second + step_up.total_seconds(),
-                 grants=grants, job_title=user.job_title)
+                 grants=grants, job_title=standing.job_title)
 
 
 def save_staff_member(session: Session, *, school_id: int, name: str, email: str, roles: list[str],
@@ -180,11 +242,41 @@ def save_staff_member(session: Session, *, school_id: int, name: str, email: str
     add_to_outbox(session, OutboxEvent, make_event(
         "staff_member_saved", school_id, user_id=user.id, name=user.name, email=user.email,
         roles=list(user.roles), active=user.active))
+    for member in session.scalars(select(Membership).where(Membership.user_id == user.id)):
+        publish_membership(session, user, member)  # a new name, address or deactivation reaches them too
     return user
 
 
+def publish_membership(session: Session, user: StaffMember, member: Membership) -> None:
+    """Tell the other services who the account is at a member school (the alerts directory keeps one
+    entry per account and school): alerted there with those roles, while both the account and the
+    membership are active."""
+    add_to_outbox(session, OutboxEvent, make_event(
+        "staff_member_saved", member.school_id, user_id=user.id, name=user.name, email=user.email,
+        roles=list(member.roles or []), active=bool(user.active and member.active)))
+
+
+def save_membership(session: Session, user: StaffMember, school_id: int, *, roles: list[str],
+                    job_title: str | None = None, active: bool = True) -> Membership:
+    """Create or update the account's membership of `school_id` (never its home school) and publish it."""
+    if school_id == user.school_id:
+        raise Conflict("That is the account's home school.")
+    member = membership(session, user.id, school_id)
+    if member is None:
+        member = Membership(user_id=user.id, school_id=school_id)
+        session.add(member)
+    member.roles, member.job_title, member.active = list(roles), job_title, active
+    member.deactivated_at = None if active else (member.deactivated_at or utcnow())
+    session.flush()
+    publish_membership(session, user, member)
+    return member
+
+
 def search_staff(session: Session, school_id: int, q: str, limit: int = 20) -> list[StaffMember]:
-    query = select(StaffMember).where(StaffMember.school_id == school_id, StaffMember.active.is_(True))
+    """The school's active staff by name: its own and members from other schools of its trust."""
+    members = select(Membership.user_id).where(Membership.school_id == school_id, Membership.active.is_(True))
+    query = select(StaffMember).where(or_(StaffMember.school_id == school_id, StaffMember.id.in_(members)),
+                                      StaffMember.active.is_(True))
     if not storable(q or ""):
         return []  # no name holds what no text may hold
     for term in (q or "").split()[:4]:

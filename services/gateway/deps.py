@@ -136,13 +136,15 @@ async def _signed_in(request: Request, cfg: Settings, db: Database) -> SignedInU
         if found is None:
             return None
         login, user = found
-        grants = accounts.grants_of(session, user)
-        actor = accounts.actor_for(login, user, grants, timedelta(minutes=cfg.step_up_minutes))
-        owing = not accounts.fully_signed_in(login, user, grants)
-        return SignedInUser(id=user.id, school_id=user.school_id, name=user.name, email=user.email,
-                            roles=tuple(user.roles), csrf_token=login.csrf_token,
+        # The school the session works in decides the roles, job title and groups (accounts.standing_of).
+        here = accounts.standing_of(session, login, user)
+        grants = accounts.grants_of(session, user, here.school_id)
+        actor = accounts.actor_for(login, user, grants, timedelta(minutes=cfg.step_up_minutes), here)
+        owing = not accounts.fully_signed_in(login, user, grants, here.roles)
+        return SignedInUser(id=user.id, school_id=here.school_id, name=user.name, email=user.email,
+                            roles=here.roles, csrf_token=login.csrf_token,
                             second_factor_required=owing, actor=actor, actor_token=sign(actor, cfg.actor_key),
-                            enrolment_required=owing and accounts.needs_enrolment(session, user, grants))
+                            enrolment_required=owing and accounts.needs_enrolment(session, user, grants, here.roles))
 
     user = await db.run(load) if token else None
     if user is None:

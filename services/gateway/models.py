@@ -56,6 +56,22 @@ class School(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class Membership(Base):
+    """An account's roles at a school of its trust other than its home school (staff.school_id and
+    staff.roles stay the home school's). The session's current school decides which roles apply."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("user_id", "school_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    school_id: Mapped[int] = mapped_column(Integer, index=True)
+    roles: Mapped[list] = mapped_column(JSON, default=list)
+    job_title: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    deactivated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
 class StaffGroup(Base):
     """A group the school defines (SENCO, first-aid lead, pastoral leads…): its members read and record
     in its categories, optionally for some year groups only (None: all)."""
@@ -150,6 +166,8 @@ class LoginSession(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     # A WebAuthn ceremony's challenge, waiting for the browser's answer (base64url).
     webauthn_challenge: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The school the session is working in (a membership's); None: the account's home school.
+    school_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class AuditEntry(Base):

@@ -48,22 +48,27 @@ async def list_staff(ctx: Context, admin, status: str = "active", q: str = "") -
 
 async def get_member(ctx: Context, admin, user_id: int) -> dict:
     def load(session):
-        user = staff.get_member(session, admin.school_id, user_id)
-        return staff.view(session, user)
+        user, _ = staff.find_staff(session, admin.school_id, user_id)
+        return staff.view(session, user, admin.school_id)
     return await ctx.db.run(load)
 
 
 async def add_member(ctx: Context, admin, *, name: str, email: str, job_title: str | None, roles: list[str],
                      group_ids: list[int] | None = None) -> dict:
-    """A new account, and its set-password link by e-mail."""
+    """A new account, and its set-password link by e-mail; or, for an account of another school of the
+    trust, a membership here (no link: they sign in as before, and switch school)."""
     def add(session):
-        user = staff.add_member(session, admin.school_id, admin.roles, name=name, email=email, job_title=job_title,
-                                roles=roles, group_ids=group_ids)
-        invitation = _invitation(session, user, admin.id, first=True)
+        user, member = staff.add_member(session, admin.school_id, admin.roles, name=name, email=email,
+                                        job_title=job_title, roles=roles, group_ids=group_ids)
+        here = member or user
+        invitation = None if member else _invitation(session, user, admin.id, first=True)
         _audit(session, ctx, admin, "add_staff", "staff", user.id,
-               "roles=" + ",".join(user.roles) + (" groups=" + ",".join(map(str, sorted(group_ids))) if group_ids else ""))
-        return staff.view(session, user), invitation
+               ("membership, home school " + str(user.school_id) + " " if member else "")
+               + "roles=" + ",".join(here.roles) + (" groups=" + ",".join(map(str, sorted(group_ids))) if group_ids else ""))
+        return staff.view(session, user, admin.school_id), invitation
     view, invitation = await ctx.db.run(add)
+    if invitation is None:
+        return {**view, "link_sent": False, "membership": True}
     return {**view, "link_sent": bool(await _mail_links(ctx, [invitation]))}
 
 
@@ -72,18 +77,21 @@ async def edit_member(ctx: Context, admin, user_id: int, changes: dict) -> dict:
         user, changed = staff.edit_member(session, admin.school_id, admin.roles, user_id, changes)
         if changed:
             detail = "changed=" + ",".join(changed)
+            shown = staff.view(session, user, admin.school_id)
             if "roles" in changed:
-                detail += " roles=" + ",".join(user.roles)
+                detail += " roles=" + ",".join(shown["roles"])
             _audit(session, ctx, admin, "edit_staff", "staff", user.id, detail)
-        return staff.view(session, user)
+        return staff.view(session, user, admin.school_id)
     return await ctx.db.run(edit)
 
 
 async def deactivate(ctx: Context, admin, user_id: int) -> dict:
     def run(session):
         user = staff.deactivate(session, admin.school_id, admin.id, user_id)
-        _audit(session, ctx, admin, "deactivate_staff", "staff", user.id, "sessions ended")
-        return staff.view(session, user)
+        member = user.school_id != admin.school_id
+        _audit(session, ctx, admin, "deactivate_staff", "staff", user.id,
+               "membership ended, sessions here ended" if member else "sessions ended")
+        return staff.view(session, user, admin.school_id)
     return await ctx.db.run(run)
 
 
@@ -91,14 +99,14 @@ async def reactivate(ctx: Context, admin, user_id: int) -> dict:
     def run(session):
         user = staff.reactivate(session, admin.school_id, user_id)
         _audit(session, ctx, admin, "reactivate_staff", "staff", user.id)
-        return staff.view(session, user)
+        return staff.view(session, user, admin.school_id)
     return await ctx.db.run(run)
 
 
 async def send_link(ctx: Context, admin, user_id: int) -> dict:
     """A new set-password link (the earlier ones stop working); for an active account only."""
     def run(session):
-        user = staff.get_member(session, admin.school_id, user_id)
+        user = staff.home_member(session, admin.school_id, user_id)
         if not user.active:
             raise ValidationFailed.one("user_id", "This account is deactivated. Reactivate it first.")
         invitation = _invitation(session, user, admin.id, first=False)

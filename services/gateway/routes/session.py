@@ -3,19 +3,40 @@
 `POST /api/v1/session` refuses a request another site started (login CSRF: `Sec-Fetch-Site`, `Origin`),
 and answers 429 with Retry-After while this address must wait (throttle.py), the same whether or not the
 account exists. The second factor, step-up, recovery codes and security keys are in routes/factors.py.
+
+Trusts: `GET` lists the schools the account holds a role at; `POST /api/v1/session/school` moves the
+session to one of them (its roles and groups there apply from the next request on).
 """
 from __future__ import annotations
 
 from fastapi import HTTPException, Response
+from pydantic import BaseModel
+
+from services.common.contracts.base import Id, View
 
 from . import api_router
 from . import factors as factor_routes
-from ..deps import Ctx, SameSiteOnly, Settings, SignedIn, clear_session_cookie, set_session_cookie
+from ..deps import Ctx, CurrentUser, SameSiteOnly, Settings, SignedIn, clear_session_cookie, set_session_cookie
 from ..schemas import Credentials, SessionView
 from ..throttle import MESSAGE as THROTTLED
 from ..usecases import session
 
 router = api_router("/api/v1/session", "session")
+
+
+class SchoolChoice(View):
+    id: int
+    name: str
+    current: bool
+
+
+class SignedInView(SessionView):
+    schools: list[SchoolChoice] | None = None
+
+
+class SchoolSwitch(BaseModel):
+    model_config = {"extra": "forbid"}
+    school_id: Id
 
 
 @router.post("", response_model=SessionView, response_model_exclude_none=True,
@@ -31,11 +52,21 @@ async def create_session(body: Credentials, response: Response, ctx: Ctx, cfg: S
     return result.body
 
 
-@router.get("", response_model=SessionView, response_model_exclude_none=True, summary="Who is signed in")
-async def whoami(user: SignedIn):
+@router.get("", response_model=SignedInView, response_model_exclude_none=True, summary="Who is signed in")
+async def whoami(user: SignedIn, ctx: Ctx):
     return {"user": user.public(), "csrf_token": user.csrf_token,
             "second_factor_required": user.second_factor_required,
-            "enrolment_required": user.enrolment_required, "step_up_until": user.step_up_until}
+            "enrolment_required": user.enrolment_required, "step_up_until": user.step_up_until,
+            "schools": await session.schools(ctx, user)}
+
+
+@router.post("/school", response_model=SignedInView, response_model_exclude_none=True,
+             summary="Work in another school of the trust where the account holds a role")
+async def switch_school(body: SchoolSwitch, user: CurrentUser, ctx: Ctx):
+    switched = await session.switch_school(ctx, user, body.school_id)
+    if switched is None:
+        raise HTTPException(403, session.NOT_A_MEMBER)
+    return switched
 
 
 @router.delete("", status_code=204, summary="Sign out")

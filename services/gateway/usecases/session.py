@@ -92,3 +92,40 @@ def _sign_out(session, csrf_token: str, user_id: int, ip: str | None) -> None:
 
 async def sign_out(ctx: Context, user) -> None:
     await ctx.db.run(_sign_out, user.csrf_token, user.id, ctx.ip)
+
+
+# --- the school a session works in (trusts) ---------------------------------------------------------------
+
+NOT_A_MEMBER = "You do not hold a role at that school."
+
+
+def _schools(session, user_id: int, current: int) -> list[dict]:
+    member = session.get(accounts.StaffMember, user_id)
+    return accounts.schools_of(session, member, current) if member else []
+
+
+async def schools(ctx: Context, user) -> list[dict]:
+    """The schools the signed-in account may work in, the current one marked."""
+    return await ctx.db.run(_schools, user.id, user.school_id)
+
+
+def _switch(session, user_id: int, csrf_token: str, from_school: int, school_id: int, ip: str | None) -> dict | None:
+    login, member = accounts.find_login(session, user_id, csrf_token)
+    here = accounts.switch_school(session, login, member, school_id) if login and member else None
+    accounts.audit(session, action="switch_school", outcome="ok" if here else "refused:403", user_id=user_id,
+                   school_id=from_school, object_type="school", object_id=school_id, ip=ip)
+    if here is None:
+        return None
+    grants = accounts.grants_of(session, member, here.school_id)
+    owing = not accounts.fully_signed_in(login, member, grants, here.roles)
+    return {"user": {"id": member.id, "name": member.name, "roles": list(here.roles)},
+            "csrf_token": login.csrf_token, "second_factor_required": owing,
+            "enrolment_required": owing and accounts.needs_enrolment(session, member, grants, here.roles),
+            "schools": accounts.schools_of(session, member, here.school_id)}
+
+
+async def switch_school(ctx: Context, user, school_id: int) -> dict | None:
+    """Move the session to another school where the account holds a role (audited either way): the session
+    as it now stands there, or None when the account holds no role there. The second factor's time is kept;
+    roles there that need a factor the session has not given ask for it (or for enrolment) as at sign-in."""
+    return await ctx.db.run(_switch, user.id, user.csrf_token, user.school_id, school_id, ctx.ip)

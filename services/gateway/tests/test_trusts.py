@@ -1,0 +1,314 @@
+"""Trusts: one account with roles at several schools of a trust, working in one at a time.
+
+The session's current school decides the roles, job title and groups that reach the signed actor (the
+services filter by its school), so a DSL at one school who is a member of staff at another is only that
+there. Switching is audited; an ended membership falls back to the home school; an administrator adding
+an address of another school of the same trust gives that account a membership, never a new account.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from services.common.actor import verify
+from services.common.db import session_factory
+from services.gateway import accounts, mailer
+from services.gateway.models import AuditEntry, LoginSession, Membership, OutboxEvent, School, StaffGroup, GroupMember
+from services.gateway.seed import DEMO_PASSWORD, DEMO_SCHOOL_ID, DEMO_TOTP_SECRET
+
+from .conftest import signed_in, staff
+
+BIRCH, ELM, LONE = 2, 3, 4  # Birch is in the demo school's trust; Elm in another; Lone in none
+ACTOR_KEY = "k" * 40
+
+
+@pytest.fixture(autouse=True)
+def sent(monkeypatch):
+    messages = []
+    monkeypatch.setattr(mailer, "send", lambda cfg, message: messages.append(message))
+    return messages
+
+
+@pytest.fixture
+def db(engine):
+    factory = session_factory(engine)
+
+    def run(fn):
+        with factory.begin() as s:
+            return fn(s)
+    return run
+
+
+def unique(prefix="person") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}@trust.haven.test"
+
+
+@pytest.fixture(scope="module")
+def schools(engine):
+    """The demo school and Birch in the Oak trust, Elm in the Elm trust, Lone in none; an administrator
+    at Birch (also its DSL) and one at Lone."""
+    with session_factory(engine).begin() as s:
+        s.get(School, DEMO_SCHOOL_ID).trust = "Oak Trust"
+        s.add_all([School(id=BIRCH, name="Birch Academy", trust="Oak Trust"),
+                   School(id=ELM, name="Elm School", trust="Elm Trust"), School(id=LONE, name="Lone School")])
+        s.flush()
+        for school, email in ((BIRCH, "admin@birch.haven.test"), (ELM, "staff@elm.haven.test"),
+                              (LONE, "admin@lone.haven.test")):
+            accounts.save_staff_member(s, school_id=school, name="Head " + str(school), email=email,
+                                       roles=["dsl", "admin"] if school != ELM else ["staff"], password=DEMO_PASSWORD,
+                                       totp_secret=DEMO_TOTP_SECRET)
+    return {"birch": BIRCH}
+
+
+@pytest.fixture(scope="module")
+def birch_admin(app, schools):
+    return signed_in(app, "admin@birch.haven.test", totp_step=0)
+
+
+def member_of(db, email: str, school_id: int, roles, job_title=None, active=True):
+    def run(s):
+        user = staff(s, email)
+        return accounts.save_membership(s, user, school_id, roles=list(roles), job_title=job_title, active=active).id
+    return db(run)
+
+
+def actor_of_last_call(rpc):
+    return verify(rpc.calls[-1]["args"][0], ACTOR_KEY, max_age=60)
+
+
+def new_account(db, roles=("staff",), school_id=DEMO_SCHOOL_ID, factor=False) -> str:
+    email = unique()
+    db(lambda s: accounts.save_staff_member(s, school_id=school_id, name="Pat Trust", email=email, roles=list(roles),
+                                            password=DEMO_PASSWORD, totp_secret=DEMO_TOTP_SECRET if factor else None))
+    return email
+
+
+def audit_entries(engine, action: str, user_id: int) -> list[AuditEntry]:
+    with session_factory(engine)() as s:
+        return s.scalars(select(AuditEntry).where(AuditEntry.action == action, AuditEntry.user_id == user_id)
+                         .order_by(AuditEntry.id)).all()
+
+
+# --- the session's school ---------------------------------------------------------------------------------
+
+def test_the_session_lists_the_accounts_schools_home_first(app, db, schools):
+    email = new_account(db)
+    member_of(db, email, BIRCH, ["staff"])
+    client = signed_in(app, email)
+    assert client.get("/api/v1/session").json()["schools"] == [
+        {"id": DEMO_SCHOOL_ID, "name": "Haven Demo Primary", "current": True},
+        {"id": BIRCH, "name": "Birch Academy", "current": False}]
+
+
+def test_a_dsl_at_home_is_only_staff_at_a_school_where_they_are_staff(app, db, rpc, engine, schools):
+    email = new_account(db, roles=("dsl",), factor=True)
+    member_of(db, email, BIRCH, ["staff"], job_title="Visiting teacher")
+    client = signed_in(app, email, totp_step=0)
+    rpc.answers["alerts.list_alerts"] = []
+    assert client.get("/api/v1/alerts").status_code == 200
+    home = actor_of_last_call(rpc)
+    assert (home.school_id, home.roles) == (DEMO_SCHOOL_ID, ("dsl",))
+    assert client.get("/api/v1/audit").status_code == 200  # the DSL team's audit search, at home
+
+    r = client.post("/api/v1/session/school", json={"school_id": BIRCH})
+    assert r.status_code == 200, r.text
+    assert r.json()["user"]["roles"] == ["staff"] and r.json()["second_factor_required"] is False
+    assert [s["id"] for s in r.json()["schools"] if s["current"]] == [BIRCH]
+    assert client.get("/api/v1/alerts").status_code == 200
+    there = actor_of_last_call(rpc)
+    assert (there.school_id, there.roles, there.job_title) == (BIRCH, ("staff",), "Visiting teacher")
+    assert there.second_factor_at is not None  # the same person in the same session: the factor's time is kept
+    calls = len(rpc.calls)
+    assert client.get("/api/v1/audit").status_code == 403  # not the DSL team here
+    assert client.get("/api/v1/cases").status_code == 403
+    assert len(rpc.calls) == calls  # refused at the door: no service was asked
+    user_id = client.get("/api/v1/session").json()["user"]["id"]
+    switched = audit_entries(engine, "switch_school", user_id)
+    assert [(e.outcome, e.object_id, e.school_id) for e in switched] == [("ok", str(BIRCH), DEMO_SCHOOL_ID)]
+    refused = audit_entries(engine, "search_audit_log", user_id)[-1]
+    assert (refused.outcome, refused.school_id) == ("refused:403", BIRCH)
+
+    assert client.post("/api/v1/session/school", json={"school_id": DEMO_SCHOOL_ID}).status_code == 200
+    assert client.get("/api/v1/alerts").status_code == 200
+    assert actor_of_last_call(rpc).roles == ("dsl",) and actor_of_last_call(rpc).school_id == DEMO_SCHOOL_ID
+
+
+@pytest.mark.parametrize("target", [ELM, LONE, BIRCH, 999999])
+def test_switching_to_a_school_without_a_role_there_is_refused_and_audited(app, db, engine, rpc, schools, target):
+    email = new_account(db)
+    member_of(db, email, BIRCH, ["staff"], active=False)  # an ended membership is no membership
+    client = signed_in(app, email)
+    r = client.post("/api/v1/session/school", json={"school_id": target})
+    assert r.status_code == 403 and "role at that school" in r.json()["detail"]
+    rpc.answers["alerts.list_alerts"] = []
+    client.get("/api/v1/alerts")
+    assert actor_of_last_call(rpc).school_id == DEMO_SCHOOL_ID
+    user_id = client.get("/api/v1/session").json()["user"]["id"]
+    assert [(e.outcome, e.object_id) for e in audit_entries(engine, "switch_school", user_id)] == [
+        ("refused:403", str(target))]
+
+
+@pytest.mark.parametrize("body", [{}, {"school_id": 0}, {"school_id": "2"}, {"school_id": 2**70},
+                                  {"school_id": 2, "roles": ["dsl"]}, {"school_id": None}])
+def test_a_bad_switch_is_a_422(app, db, schools, body):
+    client = signed_in(app, new_account(db))
+    assert client.post("/api/v1/session/school", json=body).status_code == 422
+
+
+def test_switching_needs_a_finished_sign_in_and_the_csrf_token(app, db, schools):
+    from fastapi.testclient import TestClient
+    assert TestClient(app).post("/api/v1/session/school", json={"school_id": BIRCH}).status_code == 401
+    email = new_account(db, roles=("dsl",), factor=True)
+    member_of(db, email, BIRCH, ["staff"])
+    client = TestClient(app)
+    r = client.post("/api/v1/session", json={"email": email, "password": DEMO_PASSWORD})
+    client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+    # Owing the second factor at home: no switching round it to a school where the roles need none.
+    assert client.post("/api/v1/session/school", json={"school_id": BIRCH}).status_code == 401
+    del client.headers["X-CSRF-Token"]
+    assert client.post("/api/v1/session/school", json={"school_id": BIRCH}).status_code == 403
+
+
+def test_an_ended_membership_sends_a_session_working_there_back_home(app, db, rpc, schools):
+    email = new_account(db)
+    member_of(db, email, BIRCH, ["slt"])
+    client = signed_in(app, email)
+    r = client.post("/api/v1/session/school", json={"school_id": BIRCH})
+    assert r.status_code == 200 and r.json()["enrolment_required"] is True  # SLT there holds a factor
+    assert client.get("/api/v1/alerts").status_code == 401
+    member_of(db, email, BIRCH, ["slt"], active=False)
+    seen = client.get("/api/v1/session").json()
+    assert seen["user"]["roles"] == ["staff"] and seen["second_factor_required"] is False
+    assert seen["schools"] == [{"id": DEMO_SCHOOL_ID, "name": "Haven Demo Primary", "current": True}]
+    rpc.answers["alerts.list_alerts"] = []
+    assert client.get("/api/v1/alerts").status_code == 200
+    assert actor_of_last_call(rpc).school_id == DEMO_SCHOOL_ID
+
+
+def test_roles_at_the_new_school_that_need_a_factor_ask_for_it(app, db, rpc, schools):
+    """Staff at home (no factor given in this session) and DSL at Birch: the code, not the records."""
+    email = new_account(db, factor=True)
+    member_of(db, email, BIRCH, ["dsl"])
+    client = signed_in(app, email)  # staff at home: signed in without the code
+    r = client.post("/api/v1/session/school", json={"school_id": BIRCH})
+    assert r.status_code == 200
+    assert r.json()["second_factor_required"] is True and r.json()["enrolment_required"] is False
+    assert client.get("/api/v1/alerts").status_code == 401
+    import time
+
+    import pyotp
+    code = pyotp.TOTP(DEMO_TOTP_SECRET).at(int(time.time()))
+    assert client.post("/api/v1/session/second-factor", json={"code": code}).status_code == 200
+    rpc.answers["alerts.list_alerts"] = []
+    assert client.get("/api/v1/alerts").status_code == 200
+    assert actor_of_last_call(rpc).roles == ("dsl",) and actor_of_last_call(rpc).school_id == BIRCH
+
+
+def test_groups_grant_categories_only_at_their_own_school(app, db, rpc, schools):
+    email = new_account(db, factor=True)
+    member_of(db, email, BIRCH, ["staff"])
+
+    def groups(s):
+        user = staff(s, email)
+        home = StaffGroup(school_id=DEMO_SCHOOL_ID, name="Medical " + email, category_ids=[4])
+        there = StaffGroup(school_id=BIRCH, name="SEN " + email, category_ids=[5], year_groups=["Year 3"])
+        s.add_all([home, there])
+        s.flush()
+        s.add_all([GroupMember(group_id=home.id, user_id=user.id), GroupMember(group_id=there.id, user_id=user.id)])
+    db(groups)
+    client = signed_in(app, email, totp_step=0)
+    rpc.answers["alerts.list_alerts"] = []
+    client.get("/api/v1/alerts")
+    assert [g.categories for g in actor_of_last_call(rpc).grants] == [(4,)]
+    client.post("/api/v1/session/school", json={"school_id": BIRCH})
+    client.get("/api/v1/alerts")
+    assert [(g.categories, g.year_groups) for g in actor_of_last_call(rpc).grants] == [((5,), ("Year 3",))]
+
+
+# --- administration: members from the trust ---------------------------------------------------------------
+
+def test_adding_an_address_of_the_trust_gives_a_membership_not_an_account(birch_admin, db, engine, sent):
+    email = new_account(db, roles=("dsl",))
+    r = birch_admin.post("/api/v1/admin/staff", json={"name": "Ignored", "email": email.upper(),
+                                                      "roles": ["slt"], "job_title": "Trust SLT"})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["membership"] is True and body["link_sent"] is False and sent == []
+    assert body["roles"] == ["slt"] and body["job_title"] == "Trust SLT" and body["home_school_id"] == DEMO_SCHOOL_ID
+    with session_factory(engine)() as s:
+        user = staff(s, email)
+        assert user.school_id == DEMO_SCHOOL_ID and user.roles == ["dsl"] and user.name == "Pat Trust"
+        events = [json.loads(e.body) for e in s.scalars(select(OutboxEvent).where(
+            OutboxEvent.event_type == "staff_member_saved").order_by(OutboxEvent.id))]
+        events = [e for e in events if e["user_id"] == user.id]
+        assert events[-1]["school_id"] == BIRCH and events[-1]["roles"] == ["slt"] and events[-1]["active"]
+    listed = {s["id"]: s for s in birch_admin.get("/api/v1/admin/staff").json()}
+    assert listed[user.id]["roles"] == ["slt"]
+    # Added again: already on the staff here.
+    again = birch_admin.post("/api/v1/admin/staff", json={"name": "X", "email": email, "roles": ["staff"]})
+    assert again.status_code == 422
+
+
+@pytest.mark.parametrize("home", [ELM, LONE])
+def test_an_address_of_a_school_outside_the_trust_is_refused(birch_admin, db, home):
+    email = new_account(db, school_id=home)
+    r = birch_admin.post("/api/v1/admin/staff", json={"name": "X", "email": email, "roles": ["staff"]})
+    assert r.status_code == 409 and "outside this trust" in r.json()["detail"]
+
+
+def test_a_school_in_no_trust_takes_no_members(app, db, schools):
+    client = signed_in(app, "admin@lone.haven.test", totp_step=0)
+    r = client.post("/api/v1/admin/staff", json={"name": "X", "email": new_account(db), "roles": ["staff"]})
+    assert r.status_code == 409
+
+
+def test_editing_a_member_changes_only_this_schools_roles(birch_admin, db, engine):
+    email = new_account(db, roles=("staff",))
+    user_id = birch_admin.post("/api/v1/admin/staff", json={"name": "X", "email": email,
+                                                            "roles": ["staff"]}).json()["id"]
+    r = birch_admin.patch(f"/api/v1/admin/staff/{user_id}", json={"roles": ["staff", "dsl"], "name": "Pat Trust"})
+    assert r.status_code == 200, r.text
+    assert r.json()["roles"] == ["staff", "dsl"]
+    with session_factory(engine)() as s:
+        assert staff(s, email).roles == ["staff"]
+    r = birch_admin.patch(f"/api/v1/admin/staff/{user_id}", json={"name": "Renamed", "email": unique()})
+    assert r.status_code == 422 and {e["field"] for e in r.json()["errors"]} == {"name", "email"}
+    for path in ("/password-link", "/reset-second-factor"):
+        r = birch_admin.post(f"/api/v1/admin/staff/{user_id}{path}")
+        assert r.status_code == 409 and "home school" in r.json()["detail"]
+
+
+def test_deactivating_a_member_ends_only_this_schools_membership_and_sessions(app, birch_admin, db, engine):
+    email = new_account(db, roles=("staff",))
+    user_id = birch_admin.post("/api/v1/admin/staff", json={"name": "X", "email": email,
+                                                            "roles": ["staff"]}).json()["id"]
+    at_birch, at_home = signed_in(app, email), signed_in(app, email)
+    assert at_birch.post("/api/v1/session/school", json={"school_id": BIRCH}).status_code == 200
+    r = birch_admin.post(f"/api/v1/admin/staff/{user_id}/deactivate")
+    assert r.status_code == 200 and r.json()["active"] is False
+    assert at_birch.get("/api/v1/session").status_code == 401
+    assert at_home.get("/api/v1/session").status_code == 200
+    with session_factory(engine)() as s:
+        assert staff(s, email).active is True
+        assert s.scalar(select(Membership.active).where(Membership.user_id == user_id)) is False
+    assert user_id in [m["id"] for m in birch_admin.get("/api/v1/admin/staff", params={"status": "inactive"}).json()]
+    assert user_id not in [m["id"] for m in birch_admin.get("/api/v1/admin/staff").json()]
+    assert at_home.post("/api/v1/session/school", json={"school_id": BIRCH}).status_code == 403
+    assert birch_admin.post(f"/api/v1/admin/staff/{user_id}/reactivate").json()["active"] is True
+    assert at_home.post("/api/v1/session/school", json={"school_id": BIRCH}).status_code == 200
+
+
+def test_the_home_schools_administrator_does_not_see_memberships_elsewhere(app, birch_admin, db):
+    """The demo school's list shows the account with its home roles, not Birch's."""
+    email = new_account(db, roles=("staff",))
+    user_id = birch_admin.post("/api/v1/admin/staff", json={"name": "X", "email": email,
+                                                            "roles": ["dsl"]}).json()["id"]
+    home_admin = signed_in(app, "admin@demo.haven.test", totp_step=0)
+    seen = home_admin.get(f"/api/v1/admin/staff/{user_id}").json()
+    assert seen["roles"] == ["staff"]
+    # Birch's administrator cannot reach an account of the trust that holds no role at Birch.
+    stranger_id = signed_in(app, new_account(db)).get("/api/v1/session").json()["user"]["id"]
+    assert birch_admin.get(f"/api/v1/admin/staff/{stranger_id}").status_code == 404

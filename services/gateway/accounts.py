@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from services.common.actor import SECOND_FACTOR_ROLES, Actor, Grant
@@ -81,6 +81,12 @@ def schools_of(session: Session, user: StaffMember, current: int) -> list[dict]:
         .order_by(Membership.school_id)))
     names = {s.id: s.name for s in session.scalars(select(School).where(School.id.in_(ids)))}
     return [{"id": i, "name": names.get(i, f"School {i}"), "current": i == current} for i in ids]
+
+
+def school_count(session: Session, user: StaffMember) -> int:
+    """How many schools the account may work in: its home and its active memberships."""
+    return 1 + (session.scalar(select(func.count()).select_from(Membership).where(
+        Membership.user_id == user.id, Membership.active.is_(True))) or 0)
 
 
 def switch_school(session: Session, login: LoginSession, user: StaffMember, school_id: int) -> Standing | None:

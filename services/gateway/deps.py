@@ -49,6 +49,7 @@ class SignedInUser:
     actor: Actor
     actor_token: str
     enrolment_required: bool = False  # must hold a second factor and has none yet
+    school_count: int = 1  # schools the account holds roles at (more than one: it may switch)
 
     @property
     def step_up_until(self) -> float | None:
@@ -144,7 +145,8 @@ async def _signed_in(request: Request, cfg: Settings, db: Database) -> SignedInU
         return SignedInUser(id=user.id, school_id=here.school_id, name=user.name, email=user.email,
                             roles=here.roles, csrf_token=login.csrf_token,
                             second_factor_required=owing, actor=actor, actor_token=sign(actor, cfg.actor_key),
-                            enrolment_required=owing and accounts.needs_enrolment(session, user, grants, here.roles))
+                            enrolment_required=owing and accounts.needs_enrolment(session, user, grants, here.roles),
+                            school_count=accounts.school_count(session, user))
 
     user = await db.run(load) if token else None
     if user is None:

@@ -16,7 +16,8 @@ from services.common.errors import HavenError
 from ..deps import Ctx, CurrentUser
 from ..schemas import PathId
 from ..usecases import alerts
-from . import case_pages, incident_form, incident_page, pupil_pages, resume, roll_pages, sign_in_pages, tray_pages
+from . import (case_pages, incident_form, incident_page, pupil_pages, resume, roll_pages, school_pages, sign_in_pages,
+               tray_pages)
 from .common import error_page, redirect, render, static_files, to_sign_in
 
 __all__ = ["router", "error_page", "to_sign_in", "static_files"]
@@ -60,5 +61,6 @@ async def favicon():
     return Response(status_code=204)
 
 
-for area in (sign_in_pages, incident_form, incident_page, pupil_pages, case_pages, tray_pages, roll_pages, resume):
+for area in (sign_in_pages, incident_form, incident_page, pupil_pages, case_pages, tray_pages, roll_pages, resume,
+             school_pages):
     router.include_router(area.router)

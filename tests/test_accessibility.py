@@ -58,6 +58,7 @@ PAGES: dict[str, list[tuple[str, str]]] = {
     "/sign-in/enrol": [("enrolling", "/sign-in/enrol")],
     "/step-up": [("dsl", "/step-up")],
     "/account/security": [("teacher", "/account/security"), ("dsl", "/account/security")],
+    "/account/schools": [("teacher", "/account/schools")],
     "/set-password/{token}": [("anonymous", "/set-password/{password_link}")],
     "/audit": [("dsl", "/audit")],
     "/admin": [("dsl", "/admin")],

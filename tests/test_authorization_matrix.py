@@ -66,6 +66,8 @@ def expect(method: str, path: str, answers: str, variant: str = "sg") -> None:
 #                                                                     anon pend staff alerted senco slt dsl admin gov key
 # --- signing in, the session, one's own account -----------------------------------------------
 expect("POST", "/account/recovery-codes",                            "U U A A A A A A A U")
+expect("GET", "/account/schools",                                    "U U A A A A A A A U")
+expect("POST", "/account/schools",                                   "U U A A A A A A A U")
 expect("GET", "/account/security",                                   "U U A A A A A A A U")
 expect("POST", "/account/security/keys/{key_id}/remove",             "U U U U N N N N U U")
 expect("POST", "/api/v1/account/set-password",                       "A A A A A A A A A A")

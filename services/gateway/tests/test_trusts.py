@@ -312,3 +312,38 @@ def test_the_home_schools_administrator_does_not_see_memberships_elsewhere(app, 
     # Birch's administrator cannot reach an account of the trust that holds no role at Birch.
     stranger_id = signed_in(app, new_account(db)).get("/api/v1/session").json()["user"]["id"]
     assert birch_admin.get(f"/api/v1/admin/staff/{stranger_id}").status_code == 404
+
+
+# --- the web page ---------------------------------------------------------------------------------------------
+
+def test_the_schools_page_lists_the_schools_and_switches(app, db, rpc, engine, schools):
+    email = new_account(db)
+    member_of(db, email, BIRCH, ["staff"])
+    client = signed_in(app, email)
+    page = client.get("/account/schools")
+    assert page.status_code == 200
+    assert "Haven Demo Primary" in page.text and "Work in Birch Academy" in page.text
+    assert "Work in Haven Demo Primary" not in page.text  # the current school has no button
+    token = client.headers["X-CSRF-Token"]
+    del client.headers["X-CSRF-Token"]  # a web form carries its token in the form
+    r = client.post("/account/schools", data={"csrf_token": token, "school_id": str(BIRCH)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert "Work in Haven Demo Primary" in client.get("/account/schools").text
+    for bad in ("", "abc", "0", "9" * 30):
+        assert client.post("/account/schools", data={"csrf_token": token, "school_id": bad}).status_code == 422
+    r = client.post("/account/schools", data={"csrf_token": token, "school_id": str(ELM)})
+    assert r.status_code == 403 and "role at that school" in r.text
+    assert client.post("/account/schools", data={"school_id": str(DEMO_SCHOOL_ID)}).status_code == 403  # no token
+    user_id = client.get("/api/v1/session").json()["user"]["id"]
+    assert [(e.outcome, e.object_id) for e in audit_entries(engine, "switch_school", user_id)] == [
+        ("ok", str(BIRCH)), ("refused:403", str(ELM))]
+
+
+def test_the_nav_offers_the_schools_page_only_to_an_account_with_more_than_one(app, db, schools):
+    one = signed_in(app, new_account(db))
+    assert 'href="/account/schools"' not in one.get("/alerts").text
+    email = new_account(db)
+    member_of(db, email, BIRCH, ["staff"])
+    two = signed_in(app, email)
+    assert two.get("/api/v1/session").json()["schools"][1]["id"] == BIRCH
+    assert signed_in(app, email).get("/account/schools").status_code == 200

@@ -1,0 +1,56 @@
+"""The home page and the navigation offer each role what it may do, and nothing it may not."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from .conftest import signed_in
+
+
+@pytest.fixture(scope="module")
+def governor(app):
+    return signed_in(app, "governor@demo.haven.test")
+
+
+@pytest.fixture(scope="module")
+def admin_only(app):
+    return signed_in(app, "admin@demo.haven.test", totp_step=0)
+
+
+@pytest.fixture(scope="module")
+def senco(app):
+    return signed_in(app, "senco@demo.haven.test", totp_step=1)
+
+
+def links(page: str) -> set[str]:
+    return set(re.findall(r'href="(/[^"#?]*)', page))
+
+
+@pytest.fixture(autouse=True)
+def no_alerts(rpc):
+    rpc.answers["alerts.list_alerts"] = []
+
+
+def test_a_teacher_is_offered_recording_and_no_one_elses_records(teacher):
+    page = teacher.get("/").text
+    assert "/incidents/new" in links(page) and "/account/security" in links(page)
+    assert not {"/pupils", "/cases", "/tray", "/audit", "/admin"} & links(page)
+
+
+def test_a_governor_is_offered_nothing_to_record_or_read(governor):
+    page = governor.get("/").text
+    assert not {"/incidents/new", "/pupils", "/cases", "/tray", "/audit", "/admin"} & links(page)
+    assert "shows no pupil" in page
+
+
+def test_an_administrator_alone_is_offered_administration_only(admin_only):
+    page = admin_only.get("/").text
+    assert "/admin" in links(page)
+    assert not {"/incidents/new", "/pupils", "/cases", "/tray", "/audit"} & links(page)
+
+
+def test_a_category_reader_is_offered_the_pupils_they_may_read_about(senco):
+    page = senco.get("/").text
+    assert {"/incidents/new", "/pupils"} <= links(page)
+    assert not {"/cases", "/tray", "/audit", "/admin"} & links(page)

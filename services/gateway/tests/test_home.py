@@ -54,3 +54,22 @@ def test_a_category_reader_is_offered_the_pupils_they_may_read_about(senco):
     page = senco.get("/").text
     assert {"/incidents/new", "/pupils"} <= links(page)
     assert not {"/cases", "/tray", "/audit", "/admin"} & links(page)
+
+
+def test_a_concern_about_a_member_of_staff_names_them_from_the_form(teacher, rpc, session):
+    from .conftest import staff
+    colleague = staff(session, "teacher2@demo.haven.test").id
+    rpc.answers["incidents.record_incident"] = {"id": 77, "warnings": []}
+    # (The form's field itself is drawn in the browser tests and the accessibility scan.)
+    r = teacher.post("/incidents/new", data={"csrf_token": teacher.headers["X-CSRF-Token"], "pupil_id": "3",
+                                             "occurred_at": "2026-11-30T09:00", "account": "Shouted at a pupil.",
+                                             "category_ids": "1", "about_staff_ids": str(colleague)},
+                     follow_redirects=False)
+    assert r.status_code == 303, r.text[:300]
+    sent = next(c for c in rpc.calls if c["key"] == "incidents.record_incident")
+    assert sent["kwargs"]["incident"]["about_staff_ids"] == [colleague]
+
+
+def test_the_form_refuses_those_who_do_not_record(governor, admin_only):
+    for client in (governor, admin_only):
+        assert client.get("/incidents/new", follow_redirects=False).status_code == 403

@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 
 from services.common.errors import HavenError, ValidationFailed
 
-from ..deps import Ctx, CurrentUser
+from ..deps import Ctx, Recorder
 from ..usecases import Context, documents, incidents, pupils, roll
 from . import bodymap_form, labels
 from .common import (FormErrors, as_id, category_tree, error_page, form_text, ints, now_local_input, pupil_label,
@@ -69,6 +69,7 @@ def read_form(form) -> dict:
         "dsl_informed_user_id": form_text(form, "dsl_informed_user_id", 12).strip(),
         "alert_groups": [g for g in form.getlist("alert_groups") if isinstance(g, str)][:10],
         "alert_user_ids": ints(form.getlist("alert_user_ids")),
+        "about_staff_ids": ints(form.getlist("about_staff_ids")),
         "linked": read_links(form),
         "marks": bodymap_form.read_marks(form),
         "mark_region": form_text(form, "mark_region", 40),
@@ -81,8 +82,8 @@ def blank_form() -> dict:
     return {"pupil_id": "", "pupil_q": "", "linked_q": "", "linked_pick": "", "record_type": "observation",
             "occurred_at": now_local_input(), "location": "", "account": "", "childs_words": "",
             "others_present": "", "category_ids": [], "urgent": False, "dsl_informed": "",
-            "dsl_informed_user_id": "", "alert_groups": [], "alert_user_ids": [], "linked": [], "marks": [],
-            "mark_region": "", "client_token": secrets.token_urlsafe(16)}
+            "dsl_informed_user_id": "", "alert_groups": [], "alert_user_ids": [], "about_staff_ids": [], "linked": [],
+            "marks": [], "mark_region": "", "client_token": secrets.token_urlsafe(16)}
 
 
 def for_service(values: dict) -> dict:
@@ -101,6 +102,8 @@ def for_service(values: dict) -> dict:
         "dsl_informed_user_id": as_id(values["dsl_informed_user_id"]) if verbally else None,
         "alert_groups": values["alert_groups"],
         "alert_user_ids": values["alert_user_ids"],
+        # A concern about an adult names them: the record is then hidden from them (self-exclusion).
+        "about_staff_ids": values.get("about_staff_ids", []),
         "linked_pupils": [{"pupil_id": as_id(link["pupil_id"]), "role": link["role"] or None}
                           for link in values["linked"]],
         "body_map": bodymap_form.for_service(values["marks"]),
@@ -114,7 +117,7 @@ def for_service(values: dict) -> dict:
 
 ANCHORS = {"pupil_id": "pupil_id", "occurred_at": "occurred_at", "account": "account", "urgent": "urgent",
            "record_type": "record_type-observation", "location": "location", "childs_words": "childs_words",
-           "others_present": "others_present", "alert_groups": "alert-dsl", "alert_user_ids": "alert_user_ids",
+           "others_present": "others_present", "alert_groups": "alert-dsl", "alert_user_ids": "alert_user_ids", "about_staff_ids": "about_staff_ids",
            "dsl_informed_verbally": "dsl_informed-yes", "dsl_informed_user_id": "dsl_informed_user_id",
            "linked_pupils": "linked-pupils", "body_map": "body-map", "file": "file", "filename": "file"}
 
@@ -174,7 +177,7 @@ async def render_form(request, user, ctx: Context, values: dict, errors: list[di
 
 
 @router.get("/incidents/new")
-async def new_incident(request: Request, user: CurrentUser, ctx: Ctx):
+async def new_incident(request: Request, user: Recorder, ctx: Ctx):
     return await render_form(request, user, ctx, blank_form())
 
 
@@ -261,7 +264,7 @@ CHOOSE_FILE_AGAIN = {"field": "file", "message": "Choose the file again: for you
 
 
 @router.post("/incidents/new")
-async def new_incident_submit(request: Request, user: CurrentUser, ctx: Ctx):
+async def new_incident_submit(request: Request, user: Recorder, ctx: Ctx):
     form = await request.form()
     values = read_form(form)
     action = form_text(form, "action", 40)

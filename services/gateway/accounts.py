@@ -278,6 +278,30 @@ def save_membership(session: Session, user: StaffMember, school_id: int, *, role
     return member
 
 
+def standings_at(session: Session, school_id: int, ids, active_only: bool = True) -> dict[int, tuple[StaffMember, Standing]]:
+    """The accounts among `ids` that belong to `school_id` (home, or a membership there), each with its
+    standing there; `active_only`: only those who may work there now (account and membership active)."""
+    ids = [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
+    if not ids:
+        return {}
+    found: dict[int, tuple[StaffMember, Standing]] = {}
+    for user in session.scalars(select(StaffMember).where(StaffMember.id.in_(ids))):
+        if active_only and not user.active:
+            continue
+        here = standing_at(session, user, school_id) if active_only else _any_standing_at(session, user, school_id)
+        if here is not None:
+            found[user.id] = (user, here)
+    return found
+
+
+def _any_standing_at(session: Session, user: StaffMember, school_id: int) -> Standing | None:
+    """The standing at `school_id` whether or not it is still active (a name on an old record)."""
+    if school_id == user.school_id:
+        return home_standing(user)
+    member = membership(session, user.id, school_id)
+    return None if member is None else Standing(member.school_id, tuple(member.roles or ()), member.job_title)
+
+
 def search_staff(session: Session, school_id: int, q: str, limit: int = 20) -> list[StaffMember]:
     """The school's active staff by name: its own and members from other schools of its trust."""
     members = select(Membership.user_id).where(Membership.school_id == school_id, Membership.active.is_(True))

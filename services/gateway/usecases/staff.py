@@ -2,13 +2,10 @@
 gateway checks the ids a member of staff sends and supplies the names a record keeps."""
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from services.common.actor import DSL
 from services.common.errors import ValidationFailed
 
 from .. import accounts
-from ..models import StaffMember
 from .context import Context
 
 NOT_STAFF = "One of the staff chosen to alert is not an active member of staff."
@@ -17,8 +14,7 @@ NOT_STAFF = "One of the staff chosen to alert is not an active member of staff."
 def unknown_staff(session, school_id: int, ids: list[int]) -> list[int]:
     if not ids:
         return []
-    found = set(session.scalars(select(StaffMember.id).where(
-        StaffMember.id.in_(ids), StaffMember.school_id == school_id, StaffMember.active.is_(True))))
+    found = accounts.standings_at(session, school_id, ids)  # members from the trust's other schools too
     return [i for i in ids if i not in found]
 
 
@@ -26,8 +22,8 @@ def dsl_team_member(session, school_id: int, user_id) -> str | None:
     """The name of an active member of this school's DSL team, or None."""
     if not isinstance(user_id, int) or isinstance(user_id, bool):
         return None
-    member = session.get(StaffMember, user_id)
-    if member is None or member.school_id != school_id or not member.active or DSL not in (member.roles or []):
+    member, here = accounts.standings_at(session, school_id, [user_id]).get(user_id, (None, None))
+    if member is None or DSL not in here.roles:  # the DSL team at this school, whatever they are elsewhere
         return None
     return member.name
 
@@ -36,18 +32,14 @@ def staff_name(session, school_id: int, user_id) -> str | None:
     """The name of an active member of this school's staff, or None."""
     if not isinstance(user_id, int) or isinstance(user_id, bool):
         return None
-    member = session.get(StaffMember, user_id)
-    if member is None or member.school_id != school_id or not member.active:
-        return None
-    return member.name
+    member, _ = accounts.standings_at(session, school_id, [user_id]).get(user_id, (None, None))
+    return member.name if member is not None else None
 
 
 def staff_names(session, school_id: int, ids: list[int]) -> dict[int, str]:
     if not ids:
         return {}
-    rows = session.execute(select(StaffMember.id, StaffMember.name).where(
-        StaffMember.id.in_(ids), StaffMember.school_id == school_id))
-    return {row.id: row.name for row in rows}
+    return {i: member.name for i, (member, _) in accounts.standings_at(session, school_id, ids, active_only=False).items()}
 
 
 async def check_alerted_staff(ctx: Context, user, ids: list[int] | None, field: str = "alert_user_ids") -> None:
@@ -74,8 +66,10 @@ async def case_owner_name(ctx: Context, user, user_id, field: str = "owner_user_
 async def search(ctx: Context, user, q: str = "", limit: int = 20) -> list[dict]:
     """The staff picker."""
     def find(session):
-        return [{"id": s.id, "name": s.name, "roles": list(s.roles or []), "job_title": s.job_title}
-                for s in accounts.search_staff(session, user.school_id, q, limit)]
+        found = accounts.search_staff(session, user.school_id, q, limit)
+        here = accounts.standings_at(session, user.school_id, [s.id for s in found])  # roles at this school
+        return [{"id": s.id, "name": s.name, "roles": list(here[s.id][1].roles), "job_title": here[s.id][1].job_title}
+                for s in found if s.id in here]
     return await ctx.db.run(find)
 
 

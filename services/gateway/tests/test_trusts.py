@@ -79,9 +79,9 @@ def actor_of_last_call(rpc):
     return verify(rpc.calls[-1]["args"][0], ACTOR_KEY, max_age=60)
 
 
-def new_account(db, roles=("staff",), school_id=DEMO_SCHOOL_ID, factor=False) -> str:
+def new_account(db, roles=("staff",), school_id=DEMO_SCHOOL_ID, factor=False, name="Pat Trust") -> str:
     email = unique()
-    db(lambda s: accounts.save_staff_member(s, school_id=school_id, name="Pat Trust", email=email, roles=list(roles),
+    db(lambda s: accounts.save_staff_member(s, school_id=school_id, name=name, email=email, roles=list(roles),
                                             password=DEMO_PASSWORD, totp_secret=DEMO_TOTP_SECRET if factor else None))
     return email
 
@@ -350,3 +350,27 @@ def test_the_nav_offers_the_schools_page_only_to_an_account_with_more_than_one(a
     assert 'href="/account/schools"' in two.get("/alerts").text
     member_of(db, email, BIRCH, ["staff"], active=False)
     assert 'href="/account/schools"' not in two.get("/alerts").text
+
+
+# --- members as the school's staff: the picker, alerting, the DSL team ---------------------------------------
+
+def test_a_member_is_one_of_the_schools_staff_with_that_schools_roles(app, birch_admin, db, engine):
+    from services.gateway.usecases.staff import dsl_team_member, staff_names, unknown_staff
+    email = new_account(db, roles=("staff",), name="Quinn Trustworthy")
+    user_id = birch_admin.post("/api/v1/admin/staff", json={"name": "X", "email": email, "roles": ["dsl"],
+                                                            "job_title": "Trust DSL"}).json()["id"]
+    picked = {s["id"]: s for s in birch_admin.get("/api/v1/staff", params={"q": "Quinn Trustworthy"}).json()}
+    assert picked[user_id]["roles"] == ["dsl"] and picked[user_id]["job_title"] == "Trust DSL"
+    home = signed_in(app, "teacher@demo.haven.test")
+    assert [s["roles"] for s in home.get("/api/v1/staff", params={"q": "Quinn Trustworthy"}).json()
+            if s["id"] == user_id] == [["staff"]]
+    with session_factory(engine)() as s:
+        assert unknown_staff(s, BIRCH, [user_id]) == [] and unknown_staff(s, ELM, [user_id]) == [user_id]
+        assert dsl_team_member(s, BIRCH, user_id) == "Quinn Trustworthy"
+        assert dsl_team_member(s, DEMO_SCHOOL_ID, user_id) is None  # staff at home
+    birch_admin.post(f"/api/v1/admin/staff/{user_id}/deactivate")
+    with session_factory(engine)() as s:
+        assert unknown_staff(s, BIRCH, [user_id]) == [user_id] and dsl_team_member(s, BIRCH, user_id) is None
+        assert staff_names(s, BIRCH, [user_id]) == {user_id: "Quinn Trustworthy"}  # a name on an old record stays
+        assert staff_names(s, ELM, [user_id]) == {}
+    assert user_id not in [s["id"] for s in birch_admin.get("/api/v1/staff", params={"q": "Quinn Trustworthy"}).json()]

@@ -113,7 +113,7 @@ def edit_group(session: Session, school_id: int, group_id: int, changes: dict) -
 def add_member(session: Session, school_id: int, group_id: int, user_id: int) -> StaffGroup:
     group = get_group(session, school_id, group_id)
     user = session.get(StaffMember, user_id)
-    if user is None or user.school_id != school_id:
+    if user is None or accounts.standing_at(session, user, school_id) is None:  # members from the trust too
         raise NotFound("No such member of staff.")
     if session.get(GroupMember, (group.id, user.id)) is None:
         session.add(GroupMember(group_id=group.id, user_id=user.id))

@@ -27,6 +27,7 @@ ROLE_NAMES = {"staff": "Staff (records concerns)", "dsl": "DSL team (reads every
               "governor": "Governor (anonymised statistics only)", "trust_admin": "Trust administrator"}
 DONE = {"added": "The member of staff has been added and e-mailed a link to set their password.",
         "added_unsent": "The member of staff has been added, but the e-mail could not be sent. Send a new link below.",
+        "joined": "They already have a Haven account at another school of the trust: they now hold these roles here too, and sign in as before.",
         "saved": "The changes have been saved.", "deactivated": "The account is deactivated: every session it had has ended.",
         "reactivated": "The account is active again.", "link": "A new set-password link has been e-mailed.",
         "link_unsent": "The e-mail could not be sent. Check the mail settings and try again.",
@@ -81,7 +82,8 @@ async def new_staff_submit(request: Request, user: AdminUser, ctx: Ctx):
         return await _staff_form(request, user, ctx, values, errors=exc.errors, status_code=422)
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
-    return redirect(f"/admin/staff/{added['id']}?done={'added' if added['link_sent'] else 'added_unsent'}")
+    done = "joined" if added.get("membership") else "added" if added["link_sent"] else "added_unsent"
+    return redirect(f"/admin/staff/{added['id']}?done={done}")
 
 
 @router.get("/admin/staff/import")

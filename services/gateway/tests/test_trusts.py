@@ -374,3 +374,25 @@ def test_a_member_is_one_of_the_schools_staff_with_that_schools_roles(app, birch
         assert staff_names(s, BIRCH, [user_id]) == {user_id: "Quinn Trustworthy"}  # a name on an old record stays
         assert staff_names(s, ELM, [user_id]) == {}
     assert user_id not in [s["id"] for s in birch_admin.get("/api/v1/staff", params={"q": "Quinn Trustworthy"}).json()]
+
+
+def test_a_member_may_join_the_schools_groups_and_the_page_says_what_happened(app, birch_admin, db, engine):
+    email = new_account(db, roles=("staff",))
+    token = birch_admin.headers["X-CSRF-Token"]
+    r = birch_admin.post("/admin/staff/new", data={"csrf_token": token, "name": "X", "email": email, "roles": "staff"},
+                         follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("?done=joined"), r.text
+    user_id = int(r.headers["location"].split("/")[3].split("?")[0])
+    page = birch_admin.get(r.headers["location"]).text
+    assert "they now hold these roles here too" in page, page[page.find("<main"):page.find("<main") + 1500]
+
+    def group(s):
+        g = StaffGroup(school_id=BIRCH, name="Pastoral " + email, category_ids=[4])
+        s.add(g)
+        s.flush()
+        return g.id
+    group_id = db(group)
+    assert birch_admin.put(f"/api/v1/admin/groups/{group_id}/members/{user_id}").status_code == 200
+    # Not an account of this school, nor a member of it: as unknown as an id never used.
+    stranger_id = signed_in(app, new_account(db)).get("/api/v1/session").json()["user"]["id"]
+    assert birch_admin.put(f"/api/v1/admin/groups/{group_id}/members/{stranger_id}").status_code == 404

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.requests import HTTPConnection
 
 from . import audit, integrations
@@ -77,7 +77,9 @@ def _caller(session, cookie: str | None, bearer: str | None) -> tuple[int | None
     """(user id, school id, detail) of whoever sent the request, looked up without touching their
     session: a session that has just ended (sign-out) or expired still names its holder."""
     if cookie:
-        found = session.execute(select(StaffMember.id, StaffMember.school_id)
+        # The school the session works in (a trust's member may be at another school than home).
+        school_id = func.coalesce(LoginSession.school_id, StaffMember.school_id).label("school_id")
+        found = session.execute(select(StaffMember.id, school_id)
                                 .join(LoginSession, LoginSession.user_id == StaffMember.id)
                                 .where(LoginSession.token_hash == hashlib.sha256(cookie.encode()).hexdigest())).first()
         if found is not None:

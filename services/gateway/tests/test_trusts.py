@@ -396,3 +396,14 @@ def test_a_member_may_join_the_schools_groups_and_the_page_says_what_happened(ap
     # Not an account of this school, nor a member of it: as unknown as an id never used.
     stranger_id = signed_in(app, new_account(db)).get("/api/v1/session").json()["user"]["id"]
     assert birch_admin.put(f"/api/v1/admin/groups/{group_id}/members/{stranger_id}").status_code == 404
+
+
+def test_a_write_made_at_another_school_is_in_that_schools_audit_log(app, db, engine, schools):
+    email = new_account(db)
+    member_of(db, email, BIRCH, ["staff"])
+    client = signed_in(app, email)
+    user_id = client.get("/api/v1/session").json()["user"]["id"]
+    client.post("/api/v1/session/school", json={"school_id": BIRCH})
+    client.post("/api/v1/cases", json={})  # the DSL team's: refused at the door, written by the middleware
+    entry = [e for e in audit_entries(engine, "open_case", user_id)][-1]
+    assert (entry.outcome, entry.school_id) == ("refused:403", BIRCH)

@@ -407,3 +407,19 @@ def test_a_write_made_at_another_school_is_in_that_schools_audit_log(app, db, en
     client.post("/api/v1/cases", json={})  # the DSL team's: refused at the door, written by the middleware
     entry = [e for e in audit_entries(engine, "open_case", user_id)][-1]
     assert (entry.outcome, entry.school_id) == ("refused:403", BIRCH)
+
+
+def test_a_step_up_and_a_sign_out_at_another_school_are_in_that_schools_log(app, db, engine, schools):
+    import time
+
+    import pyotp
+    email = new_account(db, factor=True)
+    member_of(db, email, BIRCH, ["dsl"])
+    client = signed_in(app, email)
+    user_id = client.get("/api/v1/session").json()["user"]["id"]
+    client.post("/api/v1/session/school", json={"school_id": BIRCH})
+    code = pyotp.TOTP(DEMO_TOTP_SECRET).at(int(time.time()))
+    assert client.post("/api/v1/session/second-factor", json={"code": code}).status_code == 200
+    assert client.delete("/api/v1/session").status_code == 204
+    assert [e.school_id for e in audit_entries(engine, "second_factor", user_id)] == [BIRCH]
+    assert [e.school_id for e in audit_entries(engine, "sign_out", user_id)] == [BIRCH]

@@ -55,9 +55,12 @@ async def sign_in(ctx: Context, email: str, password: str) -> SignIn:
 
 # --- the second factor ------------------------------------------------------------------------------------
 
-def audit_factor(session, user, action: str, verdict: factors.Verdict, ip: str | None) -> None:
+def audit_factor(session, user, action: str, verdict: factors.Verdict, ip: str | None,
+                 school_id: int | None = None) -> None:
+    """`school_id`: the school the session works in (default: the account's home)."""
     outcome = {"ok": "ok", "wrong": "refused:401", "wait": "refused:429", "locked": "refused:423"}[verdict.outcome]
-    accounts.audit(session, action=action, outcome=outcome, user_id=user.id, school_id=user.school_id, ip=ip)
+    accounts.audit(session, action=action, outcome=outcome, user_id=user.id, school_id=school_id or user.school_id,
+                   ip=ip)
 
 
 def _answer(session, user_id: int, csrf_token: str, ip: str | None, action: str, check) -> factors.Verdict:
@@ -65,7 +68,7 @@ def _answer(session, user_id: int, csrf_token: str, ip: str | None, action: str,
     if login is None or user is None:
         return factors.WRONG
     verdict = check(session, login, user)
-    audit_factor(session, user, action, verdict, ip)
+    audit_factor(session, user, action, verdict, ip, accounts.standing_of(session, login, user).school_id)
     return verdict
 
 
@@ -87,7 +90,7 @@ def _sign_out(session, csrf_token: str, user_id: int, ip: str | None) -> None:
     if login:
         accounts.end_session(login)
         accounts.audit(session, action="sign_out", outcome="ok", user_id=user_id,
-                       school_id=user.school_id if user else None, ip=ip)
+                       school_id=accounts.standing_of(session, login, user).school_id if user else None, ip=ip)
 
 
 async def sign_out(ctx: Context, user) -> None:

@@ -74,7 +74,7 @@ def _confirm_totp(session, user, code: str, key: bytes, ip: str | None):
     login, member = _login(session, user)
     first_factor = not factors.has_factor(session, member)
     verdict = factors.confirm_totp(session, login, member, code, key)
-    audit_factor(session, member, "totp_confirm", verdict, ip)
+    audit_factor(session, member, "totp_confirm", verdict, ip, user.school_id)
     if not verdict.ok:
         return verdict, None
     codes = factors.new_recovery_codes(session, member) if first_factor else None
@@ -156,7 +156,7 @@ async def key_sign_in_options(ctx: Context, user) -> dict:
 def _key_answer(session, user, credential: dict, public_url: str, ip: str | None) -> factors.Verdict:
     login, member = _login(session, user)
     verdict = webauthn_keys.authenticate(session, login, member, public_url, credential)
-    audit_factor(session, member, "security_key", verdict, ip)
+    audit_factor(session, member, "security_key", verdict, ip, user.school_id)
     return verdict
 
 

@@ -423,3 +423,40 @@ def test_a_step_up_and_a_sign_out_at_another_school_are_in_that_schools_log(app,
     assert client.delete("/api/v1/session").status_code == 204
     assert [e.school_id for e in audit_entries(engine, "second_factor", user_id)] == [BIRCH]
     assert [e.school_id for e in audit_entries(engine, "sign_out", user_id)] == [BIRCH]
+
+
+def test_an_administrator_through_a_membership_counts_for_the_last_administrator_rule(session, schools):
+    from services.common.errors import Conflict
+    from services.gateway.admin import staff as admin_staff
+    cedar = 5
+    session.add(School(id=cedar, name="Cedar School", trust="Oak Trust"))
+    session.flush()
+    head = accounts.save_staff_member(session, school_id=cedar, name="Cedar Head", email=unique("cedar"),
+                                      roles=["admin"])
+    guest = accounts.save_staff_member(session, school_id=DEMO_SCHOOL_ID, name="Trust Admin", email=unique("guest"),
+                                       roles=["staff"])
+    admin_staff.add_member(session, cedar, ["admin"], name="x", email=guest.email, job_title=None, roles=["admin"])
+    # Two administrators (one through a membership): the head may give up the role…
+    admin_staff.edit_member(session, cedar, ["admin"], head.id, {"roles": ["staff"]})
+    # …and now the member is the last one: not deactivated, not demoted.
+    with pytest.raises(Conflict):
+        admin_staff.deactivate(session, cedar, head.id, guest.id)
+    with pytest.raises(Conflict):
+        admin_staff.edit_member(session, cedar, ["admin"], guest.id, {"roles": ["staff"]})
+    assert accounts.membership(session, guest.id, cedar).active is True
+
+
+def test_deactivating_the_account_at_home_ends_it_at_every_school(app, db, engine, schools):
+    email = new_account(db)
+    member_of(db, email, BIRCH, ["staff"])
+    client = signed_in(app, email)
+    user_id = client.get("/api/v1/session").json()["user"]["id"]
+    client.post("/api/v1/session/school", json={"school_id": BIRCH})
+    home_admin = signed_in(app, "admin@demo.haven.test", totp_step=1)
+    assert home_admin.post(f"/api/v1/admin/staff/{user_id}/deactivate").status_code == 200
+    assert client.get("/api/v1/session").status_code == 401
+    with session_factory(engine)() as s:
+        events = [json.loads(e.body) for e in s.scalars(select(OutboxEvent).where(
+            OutboxEvent.event_type == "staff_member_saved").order_by(OutboxEvent.id))]
+    last = {e["school_id"]: e["active"] for e in events if e["user_id"] == user_id}
+    assert last == {DEMO_SCHOOL_ID: False, BIRCH: False}  # the alerts directory hears it for both schools

@@ -3,6 +3,10 @@ import pytest
 from .client import Api
 from .stack import Stack
 
+# Debian's Chromium, never a downloaded one (`playwright install` fails here).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
+
 
 @pytest.fixture(scope="session")
 def stack():
@@ -40,3 +44,14 @@ def api(stack, _signed_in):
     yield make
     for c in fresh:
         c.http.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium for a module's browser tests (each test makes its own contexts)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -18,14 +18,12 @@ import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from fastapi.routing import APIRoute
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from services.common.db import make_engine, session_factory, transaction
 
 from .client import DEMO_PASSWORD, Api, fresh_totp
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
 AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]},
                "resultTypes": ["violations"]}
 WIDTHS = (1280, 320)
@@ -175,14 +173,6 @@ def kept_form(stack, user_id: int) -> str:
         session, base64.b64decode(stack.env["HAVEN_SECRETS_KEY"]), user_id, "/incidents/5/amend",
         [("csrf_token", "x"), ("field", "account"), ("new_value", "The corrected account."),
          ("reason", "The wrong day.")]))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def sign_in(page: Page, base: str, email: str) -> None:

@@ -11,25 +11,15 @@ import time
 import uuid
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from .client import fresh_totp
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
 PASSWORD = "haven-demo"
 TEACHER = "teacher@demo.haven.test"
 TEACHER2 = "teacher2@demo.haven.test"
 DSL = "dsl@demo.haven.test"
 ALERT_WAIT_SECONDS = 30
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

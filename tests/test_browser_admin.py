@@ -10,26 +10,16 @@ from email import policy
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from .client import DEMO_PASSWORD, fresh_totp
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
 ADMIN = "admin@demo.haven.test"  # an administrator and nothing else
 AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]},
                "resultTypes": ["violations"]}
 ADMIN_PAGES = ["/admin", "/admin?status=all", "/admin/staff/new", "/admin/staff/import", "/admin/staff/{teacher}",
                "/admin/groups", "/admin/groups/new", "/admin/groups/{group}", "/admin/categories",
                "/admin/categories/new", "/admin/categories/{category}", "/admin/integrations"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import uuid
 
 import pyotp
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from services.common.db import make_engine, session_factory, transaction
@@ -21,7 +21,7 @@ from services.gateway import accounts
 from services.gateway.models import WebAuthnCredential
 
 from .stack import Stack
-from .test_browser import CHROMIUM_ARGS, PASSWORD
+from .test_browser import PASSWORD
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +44,6 @@ def gateway_db(local_stack):
     engine = make_engine(local_stack.databases["gateway"])
     yield session_factory(engine)
     engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -12,20 +12,12 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from .test_browser import CHROMIUM_ARGS, DSL, TEACHER, give_second_factor, sign_in
+from .test_browser import DSL, TEACHER, give_second_factor, sign_in
 
 # Set HAVEN_SCREENSHOTS to a folder to keep full-page screenshots of the pages at each width.
 SCREENSHOTS = os.environ.get("HAVEN_SCREENSHOTS")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _context(browser, width: int = 1280):

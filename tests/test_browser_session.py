@@ -16,13 +16,11 @@ import re
 import uuid
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from .client import DEMO_PASSWORD
 from .stack import Stack
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
 TEACHER = "teacher@demo.haven.test"
 IDLE_SECONDS = 60
 WARNED_WITHIN_MS = (IDLE_SECONDS + 20) * 1000  # the warning is due 30 s after the last activity
@@ -36,14 +34,6 @@ def short_stack():
         yield stack.start()
     finally:
         stack.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -34,3 +34,14 @@ class CommonSettings(BaseSettings):
     def is_local(self) -> bool:
         """Development or the test suite: demo data and plain-HTTP cookies are allowed."""
         return self.env in (DEVELOPMENT, "test")
+
+
+class MailSettings(CommonSettings):
+    """The mail relay, for the processes that send mail (alerts; the gateway's set-password links)."""
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "Haven <haven@localhost>"

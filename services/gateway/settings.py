@@ -2,10 +2,12 @@ import base64
 
 from pydantic import model_validator
 
-from services.common.settings import CommonSettings
+from services.common.settings import MailSettings
 
 
-class GatewaySettings(CommonSettings):
+class GatewaySettings(MailSettings):
+    """The gateway (its mail: set-password links, through the same relay as the alerts service)."""
+
     gateway_database_url: str = "sqlite:///var/gateway.sqlite3"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -21,13 +23,6 @@ class GatewaySettings(CommonSettings):
     secrets_key: str = ""
     # Reading a safeguarding record needs a second factor given within this many minutes (step-up).
     step_up_minutes: int = 30
-    # The gateway's own mail (set-password links): the same relay the alerts service uses.
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 8025
-    smtp_username: str | None = None
-    smtp_password: str | None = None
-    smtp_starttls: bool = False
-    mail_from: str = "Haven <haven@localhost>"
 
     @model_validator(mode="after")
     def _production_safety(self):

@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from services.common.db import session_factory, utcnow
+from services.common.db import session_factory
 from services.gateway import accounts, mailer
 from services.gateway.admin import links, staff_csv
-from services.gateway.models import AccountLink, AuditEntry, GroupMember, LoginSession, OutboxEvent, StaffGroup, StaffMember
+from services.gateway.models import AccountLink, AuditEntry, LoginSession, OutboxEvent, StaffGroup, StaffMember
 from services.gateway.seed import DEMO_PASSWORD, DEMO_SCHOOL_ID
 
 from .conftest import signed_in

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from services.common.actor import verify
 from services.common.db import session_factory
 from services.gateway import accounts, mailer
-from services.gateway.models import AuditEntry, LoginSession, Membership, OutboxEvent, School, StaffGroup, GroupMember
+from services.gateway.models import AuditEntry, Membership, OutboxEvent, School, StaffGroup, GroupMember
 from services.gateway.seed import DEMO_PASSWORD, DEMO_SCHOOL_ID, DEMO_TOTP_SECRET
 
 from .conftest import signed_in, staff

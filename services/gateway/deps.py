@@ -26,7 +26,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.common.actor import DSL, Actor, sign
 
-from . import accounts, integrations
+from . import accounts, integrations, throttle
 from .clients import Clients
 from .database import GatewayDatabase
 from .rpc_client import RpcClient
@@ -298,6 +298,12 @@ SameSiteOnly = Depends(_same_site_only)
 
 
 # --- the session cookie ------------------------------------------------------------------------------
+
+def set_device_cookie(response, value: str, cfg: GatewaySettings) -> None:
+    """Remembers that this browser signed in to these accounts (throttle.py): only the sign-in reads it."""
+    response.set_cookie(throttle.DEVICE_COOKIE, value, httponly=True, samesite="strict", secure=cfg.cookie_secure,
+                        path="/", max_age=int(throttle.KNOWN_FOR.total_seconds()))
+
 
 def set_session_cookie(response, token: str, cfg: GatewaySettings) -> None:
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=cfg.cookie_secure,

@@ -15,6 +15,11 @@ exactly like one somebody has (the answer never says whether an account exists):
   keeps the DSL out at school or at home; only the address rule does (and it counts the stranger's
   address, not the DSL's).
 
+And a browser that has signed in to an account before carries a signed `haven_device` cookie for it
+(`device_cookie`; HMAC with the secrets key, KNOWN_FOR long): neither rule applies to that account from
+that browser. Staff behind one school address (a pupil guessing there would block the address for
+everyone) keep signing in from their own browsers; the guesser, without the cookie, is slowed.
+
 A right password clears the address's count and marks the address known; it leaves the account's count
 to run out, so signing in now and then gives a guesser no fresh tries. Rows that no longer matter (a
 count a day old and not blocking, an address not signed in from for KNOWN_FOR) are pruned then too.
@@ -22,6 +27,8 @@ count a day old and not blocking, an address not signed in from for KNOWN_FOR) a
 from __future__ import annotations
 
 import hashlib
+import hmac
+import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, or_, select
@@ -76,8 +83,47 @@ def _seconds(until: datetime, now: datetime) -> int:
     return max(1, int((until - now).total_seconds() + 0.999))
 
 
-def retry_after(session: Session, email: str, ip: str | None, now: datetime | None = None) -> int | None:
-    """Seconds this address must wait before trying this account again, or None to go ahead."""
+DEVICE_COOKIE = "haven_device"
+DEVICE_ACCOUNTS = 5  # accounts one browser remembers (a shared staff-room computer)
+
+
+def _device_mac(key: bytes, email: str, issued: int) -> str:
+    message = f"device|{email.strip().lower()}|{issued}".encode("utf-8", "replace")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+
+def _device_entries(cookie: str | None) -> list[tuple[str, int, str]]:
+    entries = []
+    for part in (cookie or "").split("~")[:DEVICE_ACCOUNTS]:
+        fields = part.split(".")
+        if len(fields) == 3 and fields[1].isdigit() and len(fields[1]) < 12:
+            entries.append((fields[0], int(fields[1]), fields[2]))
+    return entries
+
+
+def trusted_device(key: bytes, email: str, cookie: str | None, now: float | None = None) -> bool:
+    """This browser signed in to this account within KNOWN_FOR (its cookie says so, and we signed it)."""
+    now = time.time() if now is None else now
+    account = _digest("device", email.strip().lower())[:16]
+    return any(who == account and now - issued <= KNOWN_FOR.total_seconds()
+               and hmac.compare_digest(mac, _device_mac(key, email, issued))
+               for who, issued, mac in _device_entries(cookie))
+
+
+def device_cookie(key: bytes, email: str, cookie: str | None, now: float | None = None) -> str:
+    """The cookie after a right password: this account's entry renewed, the others kept (newest first)."""
+    issued = int(time.time() if now is None else now)
+    account = _digest("device", email.strip().lower())[:16]
+    others = [f"{w}.{i}.{m}" for w, i, m in _device_entries(cookie) if w != account]
+    return "~".join([f"{account}.{issued}.{_device_mac(key, email, issued)}", *others][:DEVICE_ACCOUNTS])
+
+
+def retry_after(session: Session, email: str, ip: str | None, now: datetime | None = None,
+                trusted: bool = False) -> int | None:
+    """Seconds this address must wait before trying this account again, or None to go ahead. `trusted`:
+    the browser carries this account's device cookie, and neither rule applies."""
+    if trusted:
+        return None
     now = now or utcnow()
     address_key, account_key, known_key = _keys(email, ip)
     address = _peek(session, address_key)

@@ -9,14 +9,16 @@ session to one of them (its roles and groups there apply from the next request o
 """
 from __future__ import annotations
 
-from fastapi import HTTPException, Response
+from fastapi import HTTPException, Request, Response
 from pydantic import BaseModel
 
 from services.common.contracts.base import Id, View
 
 from . import api_router
 from . import factors as factor_routes
-from ..deps import Ctx, CurrentUser, SameSiteOnly, Settings, SignedIn, clear_session_cookie, set_session_cookie
+from .. import throttle
+from ..deps import (Ctx, CurrentUser, SameSiteOnly, Settings, SignedIn, clear_session_cookie, set_device_cookie,
+                    set_session_cookie)
 from ..schemas import Credentials, SessionView
 from ..throttle import MESSAGE as THROTTLED
 from ..usecases import session
@@ -41,14 +43,15 @@ class SchoolSwitch(BaseModel):
 
 @router.post("", response_model=SessionView, response_model_exclude_none=True,
              summary="Sign in with e-mail and password", dependencies=[SameSiteOnly])
-async def create_session(body: Credentials, response: Response, ctx: Ctx, cfg: Settings):
-    result = await session.sign_in(ctx, body.email, body.password)
+async def create_session(body: Credentials, request: Request, response: Response, ctx: Ctx, cfg: Settings):
+    result = await session.sign_in(ctx, body.email, body.password, request.cookies.get(throttle.DEVICE_COOKIE))
     if result.retry_after is not None:
         raise HTTPException(429, THROTTLED.format(seconds=result.retry_after),
                             headers={"Retry-After": str(result.retry_after)})
     if not result.ok:
         raise HTTPException(401, "That e-mail and password do not match an active account.")
     set_session_cookie(response, result.token, cfg)
+    set_device_cookie(response, result.device_cookie, cfg)
     return result.body
 
 

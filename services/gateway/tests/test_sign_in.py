@@ -193,6 +193,48 @@ def test_a_strangers_wrong_passwords_do_not_keep_the_owner_out(app, engine):
     assert r.status_code == 429  # from an address never used, after the short delay only
 
 
+def test_a_pupil_flooding_the_schools_address_does_not_keep_staff_out_of_their_own_browsers(app, engine):
+    """Staff and pupils share the school's address. A flood from it blocks the address, but a browser that
+    has signed in to the account before carries its device cookie, and neither rule applies to it."""
+    email, _ = make_member(engine, roles=("staff",), totp=False)
+    school = ("198.51.100.30", 4000)
+    teacher = TestClient(app, client=school)
+    r = teacher.post("/api/v1/session", json={"email": email, "password": DEMO_PASSWORD})
+    assert r.status_code == 200
+    device = r.cookies.get(throttle.DEVICE_COOKIE)
+    assert device and "httponly" in r.headers["set-cookie"].lower() and "samesite=strict" in r.headers["set-cookie"].lower()
+    pupil = TestClient(app, client=school)
+    for n in range(throttle.ADDRESS_FAILURES + 3):
+        pupil.post("/api/v1/session", json={"email": email if n % 2 else f"x{n}@demo.haven.test", "password": "guess"})
+    assert pupil.post("/api/v1/session", json={"email": email, "password": DEMO_PASSWORD}).status_code == 429
+    teacher.cookies.clear()
+    teacher.cookies.set(throttle.DEVICE_COOKIE, device)
+    assert teacher.post("/api/v1/session", json={"email": email, "password": DEMO_PASSWORD}).status_code == 200
+    # Another account's cookie, or one altered, exempts nothing.
+    other, _ = make_member(engine, roles=("staff",), totp=False)
+    stranger = TestClient(app, client=school)
+    stranger.cookies.set(throttle.DEVICE_COOKIE, device)
+    assert stranger.post("/api/v1/session", json={"email": other, "password": DEMO_PASSWORD}).status_code == 429
+    forged = TestClient(app, client=school)
+    who, issued, mac = device.split("~")[0].split(".")
+    forged.cookies.set(throttle.DEVICE_COOKIE, f"{who}.{issued}.{'0' * len(mac)}")
+    assert forged.post("/api/v1/session", json={"email": email, "password": DEMO_PASSWORD}).status_code == 429
+
+
+def test_a_device_cookie_is_signed_for_its_account_and_expires():
+    key = b"k" * 32
+    cookie = throttle.device_cookie(key, "Dana@school.test", None, now=1_000_000)
+    assert throttle.trusted_device(key, "dana@school.test", cookie, now=1_000_000 + 60)
+    assert not throttle.trusted_device(key, "sam@school.test", cookie, now=1_000_060)
+    assert not throttle.trusted_device(b"x" * 32, "dana@school.test", cookie, now=1_000_060)
+    assert not throttle.trusted_device(key, "dana@school.test", cookie,
+                                       now=1_000_000 + throttle.KNOWN_FOR.total_seconds() + 1)
+    both = throttle.device_cookie(key, "sam@school.test", cookie, now=1_000_100)
+    assert throttle.trusted_device(key, "dana@school.test", both, now=1_000_200)
+    assert throttle.trusted_device(key, "sam@school.test", both, now=1_000_200)
+    assert not throttle.trusted_device(key, "dana@school.test", "garbage.~..x", now=1_000_200)
+
+
 def test_throttling_answers_alike_whether_or_not_the_account_exists(app, engine):
     email, _ = make_member(engine, roles=("staff",), totp=False)
     answers = {}

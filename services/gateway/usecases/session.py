@@ -20,15 +20,17 @@ class SignIn:
     token: str | None = None
     body: dict | None = None
     retry_after: int | None = None
+    device_cookie: str | None = None  # to set after a right password (throttle.DEVICE_COOKIE)
 
     @property
     def ok(self) -> bool:
         return self.token is not None
 
 
-def _sign_in(session, email: str, password: str, ip: str | None) -> SignIn:
+def _sign_in(session, email: str, password: str, ip: str | None, key: bytes, device: str | None) -> SignIn:
     tried = email.strip().lower()[:254] if accounts.storable(email) else None
-    wait = throttle.retry_after(session, email, ip)
+    trusted = tried is not None and throttle.trusted_device(key, tried, device)
+    wait = throttle.retry_after(session, email, ip, trusted=trusted)
     if wait is not None:
         accounts.audit(session, action="sign_in", outcome="refused:429", email=tried, ip=ip)
         return SignIn(retry_after=wait)
@@ -43,14 +45,15 @@ def _sign_in(session, email: str, password: str, ip: str | None) -> SignIn:
     owing = accounts.needs_second_factor(user, grants)
     accounts.audit(session, action="sign_in", outcome="ok", user_id=user.id, school_id=user.school_id,
                    email=tried, ip=ip)
-    return SignIn(token=token, body={
+    return SignIn(token=token, device_cookie=throttle.device_cookie(key, tried, device), body={
         "user": {"id": user.id, "name": user.name, "roles": list(user.roles)},
         "csrf_token": login.csrf_token, "second_factor_required": owing,
         "enrolment_required": owing and accounts.needs_enrolment(session, user, grants)})
 
 
-async def sign_in(ctx: Context, email: str, password: str) -> SignIn:
-    return await ctx.db.run(_sign_in, email, password, ctx.ip)
+async def sign_in(ctx: Context, email: str, password: str, device: str | None = None) -> SignIn:
+    """`device`: the browser's `haven_device` cookie, if any (throttle.py)."""
+    return await ctx.db.run(_sign_in, email, password, ctx.ip, ctx.settings.secrets_key_bytes, device)
 
 
 # --- the second factor ------------------------------------------------------------------------------------

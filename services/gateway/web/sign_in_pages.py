@@ -22,7 +22,8 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from services.common.errors import HavenError
 
 from ..deps import (CROSS_SITE_MESSAGE, Ctx, CurrentUser, MaybeSignedIn, Settings, SignedIn, clear_session_cookie,
-                    refuse_cross_site_audited, set_session_cookie)
+                    refuse_cross_site_audited, set_device_cookie, set_session_cookie)
+from .. import throttle
 from ..factors import Verdict
 from ..throttle import MESSAGE as THROTTLED
 from ..usecases import factors, session
@@ -108,7 +109,7 @@ async def sign_in_submit(request: Request, ctx: Ctx, cfg: Settings, email: str =
         errors.append({"field": "password", "message": "Enter your password."})
     if errors:
         return _sign_in_form(request, cfg, status_code=422, next=next, email=email, errors=errors)
-    result = await session.sign_in(ctx, email[:254], password[:1000])
+    result = await session.sign_in(ctx, email[:254], password[:1000], request.cookies.get(throttle.DEVICE_COOKIE))
     if result.retry_after is not None:
         message = THROTTLED.format(seconds=result.retry_after)
         return _sign_in_form(request, cfg, status_code=429, next=next, email=email,
@@ -125,6 +126,7 @@ async def sign_in_submit(request: Request, ctx: Ctx, cfg: Settings, email: str =
         target = _with_next("/sign-in/code", target)
     response = redirect(target)
     set_session_cookie(response, result.token, cfg)
+    set_device_cookie(response, result.device_cookie, cfg)
     response.delete_cookie(SIGN_IN_COOKIE, path="/sign-in")
     return response
 

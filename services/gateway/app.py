@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.common import topology
 from services.common.db import migrate
 from services.common.contracts.base import field_errors, field_name
-from services.common.errors import HavenError, ServiceUnavailable, ValidationFailed
+from services.common.errors import HavenError, ServiceUnavailable, StepUpRequired, ValidationFailed
 
 from .database import GatewayDatabase
 from .limits import RequestLimits
@@ -68,6 +68,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             body["errors"] = exc.errors
         if isinstance(exc, ServiceUnavailable) and exc.service:
             body["service"] = exc.service
+        if isinstance(exc, StepUpRequired):  # what to call to go on: the session stays
+            body["step_up"] = "/api/v1/session/step-up"
         return JSONResponse(body, status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)

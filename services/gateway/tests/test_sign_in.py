@@ -393,6 +393,7 @@ def test_the_actor_sent_to_a_service_carries_the_step_up_deadline(app, engine, r
     rpc.answers["incidents.get_incident"] = StepUpRequired()
     r = client.get("/api/v1/incidents/5")
     assert r.status_code == 401 and "second factor again" in r.json()["detail"]
+    assert r.json()["step_up"] == "/api/v1/session/step-up"  # what to call to go on
     token = rpc.calls[-1]["args"][0] if rpc.calls[-1]["args"] else next(iter(rpc.calls[-1]["kwargs"].values()))
     actor = verify(token, "k" * 40, 120)
     assert actor.stepped_up() and abs(actor.step_up_until - (actor.second_factor_at + 30 * 60)) < 1

@@ -146,11 +146,15 @@ async def _signed_in(request: Request, cfg: Settings, db: Database) -> SignedInU
                             roles=here.roles, csrf_token=login.csrf_token,
                             second_factor_required=owing, actor=actor, actor_token=sign(actor, cfg.actor_key),
                             enrolment_required=owing and accounts.needs_enrolment(session, user, grants, here.roles),
-                            school_count=accounts.school_count(session, user))
+                            # Only the pages' navigation shows it ("Your schools"): not counted for the API.
+                            school_count=1 if for_api else accounts.school_count(session, user))
 
+    for_api = request.url.path.startswith("/api/")
     user = await db.run(load) if token else None
     if user is None:
         raise HTTPException(401, "Please sign in.")
+    # Who sent it, for the write audit (write_audit.py), which need not look the session up again.
+    request.state.haven_caller = (user.id, user.school_id)
     if request.method not in SAFE_METHODS:
         given = request.headers.get("x-csrf-token")
         if given is None and request.headers.get("content-type", "").startswith(

@@ -155,8 +155,10 @@ class WriteAudit:
         bearer = authorization[7:].strip() if authorization[:7].lower() == "bearer " else None
         ip = connection.client.host if connection.client else None
 
+        known = (scope.get("state") or {}).get("haven_caller")  # deps._signed_in resolved the session
+
         def write(session):
-            user_id, school_id, who = _caller(session, cookie, bearer)
+            user_id, school_id, who = (*known, None) if known else _caller(session, cookie, bearer)
             audit.write(session, action=action, outcome=outcome_of(status), user_id=user_id, school_id=school_id,
                         object_type=object_type, object_id=object_id, pupil_id=pupil_id, ip=ip,
                         detail=f"{route}{other_ids}{' by ' + who if who else ''}")

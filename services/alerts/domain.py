@@ -188,8 +188,7 @@ def raise_alerts(session: Session, event: dict, public_url: str) -> list[Alert]:
     alerts = []
     for staff in resolve_recipients(session, school_id, user_ids, groups):
         if staff.user_id in excluded:
-            log.info("not alerting staff member %s about incident %s: the record names them", staff.user_id,
-                     incident_id)
+            # Not logged: "this record names staff member N" is itself safeguarding information.
             continue
         alert = Alert(school_id=school_id, incident_id=incident_id, user_id=staff.user_id,
                       raised_by_user_id=recorder.user_id, raised_by_name=recorder.name,

@@ -12,6 +12,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from services.common.errors import HavenError, ValidationFailed
 from ..deps import SignedInUser
 from ..usecases import Context, staff
 from . import labels
@@ -239,3 +241,19 @@ def pupil_label(p: dict) -> str:
     if p.get("legal_name") and p["legal_name"] != p.get("name"):
         label += f" (legal name {p['legal_name']})"
     return label
+
+
+async def save_staff_list(request: Request, user, save) -> tuple[list[int], HTMLResponse | None]:
+    """A DSL control's whole list of staff (the checkboxes `user_ids`), saved by `await save(ids)`: the
+    ids, and the error page to answer with when they could not be saved (None when they were)."""
+    form = await request.form()
+    ids = [as_id(str(v)[:12]) for v in form.getlist("user_ids")[:200]]
+    if any(i is None for i in ids):
+        return ids, error_page(request, 422, "Choose members of staff from the list.", user)
+    try:
+        await save(ids)
+    except ValidationFailed as exc:
+        return ids, error_page(request, 422, " ".join(e.get("message", "") for e in exc.errors) or exc.message, user)
+    except HavenError as exc:
+        return ids, error_page(request, exc.status_code, exc.message, user)
+    return ids, None

@@ -18,7 +18,8 @@ from ..schemas import PathId
 from ..usecases import Context, documents, follow_up, incidents
 from ..usecases.alerts import mark_read
 from . import bodymap_form, labels
-from .common import (FormErrors, as_id, error_page, form_text, redirect, render, staff_list, to_local_input,
+from .common import (FormErrors, as_id, error_page, form_text, redirect, render, save_staff_list, staff_list,
+                     to_local_input,
                      to_utc_iso, who_was_alerted)
 from .incident_form import categories_for, read_upload
 
@@ -380,16 +381,10 @@ async def restrict(request: Request, incident_id: PathId, user: DslUser, ctx: Ct
 @router.post("/incidents/{incident_id}/excluded-staff")
 async def excluded_staff(request: Request, incident_id: PathId, user: DslUser, ctx: Ctx):
     """The staff the record is about (the whole list, from the checkboxes): hidden from each of them."""
-    form = await request.form()
-    ids = [as_id(str(v)[:12]) for v in form.getlist("user_ids")[:200]]
-    if any(i is None for i in ids):
-        return error_page(request, 422, "Choose members of staff from the list.", user)
-    try:
-        await incidents.set_excluded_staff(ctx, user, incident_id, ids)
-    except ValidationFailed as exc:
-        return error_page(request, 422, " ".join(e.get("message", "") for e in exc.errors) or exc.message, user)
-    except HavenError as exc:
-        return error_page(request, exc.status_code, exc.message, user)
+    ids, failed = await save_staff_list(
+        request, user, lambda ids: incidents.set_excluded_staff(ctx, user, incident_id, ids))
+    if failed:
+        return failed
     if user.id in ids:  # the record no longer exists for them: another DSL takes it from here
         return redirect("/?done=stepped-aside")
     return redirect(f"/incidents/{incident_id}?done=excluded#restriction")

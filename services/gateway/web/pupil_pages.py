@@ -18,7 +18,8 @@ from ..deps import Ctx, CurrentUser, DslUser
 from ..schemas import PathId
 from ..usecases import Context, pupils, roll
 from . import audit_pages, labels
-from .common import FormErrors, as_id, error_page, form_text, redirect, render, safe_next, staff_list
+from .common import (FormErrors, as_id, error_page, form_text, redirect, render, safe_next, save_staff_list,
+                     staff_list)
 
 router = APIRouter(include_in_schema=False)
 PUPIL_SEARCH_LIMIT = 50
@@ -168,16 +169,10 @@ async def add_agency(request: Request, pupil_id: PathId, user: DslUser, ctx: Ctx
 @router.post("/pupils/{pupil_id}/staff-relatives")
 async def staff_relatives(request: Request, pupil_id: PathId, user: DslUser, ctx: Ctx):
     """The staff who are the pupil's parents or carers (the whole list, from the checkboxes)."""
-    form = await request.form()
-    ids = [as_id(str(v)[:12]) for v in form.getlist("user_ids")[:200]]
-    if any(i is None for i in ids):
-        return error_page(request, 422, "Choose members of staff from the list.", user)
-    try:
-        await pupils.set_staff_relatives(ctx, user, pupil_id, ids)
-    except ValidationFailed as exc:
-        return error_page(request, 422, " ".join(e.get("message", "") for e in exc.errors) or exc.message, user)
-    except HavenError as exc:
-        return error_page(request, exc.status_code, exc.message, user)
+    ids, failed = await save_staff_list(
+        request, user, lambda ids: pupils.set_staff_relatives(ctx, user, pupil_id, ids))
+    if failed:
+        return failed
     if user.id in ids:  # the file no longer exists for them
         return redirect("/pupils")
     return redirect(f"/pupils/{pupil_id}?done=relatives#household")

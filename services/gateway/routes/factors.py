@@ -33,6 +33,13 @@ def refuse(verdict: Verdict, wrong: str = WRONG_CODE) -> None:
     raise HTTPException(401, wrong)
 
 
+def answered(user, verdict: Verdict, wrong: str = WRONG_CODE) -> dict:
+    """The session after a second-factor answer: fully signed in, or the refusal raised."""
+    if not verdict.ok:
+        refuse(verdict, wrong)
+    return {"user": user.public(), "second_factor_required": False}
+
+
 def _done(user, codes: list[str] | None = None) -> dict:
     return {"second_factor_required": False, "recovery_codes": codes}
 
@@ -40,28 +47,20 @@ def _done(user, codes: list[str] | None = None) -> dict:
 @router.post("/second-factor", response_model=SessionView, response_model_exclude_none=True,
              summary="Give the TOTP code (whoever must hold a second factor)")
 async def second_factor(body: SecondFactorRequest, user: SignedIn, ctx: Ctx):
-    verdict = await session.second_factor(ctx, user, body.code)
-    if not verdict.ok:
-        refuse(verdict)
-    return {"user": user.public(), "second_factor_required": False}
+    return answered(user, await session.second_factor(ctx, user, body.code))
 
 
 @router.post("/step-up", response_model=SessionView, response_model_exclude_none=True,
              summary="Give the TOTP code again to read safeguarding records (step-up)")
 async def step_up(body: SecondFactorRequest, user: CurrentUser, ctx: Ctx):
-    verdict = await session.second_factor(ctx, user, body.code)
-    if not verdict.ok:
-        refuse(verdict)
-    return {"user": user.public(), "second_factor_required": False}
+    return answered(user, await session.second_factor(ctx, user, body.code))
 
 
 @router.post("/recovery-code", response_model=SessionView, response_model_exclude_none=True,
              summary="Give a recovery code instead of the second factor (single use; unlocks a locked factor)")
 async def recovery_code(body: RecoveryCodeRequest, user: SignedIn, ctx: Ctx):
-    verdict = await session.recovery_code(ctx, user, body.code)
-    if not verdict.ok:
-        refuse(verdict, "That recovery code is not right, or it has been used.")
-    return {"user": user.public(), "second_factor_required": False}
+    return answered(user, await session.recovery_code(ctx, user, body.code),
+                    "That recovery code is not right, or it has been used.")
 
 
 @router.get("/factors", response_model=FactorsView, summary="The account's second factors")

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from services.common.db import make_engine, migrate, session_factory
 from services.common.testing import TEST_SECRETS_KEY, fresh_database
-from services.gateway import accounts
+from services.gateway import accounts, mailer
 from services.gateway.app import create_app
 from services.gateway.clients import Clients
 from services.gateway.models import StaffMember
@@ -46,6 +46,25 @@ def engine(cheap_password_hashing):
             assert seed_demo_staff(session)
         yield engine
         engine.dispose()
+
+
+@pytest.fixture
+def db(engine):
+    """Committed writes (the app reads them in its own transactions): db(lambda s: ...)."""
+    factory = session_factory(engine)
+
+    def run(fn):
+        with factory.begin() as s:
+            return fn(s)
+    return run
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """The gateway's mail, caught instead of sent (use with `pytest.mark.usefixtures("sent")`)."""
+    messages = []
+    monkeypatch.setattr(mailer, "send", lambda cfg, message: messages.append(message))
+    return messages
 
 
 @pytest.fixture

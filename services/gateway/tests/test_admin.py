@@ -24,23 +24,7 @@ CATEGORIES = [{"id": 5, "name": "SEN", "parent_id": None, "depth": 0, "colour": 
               {"id": 4, "name": "Medical", "parent_id": None, "depth": 0, "colour": "#1e8449", "active": True}]
 
 
-@pytest.fixture(autouse=True)
-def sent(monkeypatch):
-    """The gateway's mail, caught instead of sent."""
-    messages = []
-    monkeypatch.setattr(mailer, "send", lambda cfg, message: messages.append(message))
-    return messages
-
-
-@pytest.fixture
-def db(engine):
-    """Committed writes (the app reads them in its own transactions)."""
-    factory = session_factory(engine)
-
-    def run(fn):
-        with factory.begin() as s:
-            return fn(s)
-    return run
+pytestmark = pytest.mark.usefixtures("sent")  # the gateway's mail, caught (conftest.py)
 
 
 def unique(prefix="person") -> str:

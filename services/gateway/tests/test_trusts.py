@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from services.common.actor import verify
 from services.common.db import session_factory
-from services.gateway import accounts, mailer
+from services.gateway import accounts
 from services.gateway.models import AuditEntry, Membership, OutboxEvent, School, StaffGroup, GroupMember
 from services.gateway.seed import DEMO_PASSWORD, DEMO_SCHOOL_ID, DEMO_TOTP_SECRET
 
@@ -25,21 +25,7 @@ BIRCH, ELM, LONE = 2, 3, 4  # Birch is in the demo school's trust; Elm in anothe
 ACTOR_KEY = "k" * 40
 
 
-@pytest.fixture(autouse=True)
-def sent(monkeypatch):
-    messages = []
-    monkeypatch.setattr(mailer, "send", lambda cfg, message: messages.append(message))
-    return messages
-
-
-@pytest.fixture
-def db(engine):
-    factory = session_factory(engine)
-
-    def run(fn):
-        with factory.begin() as s:
-            return fn(s)
-    return run
+pytestmark = pytest.mark.usefixtures("sent")  # the gateway's mail, caught (conftest.py)
 
 
 def unique(prefix="person") -> str:

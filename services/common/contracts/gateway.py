@@ -31,3 +31,14 @@ class SchoolSaved(Event):
 
 
 school_saved = contract.event("school_saved", SchoolSaved)
+
+
+class IncidentOpened(Event):
+    """A member of staff opened an incident in Haven (a successful, audited read): the alerts service
+    turns it into read receipts and stops the incident's escalation."""
+
+    incident_id: Id
+    user_id: Id
+
+
+incident_opened = contract.event("incident_opened", IncidentOpened)

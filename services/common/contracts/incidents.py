@@ -112,10 +112,13 @@ ENTRY_TYPE_LABELS = {"incident": "Incidents", "action": "Actions", "decision": "
 ENTRY_TYPE_ONE = {"incident": "Incident", "action": "Action", "decision": "Decision", "outcome": "Outcome",
                   "document": "Document", "case": "Case", "amendment": "Amendment", "transfer": "Transfer"}
 
-FLAGS = ("cp_plan", "child_in_need", "looked_after", "previously_looked_after", "eal", "free_school_meals")
+FLAGS = ("cp_plan", "child_in_need", "looked_after", "previously_looked_after", "early_help", "eal",
+         "free_school_meals")
 FLAG_LABELS = {"cp_plan": "Child protection plan", "child_in_need": "Child in need", "looked_after": "Looked after",
-               "previously_looked_after": "Previously looked after", "eal": "EAL",
+               "previously_looked_after": "Previously looked after", "early_help": "Early help", "eal": "EAL",
                "free_school_meals": "Free school meals"}
+# The DSL's registers (the dashboard): one list of pupils per flag, in this order.
+REGISTER_FLAGS = ("cp_plan", "child_in_need", "looked_after", "previously_looked_after", "early_help")
 SEN_STATUSES = ("none", "sen_support", "ehcp")
 SEN_STATUS_LABELS = {"none": "No SEN", "sen_support": "SEN support", "ehcp": "EHC plan"}
 SEXES = ("M", "F", "X")
@@ -465,6 +468,18 @@ class SetSignificant(Contract):
     significant: Flag
 
 
+class IncidentSummaryIn(Contract):
+    incident_id: Id
+    summary: Text(300) = Field("", description="The DSL's one-line summary for the chronology; empty clears it "
+                                               "(the line shows the account's first 160 characters again)")
+
+
+class DashboardQuery(Contract):
+    unactioned_after_days: int = Field(5, ge=1, le=365, description="An incident with no action, decision or "
+                                                                    "outcome this many days after it was "
+                                                                    "recorded is listed as waiting")
+
+
 class HouseholdMemberIn(Contract):
     name: Text(200) = ""
     relationship: Text(60) = Field("", description="e.g. Mother, Stepfather, Foster carer")
@@ -716,6 +731,55 @@ class ChronologyEntryView(View):
     ref_id: str | int
     role: str | None = None
     significant: bool
+    # For the DSL team only (None for everyone else): what the line is about, so three incidents of one
+    # category on one day are three lines a reader can tell apart.
+    excerpt: str | None = Field(None, description="The DSL's summary, or the account's first 160 characters")
+    recorded_by: str | None = None
+    outcome: str | None = Field(None, description="The latest outcome's label")
+
+
+class IncidentSummaryView(View):
+    incident_id: int
+    summary: str | None = None
+
+
+class DashboardIncident(View):
+    incident_id: int
+    pupil: PupilSummary
+    recorded_at: str
+    categories: list[str]
+    urgent: bool
+    days_waiting: int
+
+
+class CategoryCount(View):
+    category: str
+    count: int
+
+
+class RegisterEntry(View):
+    pupil: PupilSummary
+    latest: dict | None = Field(None, description="The latest chronology line: occurred_at, title, incident_id")
+    open_case: dict | None = Field(None, description="id, title, status of the pupil's open case")
+
+
+class Register(View):
+    flag: str
+    label: str
+    pupils: list[RegisterEntry]
+
+
+class DashboardView(View):
+    """The DSL's day: what waits, what is overdue, what came in, and the registers."""
+
+    unactioned: list[DashboardIncident]
+    overdue_actions: list[ActionView]
+    tray_waiting: int
+    week_starts_on: str
+    term: dict = Field(description="name, starts_on")
+    counts_week: list[CategoryCount]
+    counts_term: list[CategoryCount]
+    registers: list[Register]
 
 
 class ChronologyView(View):
@@ -814,6 +878,8 @@ get_case = contract.method("get_case", CaseRef, CaseView)
 get_chronology = contract.method("get_chronology", ChronologyQuery, ChronologyView, timeout=30)
 get_chronology_gzip = contract.method("get_chronology_gzip", ChronologyQuery, GzipView, timeout=30)
 set_significant = contract.method("set_significant", SetSignificant, ChronologyEntryView)
+set_incident_summary = contract.method("set_incident_summary", IncidentSummaryIn, IncidentSummaryView)
+get_dashboard = contract.method("get_dashboard", DashboardQuery, DashboardView, timeout=30)
 get_front_sheet = contract.method("get_front_sheet", PupilRef, FrontSheetView)
 add_household_member = contract.method("add_household_member", AddHouseholdMember, dict[str, Any])
 add_agency_involvement = contract.method("add_agency_involvement", AddAgencyInvolvement, dict[str, Any])
@@ -846,6 +912,8 @@ class IncidentAmended(Event):
     amendment_id: Id
     field: Annotated[str, StringConstraints(max_length=40)]
     amended_by: Id
+    # Who recorded the incident: told of an amendment someone else made (the alerts service).
+    recorded_by: Id | None = None
 
 
 class ActionAssigned(Event):
@@ -854,6 +922,14 @@ class ActionAssigned(Event):
     assigned_to: Id
     assigned_by: Id
     due_on: Annotated[str, StringConstraints(max_length=10)] | None = None
+
+
+class ActionCompleted(Event):
+    """An action was marked done: its owner's due-date reminders stop."""
+
+    action_id: Id
+    incident_id: Id
+    completed_by: Id
 
 
 class TrayItemReceived(Event):
@@ -874,6 +950,7 @@ class RollImported(Event):
 incident_recorded = contract.event("incident_recorded", IncidentRecorded)
 incident_amended = contract.event("incident_amended", IncidentAmended)
 action_assigned = contract.event("action_assigned", ActionAssigned)
+action_completed = contract.event("action_completed", ActionCompleted)
 tray_item_received = contract.event("tray_item_received", TrayItemReceived)
 roll_imported = contract.event("roll_imported", RollImported)
 

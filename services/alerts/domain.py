@@ -1,42 +1,36 @@
-"""The alerts service's rules, in plain Python over a SQLAlchemy session (DESIGN rule 1).
+"""The alerts service's event handlers, in plain Python over a SQLAlchemy session (DESIGN rule 1).
 
+Each turns one event into alerts and queued e-mail (mail.py) in the same transaction as the
+processed-event mark, so a redelivery adds nothing:
 - `save_staff_member`: keep our copy of the staff directory from gateway events.
-- `raise_alerts`: turn `incidents.incident_recorded` into one alert and one queued e-mail per
-  recipient, in the same transaction as the processed-event mark, so a redelivery adds nothing.
-- `send_pending_mail`: deliver queued e-mail, one commit per message, with back-off on failure.
-- `list_alerts`, `mark_alert_read`, `failed_mail`: what the gateway asks on a user's behalf.
+- `raise_alerts`: `incidents.incident_recorded` → an alert per recipient, and the incident watched for
+  escalation when it is urgent (schedule.py escalates it).
+- `raise_tray_alerts`, `raise_action_alert`, `note_action_completed`, `raise_amendment_alert`: the tray,
+  actions (and their due-date reminders), amendments to a record someone else made.
+- `note_incident_opened`: `gateway.incident_opened` → read receipts; the DSL team opening an urgent
+  incident stops its escalation.
 """
 from __future__ import annotations
 
 import logging
-import textwrap
-from datetime import datetime, timedelta, timezone
-from email.utils import make_msgid
-from urllib.parse import urlsplit
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from services.common.actor import DSL, SLT, Actor
+from services.common.actor import DSL, SLT
 from services.common.db import utcnow
 from services.common.events import already_processed
+from services.common.smtp import mail_text
 
-from . import schemas
-from .exceptions import DirectoryIncomplete, Forbidden, MalformedEvent, NotFound
-from .models import MAIL_FAILED, MAIL_PENDING, MAIL_SENT, Alert, Mail, ProcessedEvent, StaffMember
+from . import mail
+from .exceptions import DirectoryIncomplete, MalformedEvent
+from .models import Alert, Preference, ProcessedEvent, Reminder, SchoolSettings, StaffMember, WatchedIncident
 
 log = logging.getLogger(__name__)
 
 # An alert group is everyone active in the school who holds the role of the same name.
 GROUP_ROLES = {"dsl": DSL, "slt": SLT}
-
-# Seconds to wait after the 1st, 2nd… failed attempt; the last figure repeats.
-MAIL_BACKOFF_SECONDS = (5, 30, 120, 600, 1800, 3600)
-MAX_MAIL_ATTEMPTS = 10
-# A claimed message is not picked again for this long: comfortably longer than the SMTP timeout,
-# so two senders never hold the same message; after a crash mid-send it is retried once it lapses.
-SENDING_LEASE = timedelta(minutes=5)
-MAX_LIST_LIMIT = 500
 
 
 # --- events -----------------------------------------------------------------------------------
@@ -127,47 +121,47 @@ def resolve_recipients(session: Session, school_id: int, user_ids: list[int],
     return list(recipients.values())
 
 
-def mail_body(paragraphs: list[str]) -> str:
-    """Plain-text body: short lines keep an ASCII message 7-bit, so links survive unencoded."""
-    return "\n\n".join(p if "\n" in p else textwrap.fill(p, 72) for p in paragraphs) + "\n"
+def school_settings(session: Session, school_id: int) -> SchoolSettings:
+    """The school's alerting settings: its saved row, or the defaults (not saved) until it has one."""
+    return session.get(SchoolSettings, school_id) or SchoolSettings(
+        school_id=school_id, escalate_after_minutes=15, digest_time="07:30", category_in_email=False,
+        unactioned_after_days=5)
 
 
-def queue_mail(session: Session, alert: Alert, staff: StaffMember, subject: str, body: str, public_url: str,
-               now) -> None:
-    """Queue an alert's e-mail for the sender; the Message-ID is fixed now and reused on every try."""
-    session.add(Mail(alert_id=alert.id, to_address=staff.email,
-                     message_id=make_msgid(domain=urlsplit(public_url).hostname or "haven.local"),
-                     subject=subject, body=body, status=MAIL_PENDING, attempts=0, next_attempt_at=now))
+def wants_digest(session: Session, staff: StaffMember) -> bool:
+    preference = session.get(Preference, (staff.user_id, staff.school_id))
+    return bool(preference and preference.digest)
 
 
-def compose_mail(recipient_name: str, raised_by_name: str, category_names: list[str], urgent: bool,
-                 incident_id: int, public_url: str) -> tuple[str, str]:
-    """Subject and body of an alert e-mail (DESIGN rule 7).
+def alert(session: Session, staff: StaffMember, *, kind: str, lines: list[str], link: str, public_url: str,
+          now: datetime, urgent: bool = False, incident_id: int | None = None, raised_by: tuple[int, str] = (0, ""),
+          category_names: list[str] = (), **fields) -> Alert:
+    """One alert for one member of staff, and its e-mail: now when urgent or wanted at once, else held
+    for their daily digest."""
+    new = Alert(school_id=staff.school_id, incident_id=incident_id, user_id=staff.user_id, kind=kind,
+                raised_by_user_id=raised_by[0], raised_by_name=raised_by[1], category_names=list(category_names),
+                urgent=urgent, created_at=now, **fields)
+    session.add(new)
+    session.flush()
+    if not urgent and wants_digest(session, staff):
+        new.digest_pending = True
+    else:
+        mail.queue_mail(session, new, staff, mail.compose(staff.name, lines, link, urgent=urgent), public_url, now)
+    return new
 
-    Built only from who raised it, the category names, urgency and a link, and never from the
-    incident itself: the pupil's name and the account must not leave Haven by e-mail.
-    """
-    categories = ", ".join(" ".join(name.split()) for name in category_names) or "A"
-    subject = f"{'URGENT: ' if urgent else ''}Haven alert: {categories} concern raised"
-    if len(subject) > 250:
-        subject = subject[:247] + "..."
-    link = f"{public_url.rstrip('/')}/incidents/{incident_id}"
-    urgency = "URGENT - please read it as soon as you can." if urgent else "Not marked urgent."
-    # Short lines keep a plain ASCII message 7-bit, so the link survives unencoded.
-    paragraphs = [
-        f"{' '.join(recipient_name.split())},",
-        f"{' '.join(raised_by_name.split())} has recorded a concern in Haven and you have been "
-        "alerted to it.",
-        f"Category: {categories}\nUrgency: {urgency}",
-        f"Read it in Haven (you will be asked to sign in):\n{link}",
-        "This e-mail deliberately says nothing about the pupil or what happened. Please do not "
-        "reply with details; record anything you know in Haven.",
-    ]
-    return subject, mail_body(paragraphs)
+
+def _watch(session: Session, incident_id: int, school_id: int) -> WatchedIncident:
+    watched = session.get(WatchedIncident, incident_id, with_for_update=True)
+    if watched is None:
+        watched = WatchedIncident(incident_id=incident_id, school_id=school_id, urgent=False, category_names=[],
+                                  excluded_user_ids=[], escalation_level=0)
+        session.add(watched)
+    return watched
 
 
 def raise_alerts(session: Session, event: dict, public_url: str) -> list[Alert]:
-    """One alert and one queued e-mail per recipient; nothing at all for a redelivered event."""
+    """One alert and one queued e-mail per recipient; an urgent incident is watched for escalation.
+    Nothing at all for a redelivered event."""
     school_id = _field(event, "school_id", int)
     incident_id = _field(event, "incident_id", int)
     recorded_by = _field(event, "recorded_by", int)
@@ -178,52 +172,35 @@ def raise_alerts(session: Session, event: dict, public_url: str) -> list[Alert]:
     # Staff the record names (the adult it is about, a parent or carer of its pupil) are never alerted,
     # whether named or in a group (self-exclusion).
     excluded = set(_list_of(event, "excluded_user_ids", int))
-    if already_processed(session, ProcessedEvent, event) or not (user_ids or groups):
-        return []  # a redelivery, or nobody to alert: nothing to look up
+    recorded_at = _occurred_at(event)
+    if already_processed(session, ProcessedEvent, event):
+        return []
     recorder = session.get(StaffMember, (recorded_by, school_id))
-    if recorder is None or recorder.school_id != school_id:
+    if recorder is None and (user_ids or groups):
         raise DirectoryIncomplete(f"the recorder {recorded_by} is not in the alerts directory for "
                                   f"school {school_id} yet")
+    settings = school_settings(session, school_id)
+    watched = _watch(session, incident_id, school_id)
+    watched.urgent, watched.recorded_by = urgent, recorded_by
+    watched.recorded_by_name = recorder.name if recorder else None
+    watched.category_names, watched.recorded_at, watched.excluded_user_ids = category_names, recorded_at, sorted(excluded)
+    if urgent and watched.opened_at is None:
+        watched.next_escalation_at = recorded_at + timedelta(minutes=settings.escalate_after_minutes)
+    if not (user_ids or groups):
+        return []
     now = utcnow()
-    alerts = []
-    for staff in resolve_recipients(session, school_id, user_ids, groups):
-        if staff.user_id in excluded:
-            # Not logged: "this record names staff member N" is itself safeguarding information.
-            continue
-        alert = Alert(school_id=school_id, incident_id=incident_id, user_id=staff.user_id,
-                      raised_by_user_id=recorder.user_id, raised_by_name=recorder.name,
-                      category_names=category_names, urgent=urgent, created_at=now)
-        session.add(alert)
-        session.flush()
-        alerts.append(alert)
-        if not staff.email:
-            log.warning("staff member %s has no e-mail address; alert %s is in-app only", staff.user_id,
-                        alert.id)
-            continue
-        subject, body = compose_mail(staff.name, recorder.name, category_names, urgent, incident_id,
-                                     public_url)
-        queue_mail(session, alert, staff, subject, body, public_url, now)
-    session.flush()
-    return alerts
+    lines = [f"{mail_text(recorder.name) or 'A member of staff'} has recorded a concern in Haven and you have "
+             "been alerted to it.", *mail.category_line(category_names, settings.category_in_email)]
+    link = mail.link_to(public_url, f"/incidents/{incident_id}")
+    return [alert(session, staff, kind="alert", lines=lines, link=link, public_url=public_url, now=now,
+                  urgent=urgent, incident_id=incident_id, raised_by=(recorder.user_id, recorder.name),
+                  category_names=category_names)
+            # Not logged when skipped: "this record names staff member N" is itself safeguarding information.
+            for staff in resolve_recipients(session, school_id, user_ids, groups) if staff.user_id not in excluded]
 
 
 TRAY_SEVERITIES_ALERTED = ("high", "critical")
 MONITORING = "Online-safety monitoring"
-
-
-def compose_tray_mail(recipient_name: str, severity: str, public_url: str) -> tuple[str, str]:
-    """An online-monitoring alert waits in the tray: say so, its severity and where — nothing else."""
-    subject = f"URGENT: Haven: a {severity} online-safety alert is waiting in the tray"
-    link = f"{public_url.rstrip('/')}/tray"
-    paragraphs = [
-        f"{' '.join(recipient_name.split())},",
-        f"The school's online-safety monitoring has sent Haven an alert of {severity} severity. It is "
-        "waiting in the incident tray for the DSL team to record against a pupil or dismiss.",
-        f"Open the tray in Haven (you will be asked to sign in):\n{link}",
-        "This e-mail deliberately says nothing about the pupil or the alert. Please do not reply "
-        "with details.",
-    ]
-    return subject, mail_body(paragraphs)
 
 
 def raise_tray_alerts(session: Session, event: dict, public_url: str) -> list[Alert]:
@@ -235,28 +212,31 @@ def raise_tray_alerts(session: Session, event: dict, public_url: str) -> list[Al
     if already_processed(session, ProcessedEvent, event) or severity not in TRAY_SEVERITIES_ALERTED:
         return []
     now = utcnow()
-    alerts = []
-    for staff in resolve_recipients(session, school_id, [], ["dsl"]):
-        alert = Alert(school_id=school_id, incident_id=None, tray_item_id=tray_item_id, user_id=staff.user_id,
-                      raised_by_user_id=0, raised_by_name=MONITORING, category_names=["Online-monitoring alert"],
-                      urgent=True, created_at=now)
-        session.add(alert)
-        session.flush()
-        alerts.append(alert)
-        if staff.email:
-            subject, body = compose_tray_mail(staff.name, severity, public_url)
-            queue_mail(session, alert, staff, subject, body, public_url, now)
-    session.flush()
-    return alerts
+    lines = [f"The school's online-safety monitoring has sent Haven an alert of {mail_text(severity, 20)} "
+             "severity. It is waiting in the incident tray for the DSL team to record against a pupil or dismiss."]
+    return [alert(session, staff, kind="tray", lines=lines, link=mail.link_to(public_url, "/tray"),
+                  public_url=public_url, now=now, urgent=True, raised_by=(0, MONITORING),
+                  category_names=["Online-monitoring alert"], tray_item_id=tray_item_id)
+            for staff in resolve_recipients(session, school_id, [], ["dsl"])]
+
+
+def _day(event: dict, name: str) -> date | None:
+    value = _field(event, name, str, optional=True)
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        raise MalformedEvent(f"event {event.get('event_id')}: bad {name!r}") from None
 
 
 def raise_action_alert(session: Session, event: dict, public_url: str) -> Alert | None:
-    """Tell the member of staff an action was assigned to: who assigned it, when it is due, a link."""
+    """Tell the member of staff an action was assigned to: who assigned it, when it is due, a link; and
+    remember its due date for the reminders (schedule.py)."""
     school_id = _field(event, "school_id", int)
     incident_id = _field(event, "incident_id", int)
+    action_id = _field(event, "action_id", int)
     assigned_to = _field(event, "assigned_to", int)
     assigned_by = _field(event, "assigned_by", int)
-    due_on = _field(event, "due_on", str, optional=True)
+    due_on = _day(event, "due_on")
     if already_processed(session, ProcessedEvent, event):
         return None
     by = session.get(StaffMember, (assigned_by, school_id))
@@ -265,113 +245,69 @@ def raise_action_alert(session: Session, event: dict, public_url: str) -> Alert 
     recipients = resolve_recipients(session, school_id, [assigned_to], [])
     if not recipients:
         return None
-    staff, now = recipients[0], utcnow()
-    alert = Alert(school_id=school_id, incident_id=incident_id, user_id=staff.user_id,
-                  raised_by_user_id=by.user_id, raised_by_name=by.name, category_names=["Action assigned"],
-                  urgent=False, created_at=now)
-    session.add(alert)
-    session.flush()
-    if staff.email:
-        link = f"{public_url.rstrip('/')}/incidents/{incident_id}"
-        due = f"It is due on {due_on}." if due_on else "It has no due date."
-        body = mail_body([f"{' '.join(staff.name.split())},",
-                          f"{' '.join(by.name.split())} has assigned you an action on a record in Haven. {due}",
-                          f"See it in Haven (you will be asked to sign in):\n{link}",
-                          "This e-mail deliberately says nothing about the pupil or the action."])
-        queue_mail(session, alert, staff, "Haven: an action has been assigned to you", body, public_url, now)
-    session.flush()
-    return alert
+    staff = recipients[0]
+    if due_on is not None and session.get(Reminder, action_id) is None:
+        session.add(Reminder(action_id=action_id, school_id=school_id, incident_id=incident_id,
+                             user_id=staff.user_id, due_on=due_on))
+    due = f"It is due on {due_on:%A %-d %B %Y}." if due_on else "It has no due date."
+    return alert(session, staff, kind="action", lines=[f"{mail_text(by.name) or 'A member of staff'} has assigned "
+                                                        f"you an action on a record in Haven. {due}"],
+                 link=mail.link_to(public_url, f"/incidents/{incident_id}"), public_url=public_url, now=utcnow(),
+                 incident_id=incident_id, raised_by=(by.user_id, by.name), category_names=["Action assigned"],
+                 action_id=action_id)
 
 
-# --- sending ----------------------------------------------------------------------------------
-
-def retry_delay(attempts: int) -> timedelta:
-    return timedelta(seconds=MAIL_BACKOFF_SECONDS[min(attempts, len(MAIL_BACKOFF_SECONDS)) - 1])
-
-
-def _claim_next(session: Session, now: datetime) -> Mail | None:
-    """Take the next due message for this sender alone, and commit that before any SMTP traffic.
-
-    PostgreSQL skips rows another sender has locked; the conditional update is what makes the claim
-    safe on SQLite too. Committing the claim first keeps no transaction open across the network.
-    """
-    for _ in range(10):
-        query = (select(Mail).where(Mail.status == MAIL_PENDING, Mail.next_attempt_at <= now)
-                 .order_by(Mail.next_attempt_at, Mail.id).limit(1))
-        if session.bind.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        mail = session.scalars(query).first()
-        if mail is None:
-            session.commit()
-            return None
-        claimed = session.execute(
-            update(Mail).where(Mail.id == mail.id, Mail.status == MAIL_PENDING, Mail.next_attempt_at <= now)
-            .values(next_attempt_at=now + SENDING_LEASE)).rowcount
-        session.commit()
-        if claimed:
-            return mail
-    return None
-
-
-def _deliver(session: Session, mailer, mail: Mail, now: datetime) -> bool:
-    mail.attempts += 1
-    try:
-        mailer.send(mail.to_address, mail.subject, mail.body, message_id=mail.message_id)
-    except Exception as exc:  # any failure to hand over is a failed attempt, never a lost message
-        mail.last_error = f"{type(exc).__name__}: {exc}"[:500]
-        if mail.attempts >= MAX_MAIL_ATTEMPTS:
-            mail.status = MAIL_FAILED
-            log.warning("alert mail %s failed %d times; giving up (see failed_mail)", mail.id, mail.attempts)
-        else:
-            mail.next_attempt_at = now + retry_delay(mail.attempts)
-            log.info("alert mail %s not sent (%s); attempt %d, retrying later", mail.id, type(exc).__name__,
-                     mail.attempts)
-        session.commit()
+def note_action_completed(session: Session, event: dict) -> bool:
+    """An action was done: no more reminders about it."""
+    action_id = _field(event, "action_id", int)
+    if already_processed(session, ProcessedEvent, event):
         return False
-    mail.status, mail.sent_at, mail.last_error = MAIL_SENT, now, None
-    session.commit()  # straight away: a crash after this point never sends it again
-    log.info("alert mail %s sent", mail.id)
-    return True
+    reminder = session.get(Reminder, action_id)
+    if reminder is not None and reminder.completed_at is None:
+        reminder.completed_at = _occurred_at(event)
+    return False  # nothing to send
 
 
-def send_pending_mail(session: Session, mailer, now: datetime | None = None, batch: int = 50) -> int:
-    """Send due messages, committing each; returns how many were sent."""
-    now = now or utcnow()
-    sent = 0
-    for _ in range(batch):
-        mail = _claim_next(session, now)
-        if mail is None:
-            break
-        sent += _deliver(session, mailer, mail, now)
-    return sent
+def raise_amendment_alert(session: Session, event: dict, public_url: str) -> Alert | None:
+    """Someone amended a record another member of staff recorded: the recorder hears of it."""
+    school_id = _field(event, "school_id", int)
+    incident_id = _field(event, "incident_id", int)
+    amended_by = _field(event, "amended_by", int)
+    recorded_by = _field(event, "recorded_by", int, optional=True)
+    if already_processed(session, ProcessedEvent, event) or recorded_by in (None, amended_by):
+        return None
+    by = session.get(StaffMember, (amended_by, school_id))
+    if by is None:
+        raise DirectoryIncomplete(f"staff member {amended_by} is not in the alerts directory yet")
+    recipients = resolve_recipients(session, school_id, [recorded_by], [])
+    if not recipients:
+        return None
+    return alert(session, recipients[0], kind="amendment",
+                 lines=[f"{mail_text(by.name) or 'A member of staff'} has amended a record you made in Haven. "
+                        "The original stays as you wrote it; the amendment says who changed what, when and why."],
+                 link=mail.link_to(public_url, f"/incidents/{incident_id}"), public_url=public_url, now=utcnow(),
+                 incident_id=incident_id, raised_by=(by.user_id, by.name), category_names=["Record amended"])
 
 
-# --- queries from the gateway ------------------------------------------------------------------
+def note_incident_opened(session: Session, event: dict) -> bool:
+    """Someone opened an incident: their alerts about it are read (the receipt is when); the first of
+    the DSL team to open it stops its escalation."""
+    school_id = _field(event, "school_id", int)
+    incident_id = _field(event, "incident_id", int)
+    user_id = _field(event, "user_id", int)
+    opened_at = _occurred_at(event)
+    if already_processed(session, ProcessedEvent, event):
+        return False
+    session.execute(update(Alert).where(Alert.incident_id == incident_id, Alert.user_id == user_id,
+                                        Alert.school_id == school_id, Alert.read_at.is_(None))
+                    .values(read_at=opened_at))
+    staff = session.get(StaffMember, (user_id, school_id))
+    if staff is None or DSL not in (staff.roles or []):
+        return False
+    watched = _watch(session, incident_id, school_id)
+    if watched.opened_at is None or opened_at < watched.opened_at:
+        watched.opened_at, watched.opened_by, watched.opened_by_name = opened_at, staff.user_id, staff.name
+        watched.next_escalation_at = None
+    return False
 
-def list_alerts(session: Session, actor: Actor, unread_only: bool = False, limit: int = 100) -> list[dict]:
-    """The caller's own alerts, newest first; nobody sees anyone else's."""
-    query = select(Alert).where(Alert.user_id == actor.user_id, Alert.school_id == actor.school_id)
-    if unread_only:
-        query = query.where(Alert.read_at.is_(None))
-    query = query.order_by(Alert.created_at.desc(), Alert.id.desc()).limit(max(1, min(limit, MAX_LIST_LIMIT)))
-    return [schemas.alert(a) for a in session.scalars(query)]
 
-
-def mark_alert_read(session: Session, actor: Actor, alert_id, now: datetime | None = None) -> dict:
-    alert = session.get(Alert, alert_id)
-    if alert is None or alert.user_id != actor.user_id or alert.school_id != actor.school_id:
-        raise NotFound("No such alert.")
-    if alert.read_at is None:  # the first read is the receipt; reading again does not move it
-        alert.read_at = now or utcnow()
-    return schemas.alert(alert)
-
-
-def failed_mail(session: Session, actor: Actor) -> list[dict]:
-    """Alert e-mails that could not be delivered in this school, for the DSL team to follow up."""
-    if not actor.is_dsl:
-        raise Forbidden("Only the DSL team, signed in with their second factor, can see undelivered alert "
-                        "e-mails.")
-    query = (select(Mail).join(Alert, Alert.id == Mail.alert_id)
-             .where(Alert.school_id == actor.school_id, Mail.status == MAIL_FAILED)
-             .order_by(Mail.id.desc()).limit(MAX_LIST_LIMIT))
-    return [schemas.failed_mail(m) for m in session.scalars(query)]

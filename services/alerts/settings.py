@@ -1,3 +1,5 @@
+from pydantic import Field
+
 from services.common.settings import MailSettings
 
 
@@ -5,6 +7,14 @@ class AlertsSettings(MailSettings):
     alerts_database_url: str = "sqlite:///var/alerts.sqlite3"
     # Where staff open Haven; alert e-mails link to `{public_url}/incidents/{id}`.
     public_url: str = "http://localhost:8000"
+    # A message being sent is not picked by another sender for this long: longer than the SMTP timeout.
+    # After a crash mid-send it is sent again (with the same Message-ID) once this lapses.
+    mail_lease_seconds: int = Field(60, ge=1, le=3600)
+    # A message that cannot be delivered is retried with back-off for this long, then marked failed and
+    # shown to the DSL team and the administrators (who can retry it).
+    mail_give_up_after_seconds: int = Field(7200, ge=3600, le=7 * 24 * 3600)
+    # Schools' times of day (digest time, the day an action is due) are read in this zone.
+    school_timezone: str = "Europe/London"
 
     @property
     def database_url(self) -> str:

@@ -36,7 +36,8 @@ def engine(database_url):
 def sessions(engine):
     """A session factory over an emptied database (cheaper than a new database per test)."""
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE mail, alerts, staff, processed_events RESTART IDENTITY CASCADE"))
+        conn.execute(text("TRUNCATE mail, alerts, staff, processed_events, escalations, incidents, reminders, "
+                          "preferences, school_settings RESTART IDENTITY CASCADE"))
     return session_factory(engine)
 
 

@@ -6,9 +6,9 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from services.alerts import domain
+from services.alerts import domain, mail, queries
 from services.alerts.exceptions import DirectoryIncomplete, Forbidden, MalformedEvent, NotFound
-from services.alerts.models import Alert, Mail, ProcessedEvent, StaffMember
+from services.alerts.models import Alert, Mail, ProcessedEvent, SchoolSettings, StaffMember, WatchedIncident
 from services.common.actor import Actor
 
 from .conftest import OTHER_SCHOOL, PUBLIC_URL, SCHOOL, incident_event, staff_event
@@ -178,13 +178,30 @@ def test_the_email_names_the_raiser_categories_urgency_and_links_but_carries_not
         mails = session.scalars(select(Mail).order_by(Mail.to_address)).all()
     assert [m.to_address for m in mails] == ["user20@school.test", "user21@school.test"]
     for mail in mails:
-        assert mail.subject == "URGENT: Haven alert: Safeguarding, Neglect concern raised"
-        assert "Tess Teacher" in mail.body
-        assert "Safeguarding, Neglect" in mail.body and "URGENT" in mail.body
-        assert f"{PUBLIC_URL}/incidents/{event['incident_id']}" in mail.body
-        for secret in ("SECRET", "987654", "dad"):  # 987654 is the pupil's id
-            assert secret not in mail.subject and secret not in mail.body
+        assert mail.subject == "URGENT: Haven: a new alert for you"
+        for body in (mail.body, mail.html):
+            assert "Tess Teacher" in body and "URGENT" in body
+            assert "Safeguarding" not in body  # the school has not chosen to name categories
+            assert f"{PUBLIC_URL}/incidents/{event['incident_id']}" in body
+            for secret in ("SECRET", "987654", "dad"):  # 987654 is the pupil's id
+                assert secret not in mail.subject and secret not in body
         assert mail.status == "pending" and mail.attempts == 0 and mail.message_id
+
+
+def test_the_category_is_named_only_when_the_school_has_chosen_to_and_names_pass_the_allow_list(school):
+    with school.begin() as session:
+        session.add(SchoolSettings(school_id=SCHOOL, escalate_after_minutes=15, digest_time="07:30",
+                                   category_in_email=True, unactioned_after_days=5))
+        domain.save_staff_member(session, staff_event(TEACHER, "Tess <a href=http://x>Teacher</a>",
+                                                      occurred_at="2026-01-06T09:00:00Z"))
+    raise_alerts(school, incident_event(TEACHER, alert_groups=["dsl"], category_names=["Safeguarding", "Neglect"]))
+    with school() as session:
+        mails = session.scalars(select(Mail)).all()
+    assert len(mails) == 2
+    for mail in mails:
+        assert mail.subject == "Haven: a new alert for you"
+        assert "Category: Safeguarding, Neglect" in mail.body
+        assert "http://x" not in mail.body and "<a href=http" not in mail.html
 
 
 def test_a_routine_concern_is_not_marked_urgent(school):
@@ -192,8 +209,8 @@ def test_a_routine_concern_is_not_marked_urgent(school):
     raise_alerts(school, event)
     with school() as session:
         mail = session.scalars(select(Mail)).one()
-    assert mail.subject == "Haven alert: Behaviour concern raised"
-    assert "URGENT" not in mail.body
+    assert mail.subject == "Haven: a new alert for you"
+    assert "URGENT" not in mail.body and "URGENT" not in mail.html
 
 
 # --- what staff see ---------------------------------------------------------------------------
@@ -204,42 +221,45 @@ def test_list_alerts_returns_only_the_callers_alerts_newest_first(school):
     raise_alerts(school, first)
     raise_alerts(school, second)
     with school() as session:
-        mine = domain.list_alerts(session, actor(SLT, roles=["slt"]))
+        mine = queries.list_alerts(session, actor(SLT, roles=["slt"]))
         assert [a["incident_id"] for a in mine] == [second["incident_id"], first["incident_id"]]
         assert mine[0] == {"id": mine[0]["id"], "incident_id": second["incident_id"], "tray_item_id": None,
                            "created_at": mine[0]["created_at"], "read_at": None,
                            "raised_by": {"id": TEACHER, "name": "Tess Teacher"},
-                           "categories": ["Safeguarding"], "urgent": True}
+                           "categories": ["Safeguarding"], "urgent": True, "kind": "alert",
+                           "escalation_level": 0}
         assert mine[0]["created_at"].endswith("Z")
-        assert [a["incident_id"] for a in domain.list_alerts(session, actor(DSL, roles=["dsl"]))] == \
+        assert [a["incident_id"] for a in queries.list_alerts(session, actor(DSL, roles=["dsl"]))] == \
             [second["incident_id"]]
-        assert domain.list_alerts(session, actor(TEACHER)) == []
+        assert queries.list_alerts(session, actor(TEACHER)) == []
         # The same user id presented for another school sees nothing.
-        assert domain.list_alerts(session, actor(SLT, school_id=OTHER_SCHOOL)) == []
-        assert len(domain.list_alerts(session, actor(SLT), limit=1)) == 1
+        assert queries.list_alerts(session, actor(SLT, school_id=OTHER_SCHOOL)) == []
+        assert len(queries.list_alerts(session, actor(SLT), limit=1)) == 1
 
 
 def test_marking_an_alert_read_keeps_the_first_read_time_and_only_works_on_your_own(school):
     raise_alerts(school, incident_event(TEACHER, alert_user_ids=[SLT], alert_groups=["dsl"]))
     with school.begin() as session:
-        alert_id = domain.list_alerts(session, actor(SLT))[0]["id"]
+        alert_id = queries.list_alerts(session, actor(SLT))[0]["id"]
         for intruder in (actor(DSL, roles=["dsl"], second_factor=True), actor(SLT, school_id=OTHER_SCHOOL)):
             with pytest.raises(NotFound):
-                domain.mark_alert_read(session, intruder, alert_id)
-        read = domain.mark_alert_read(session, actor(SLT), alert_id)
+                queries.mark_alert_read(session, intruder, alert_id)
+        read = queries.mark_alert_read(session, actor(SLT), alert_id)
         assert read["read_at"].endswith("Z")
-        assert domain.mark_alert_read(session, actor(SLT), alert_id)["read_at"] == read["read_at"]
+        assert queries.mark_alert_read(session, actor(SLT), alert_id)["read_at"] == read["read_at"]
     with school() as session:
-        assert domain.list_alerts(session, actor(SLT), unread_only=True) == []
-        assert len(domain.list_alerts(session, actor(DSL), unread_only=True)) == 1
+        assert queries.list_alerts(session, actor(SLT), unread_only=True) == []
+        assert len(queries.list_alerts(session, actor(DSL), unread_only=True)) == 1
 
 
-def test_only_a_dsl_with_a_second_factor_may_see_failed_mail(school):
+def test_only_the_dsl_team_and_administrators_with_a_second_factor_may_see_failed_mail(school):
     with school() as session:
-        assert domain.failed_mail(session, actor(DSL, roles=["dsl"], second_factor=True)) == []
-        for caller in (actor(DSL, roles=["dsl"]), actor(SLT, roles=["slt"], second_factor=True)):
+        assert queries.failed_mail(session, actor(DSL, roles=["dsl"], second_factor=True)) == []
+        assert queries.failed_mail(session, actor(60, roles=["admin"], second_factor=True)) == []
+        for caller in (actor(DSL, roles=["dsl"]), actor(SLT, roles=["slt"], second_factor=True),
+                       actor(60, roles=["admin"]), actor(TEACHER, second_factor=True)):
             with pytest.raises(Forbidden):
-                domain.failed_mail(session, caller)
+                queries.failed_mail(session, caller)
 
 
 # --- online-monitoring alerts waiting in the tray -----------------------------------------------
@@ -261,8 +281,9 @@ def test_high_and_critical_tray_alerts_email_the_dsl_team_and_say_nothing_else(s
     with school() as session:
         mails = session.scalars(select(Mail).join(Alert, Mail.alert_id == Alert.id)
                                 .where(Alert.tray_item_id == 77)).all()
-        listed = domain.list_alerts(session, actor(DSL, roles=("dsl",), second_factor=True))
-    assert len(mails) == 2 and all(m.subject.startswith("URGENT:") and "critical" in m.subject for m in mails)
+        listed = queries.list_alerts(session, actor(DSL, roles=("dsl",), second_factor=True))
+    assert len(mails) == 2 and all(m.subject == "URGENT: Haven: a new alert for you" and "critical" in m.body
+                                   for m in mails)
     assert all(f"{PUBLIC_URL}/tray" in m.body for m in mails)
     assert [(a["incident_id"], a["tray_item_id"], a["urgent"]) for a in listed if a["tray_item_id"]] == [(None, 77, True)]
 
@@ -287,7 +308,7 @@ def test_an_assigned_action_is_mailed_to_the_assignee_without_what_it_is(school)
         [mail] = session.scalars(select(Mail).where(Mail.alert_id == alert.id)).all()
     assert alert.user_id == SLT and alert.raised_by_name == "Dana Lead" and alert.incident_id == 321
     assert "Dana Lead has assigned you an action" in " ".join(mail.body.split())
-    assert f"{PUBLIC_URL}/incidents/321" in mail.body and "2026-12-01" in mail.body
+    assert f"{PUBLIC_URL}/incidents/321" in mail.body and "Tuesday 1 December 2026" in " ".join(mail.body.split())
 
 
 def test_an_incident_that_alerts_nobody_is_marked_handled_without_looking_anyone_up(sessions):
@@ -296,6 +317,7 @@ def test_an_incident_that_alerts_nobody_is_marked_handled_without_looking_anyone
     event = incident_event(12345, alert_user_ids=[], alert_groups=[])
     assert raise_alerts(sessions, event) == []
     assert (count(sessions, Alert), count(sessions, Mail), count(sessions, ProcessedEvent)) == (0, 0, 1)
+    assert count(sessions, WatchedIncident) == 1  # still on the DSL team's list of incidents to open
     assert raise_alerts(sessions, event) == []  # a redelivery
     assert count(sessions, ProcessedEvent) == 1
 

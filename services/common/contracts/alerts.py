@@ -68,6 +68,8 @@ class AlertView(View):
     raised_by: StaffRef
     categories: list[str]
     urgent: bool = False
+    kind: str = Field("alert", description="alert, escalation, action, reminder, amendment, tray")
+    escalation_level: int = 0
 
 
 class FailedMailView(View):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
+from sqlalchemy.orm import Session
+
 from services.common.errors import HavenError
 
 from .. import accounts
@@ -63,22 +65,26 @@ class Context:
     ip: str | None = None
 
     async def audit(self, user, label: AuditLabel, object_id, outcome: str, *, pupil_id: int | None = None,
-                    detail: str | None = None) -> None:
+                    detail: str | None = None, also: Callable[[Session], None] | None = None) -> None:
         def write(session):
             accounts.audit(session, action=label.action, outcome=outcome, user_id=user.id,
                            school_id=user.school_id, object_type=label.object_type, object_id=object_id,
                            ip=self.ip, pupil_id=pupil_id, detail=detail)
+            if also is not None:
+                also(session)
         await self.db.run(write)
 
     async def audited(self, user, label: AuditLabel, object_id, call: Callable[[], Awaitable[Any]], *,
-                      pupil_id: int | None = None) -> Any:
+                      pupil_id: int | None = None, also: Callable[[Session], None] | None = None) -> Any:
         """Run a read (or a change) and write its audit entry whatever the outcome (DESIGN: every read,
-        write and refusal is audited), with the pupil it was about when that is known."""
+        write and refusal is audited), with the pupil it was about when that is known. `also` runs in
+        the audit entry's transaction when the call succeeded (an outbox event saying it happened)."""
         try:
             result = await call()
         except HavenError as exc:
             await self.audit(user, label, object_id, outcome_of(exc.status_code),
                              pupil_id=pupil_id or pupil_of(label, object_id, None))
             raise
-        await self.audit(user, label, object_id, "ok", pupil_id=pupil_id or pupil_of(label, object_id, result))
+        await self.audit(user, label, object_id, "ok", pupil_id=pupil_id or pupil_of(label, object_id, result),
+                         also=also)
         return result

@@ -4,6 +4,9 @@ from __future__ import annotations
 from services.common.contracts.base import validate
 from services.common.contracts.incidents import AmendmentIn, IncidentIn, IncidentTexts
 from services.common.errors import HavenError, ValidationFailed
+from services.common.events import add_to_outbox, make_event
+
+from ..models import OutboxEvent
 
 from .context import AuditLabel, Context
 from .staff import NOT_STAFF, dsl_team_member, unknown_staff
@@ -51,8 +54,14 @@ async def record_incident(ctx: Context, user, incident: IncidentIn | dict) -> di
 
 
 async def read_incident(ctx: Context, user, incident_id: int) -> dict:
+    """Read one incident (audited); that it was opened goes to the alerts service through the outbox, in the
+    audit entry's transaction: the read receipt, and the end of an urgent incident's escalation."""
+    def opened(session):
+        add_to_outbox(session, OutboxEvent, make_event("incident_opened", user.school_id, incident_id=incident_id,
+                                                       user_id=user.id))
     return await ctx.audited(user, READ_INCIDENT, incident_id,
-                             lambda: ctx.clients.incidents.get_incident(user.actor_token, incident_id=incident_id))
+                             lambda: ctx.clients.incidents.get_incident(user.actor_token, incident_id=incident_id),
+                             also=opened)
 
 
 async def amend_incident(ctx: Context, user, incident_id: int, amendment: AmendmentIn | dict) -> dict:

@@ -1,0 +1,224 @@
+"""Alert e-mail: what it says (nothing about the pupil), the queue, sending once, and daily digests.
+
+- `compose`: subject, plain text and HTML for one kind of alert (DESIGN rule 7): who raised it, urgency,
+  the category only when the school allows it, and a link; never the pupil, never the account.
+- `queue_mail`: one queued message per (alert, recipient), its Message-ID fixed when queued.
+- `send_pending_mail`: claim, send, mark sent, one commit each; back-off on failure for
+  `mail_give_up_after_seconds`, then failed (listed for the DSL team and administrators, who may retry).
+- `send_digests`: once a day at the school's digest time, one e-mail per person who chose the digest.
+
+Sent once as the recipient sees it: a message is marked sent in its own commit straight after the SMTP
+server accepts it. If the sender dies between the two, the message is sent again when its claim lapses,
+with the same Message-ID, and a mail client shows the two as one.
+"""
+from __future__ import annotations
+
+import html
+import logging
+import textwrap
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import make_msgid
+from urllib.parse import urlsplit
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from services.common.smtp import mail_text
+
+from .models import MAIL_FAILED, MAIL_PENDING, MAIL_SENT, Alert, Mail, StaffMember
+
+log = logging.getLogger(__name__)
+
+# Seconds to wait after the 1st, 2nd… failed attempt; the last figure repeats until the give-up time.
+MAIL_BACKOFF_SECONDS = (5, 15, 60, 300, 900)
+DEFAULT_LEASE = timedelta(seconds=60)
+DEFAULT_GIVE_UP = timedelta(hours=2)
+
+SUBJECT = "Haven: a new alert for you"
+URGENT_SUBJECT = "URGENT: Haven: a new alert for you"
+DIGEST_SUBJECT = "Haven: your alerts today"
+NOTHING_ABOUT_THE_PUPIL = ("This e-mail deliberately says nothing about the pupil or what happened. Please do not "
+                           "reply with details; record anything you know in Haven.")
+
+
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    text: str
+    html: str
+
+
+def compose(recipient_name: str, lines: list[str], link: str, urgent: bool = False,
+            subject: str | None = None) -> Message:
+    """An alert e-mail from sentences about who and when (never what): a greeting, the lines, the link.
+
+    Every name in `lines` must already have been through `mail_text` (the allow-list)."""
+    greeting = f"{mail_text(recipient_name) or 'Hello'},"
+    subject = subject or (URGENT_SUBJECT if urgent else SUBJECT)
+    lines = (["URGENT: please read it as soon as you can."] if urgent else []) + lines
+    text = "\n\n".join([greeting, *(textwrap.fill(line, 72) for line in lines),
+                        f"Open it in Haven (you will be asked to sign in):\n{link}",
+                        textwrap.fill(NOTHING_ABOUT_THE_PUPIL, 72)]) + "\n"
+    paragraphs = "".join(f"<p>{html.escape(line)}</p>" for line in [greeting, *lines])
+    body = (f"<!DOCTYPE html><html lang=\"en\"><body>{paragraphs}"
+            f"<p><a href=\"{html.escape(link, quote=True)}\">Open it in Haven</a> (you will be asked to sign in).</p>"
+            f"<p>{html.escape(NOTHING_ABOUT_THE_PUPIL)}</p></body></html>")
+    return Message(subject, text, body)
+
+
+def category_line(category_names: list[str], allowed: bool) -> list[str]:
+    """"Category: …" when the school has chosen to name categories in e-mails (off by default)."""
+    names = [mail_text(n, 100) for n in category_names or []]
+    return [f"Category: {', '.join(n for n in names if n)}"] if allowed and any(names) else []
+
+
+def link_to(public_url: str, path: str) -> str:
+    return f"{public_url.rstrip('/')}{path}"
+
+
+def queue_mail(session: Session, alert: Alert, staff: StaffMember, message: Message, public_url: str,
+               now: datetime) -> Mail | None:
+    """Queue an alert's e-mail; the Message-ID is fixed now and reused on every try. None without an address."""
+    if not staff.email:
+        log.warning("staff member %s has no e-mail address; alert %s is in-app only", staff.user_id, alert.id)
+        return None
+    mail = Mail(alert_id=alert.id, user_id=staff.user_id, school_id=staff.school_id, to_address=staff.email,
+                message_id=make_msgid(domain=urlsplit(public_url).hostname or "haven.local"),
+                subject=message.subject, body=message.text, html=message.html, status=MAIL_PENDING, attempts=0,
+                queued_at=now, next_attempt_at=now)
+    session.add(mail)
+    return mail
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+def retry_delay(attempts: int) -> timedelta:
+    return timedelta(seconds=MAIL_BACKOFF_SECONDS[min(attempts, len(MAIL_BACKOFF_SECONDS)) - 1])
+
+
+def _due(now: datetime):
+    return (Mail.status == MAIL_PENDING, Mail.next_attempt_at <= now,
+            or_(Mail.claimed_until.is_(None), Mail.claimed_until < now))
+
+
+def _claim_next(session: Session, now: datetime, lease: timedelta) -> Mail | None:
+    """Take the next due message for this sender alone, and commit that before any SMTP traffic.
+
+    PostgreSQL skips rows another sender has locked; the conditional update is what makes the claim
+    safe on SQLite too. Committing the claim first keeps no transaction open across the network.
+    """
+    for _ in range(10):
+        query = select(Mail).where(*_due(now)).order_by(Mail.next_attempt_at, Mail.id).limit(1)
+        if session.bind.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        mail = session.scalars(query).first()
+        if mail is None:
+            session.commit()
+            return None
+        claimed = session.execute(update(Mail).where(Mail.id == mail.id, *_due(now))
+                                  .values(claimed_until=now + lease)).rowcount
+        session.commit()
+        if claimed:
+            return mail
+    return None
+
+
+def _failed(session: Session, mail: Mail, exc: Exception, now: datetime, give_up: timedelta) -> None:
+    mail.attempts += 1
+    mail.claimed_until = None
+    mail.last_error = f"{type(exc).__name__}: {exc}"[:500]
+    if now - (mail.queued_at or now) >= give_up:
+        mail.status = MAIL_FAILED
+        log.warning("alert mail %s not delivered after %d attempts; marked failed", mail.id, mail.attempts)
+    else:
+        mail.next_attempt_at = now + retry_delay(mail.attempts)
+        log.info("alert mail %s not sent (%s); attempt %d, retrying later", mail.id, type(exc).__name__,
+                 mail.attempts)
+    session.commit()
+
+
+def _sent(session: Session, mail: Mail, now: datetime) -> None:
+    mail.attempts += 1
+    mail.status, mail.sent_at, mail.last_error, mail.claimed_until = MAIL_SENT, now, None, None
+    session.commit()  # straight away: a crash after this point never sends it again
+    log.info("alert mail %s sent", mail.id)
+
+
+# Failures that mean the relay could not be reached at all (not that it refused one message).
+UNREACHABLE = ("ConnectionRefusedError", "ConnectionResetError", "ConnectionAbortedError", "SMTPServerDisconnected",
+               "SMTPConnectError", "TimeoutError", "OSError")
+
+
+def _bring_forward_retries(session: Session, now: datetime) -> None:
+    """The relay took a message, so it is back: what waits in back-off from its outage goes now (a message
+    the relay itself refused keeps its back-off)."""
+    session.execute(update(Mail).where(Mail.status == MAIL_PENDING, Mail.attempts > 0, Mail.next_attempt_at > now,
+                                       or_(*(Mail.last_error.like(f"{name}:%") for name in UNREACHABLE)))
+                    .values(next_attempt_at=now))
+    session.commit()
+
+
+def send_pending_mail(session: Session, mailer, now: datetime, batch: int = 50, lease: timedelta = DEFAULT_LEASE,
+                      give_up: timedelta = DEFAULT_GIVE_UP) -> int:
+    """Send due messages over one SMTP connection, committing each; returns how many were sent."""
+    sent, connection = 0, None
+    try:
+        for _ in range(batch):
+            mail = _claim_next(session, now, lease)
+            if mail is None:
+                break
+            try:
+                if connection is None:
+                    connection = mailer.connection().__enter__()
+                connection.send(mail.to_address, mail.subject, mail.body, html=mail.html, message_id=mail.message_id)
+            except Exception as exc:  # any failure to hand over is a failed attempt, never a lost message
+                _close(connection)
+                connection = None
+                _failed(session, mail, exc, now, give_up)
+                continue
+            _sent(session, mail, now)
+            sent += 1
+        if sent:
+            _bring_forward_retries(session, now)
+    finally:
+        _close(connection)
+    return sent
+
+
+def _close(connection) -> None:
+    if connection is not None:
+        try:
+            connection.__exit__(None, None, None)
+        except Exception:  # a connection that broke mid-send cannot be closed politely; it is gone anyway
+            pass
+
+
+def retry_failed(session: Session, mail: Mail, now: datetime) -> Mail:
+    """Queue a failed message again (someone fixed the address or the relay): a fresh give-up clock, the
+    same Message-ID."""
+    mail.status, mail.queued_at, mail.next_attempt_at, mail.claimed_until = MAIL_PENDING, now, now, None
+    return mail
+
+
+# --- the daily digest -------------------------------------------------------------------------
+
+def queue_digest(session: Session, staff: StaffMember, alerts: list[Alert], public_url: str, now: datetime) -> Mail | None:
+    """One e-mail for a day's non-urgent alerts: how many, of which kinds, and a link to the alerts page."""
+    for alert in alerts:
+        alert.digest_pending = False
+    if not staff.email or not alerts:
+        return None
+    count = len(alerts)
+    message = compose(staff.name, [f"You have {count} new alert{'s' if count != 1 else ''} in Haven since your "
+                                   "last daily e-mail. Urgent alerts are always e-mailed at once."],
+                      link_to(public_url, "/alerts"), subject=DIGEST_SUBJECT)
+    mail = Mail(alert_id=None, user_id=staff.user_id, school_id=staff.school_id, to_address=staff.email,
+                message_id=make_msgid(domain=urlsplit(public_url).hostname or "haven.local"),
+                subject=message.subject, body=message.text, html=message.html, status=MAIL_PENDING, attempts=0,
+                queued_at=now, next_attempt_at=now)
+    session.add(mail)
+    session.flush()
+    for alert in alerts:
+        alert.digest_mail_id = mail.id
+    return mail

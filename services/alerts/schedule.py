@@ -17,7 +17,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.common.actor import DSL, SLT
@@ -115,14 +115,17 @@ def send_reminders(session: Session, now: datetime, public_url: str, zone: str =
     for reminder in due:
         if school_now(_digest_moment(now, school_settings(session, reminder.school_id), zone), zone).date() != today:
             continue  # the school's digest time has not come yet today
+        overdue = reminder.due_on < today
+        # Claimed by a conditional update, so two instances never both send it (the rows' locks end
+        # with the first commit below).
+        column = Reminder.overdue_sent_at if overdue else Reminder.before_sent_at
+        claimed = session.execute(update(Reminder).where(Reminder.action_id == reminder.action_id, column.is_(None))
+                                  .values({column.key: now})).rowcount
+        if not claimed:
+            continue
         when = f"{reminder.due_on:%A %-d %B %Y}"
-        if reminder.due_on < today:
-            text = f"An action assigned to you in Haven is overdue: it was due on {when}."
-            reminder.before_sent_at = reminder.before_sent_at or now
-            reminder.overdue_sent_at = now
-        else:
-            text = f"An action assigned to you in Haven is due tomorrow, {when}."
-            reminder.before_sent_at = now
+        text = (f"An action assigned to you in Haven is overdue: it was due on {when}." if overdue
+                else f"An action assigned to you in Haven is due tomorrow, {when}.")
         staff = session.get(StaffMember, (reminder.user_id, reminder.school_id))
         if staff is not None and staff.active:
             alert(session, staff, kind="reminder", lines=[text],

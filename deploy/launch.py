@@ -67,6 +67,7 @@ def environment() -> dict:
     env.setdefault("HAVEN_PUBLIC_URL", f"http://localhost:{port}")
     env.setdefault("HAVEN_SMTP_HOST", "127.0.0.1")
     env.setdefault("HAVEN_SMTP_PORT", str(free_port() if "HAVEN_SMTP_PORT" not in env else env["HAVEN_SMTP_PORT"]))
+    env.setdefault("HAVEN_SMTP_SECURITY", "none")  # the mail sink started below speaks plain SMTP on this host
     for key, value in load_or_create_secrets().items():
         env.setdefault(key, value)
     env["PYTHONUNBUFFERED"] = "1"

@@ -170,7 +170,7 @@ def send_pending_mail(session: Session, mailer, now: datetime, batch: int = 50, 
                 break
             try:
                 if connection is None:
-                    connection = mailer.connection().__enter__()
+                    connection = mailer.connection()
                 connection.send(mail.to_address, mail.subject, mail.body, html=mail.html, message_id=mail.message_id)
             except Exception as exc:  # any failure to hand over is a failed attempt, never a lost message
                 _close(connection)
@@ -189,7 +189,7 @@ def send_pending_mail(session: Session, mailer, now: datetime, batch: int = 50, 
 def _close(connection) -> None:
     if connection is not None:
         try:
-            connection.__exit__(None, None, None)
+            connection.close()
         except Exception:  # a connection that broke mid-send cannot be closed politely; it is gone anyway
             pass
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .smtp import PLAIN_TEXT_LOGIN_REFUSED, Security
+
 DEVELOPMENT = "development"
 
 
 class CommonSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HAVEN_", env_file=".env", extra="ignore")
+    # A refused setting must not print the value it refused (a key, the mail relay's password).
+    model_config = SettingsConfigDict(env_prefix="HAVEN_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     env: str = Field(DEVELOPMENT, description="development, test or production")
     amqp_uri: str = "amqp://guest:guest@127.0.0.1:5672/"
@@ -43,5 +46,21 @@ class MailSettings(CommonSettings):
     smtp_port: int = 8025
     smtp_username: str | None = None
     smtp_password: str | None = None
-    smtp_starttls: bool = False
+    smtp_security: Security = Field(
+        "starttls", description="starttls (refused if the relay does not offer it), tls (implicit, often port "
+        "465) or none (a relay on this host, or the development sink; never with a username)")
+    smtp_ca_file: str | None = Field(None, description="A CA certificate to trust besides the system's "
+                                     "(a private relay)")
+    smtp_timeout_seconds: float = Field(20, gt=0, le=300)
+    # Before HAVEN_SMTP_SECURITY, HAVEN_SMTP_STARTTLS=false meant plain text: still read that way, so an
+    # existing deployment's plain relay keeps working. An explicit HAVEN_SMTP_SECURITY wins.
+    smtp_starttls: bool | None = None
     mail_from: str = "Haven <haven@localhost>"
+
+    @model_validator(mode="after")
+    def _mail_security(self):
+        if self.smtp_starttls is False and "smtp_security" not in self.model_fields_set:
+            self.smtp_security = "none"
+        if self.smtp_username and self.smtp_security == "none":
+            raise ValueError(PLAIN_TEXT_LOGIN_REFUSED)
+        return self

@@ -1,33 +1,25 @@
 """The gateway's own mail: set-password links, and nothing else.
 
-Sent with smtplib over the settings' SMTP relay (the one the alerts service uses), in a worker thread so
-the event loop never waits on a mail server. A message says who it is for, the school and the link:
-never anything about a pupil or a record (DESIGN rule 7).
+Sent over the settings' SMTP relay (the one the alerts service uses) through Haven's one SMTP transport
+(services/common/smtp.py: STARTTLS by default, certificates verified), in a worker thread so the event
+loop never waits on a mail server. A message says who it is for, the school and the link: never anything
+about a pupil or a record (DESIGN rule 7).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import smtplib
-import ssl
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formatdate, make_msgid
+
+from services.common.smtp import SmtpMailer, mail_text
 
 from .settings import GatewaySettings
 
 log = logging.getLogger("haven.gateway.mail")
-SMTP_TIMEOUT_SECONDS = 15
-# What a person's or a school's name may bring into an e-mail (DESIGN: text that reaches an e-mail is
-# checked against an allow-list): letters and digits of any script, spaces and the punctuation names use.
-# Anything else (a colon, a slash, angle brackets: the makings of a link or markup) is dropped, so a name
-# cannot put a link of its own beside ours.
-_NOT_IN_NAMES = re.compile(r"[^\w .,'\u2019&()-]")
 
-
-def mail_text(text: str, limit: int = 200) -> str:
-    """A name as an e-mail may show it: on one line, only allowed characters."""
-    return " ".join(_NOT_IN_NAMES.sub(" ", text or "").split())[:limit]
+__all__ = ["deliver", "mail_text", "send", "set_password_message"]
 
 
 def set_password_message(cfg: GatewaySettings, *, to: str, name: str, school: str, link: str,
@@ -36,6 +28,7 @@ def set_password_message(cfg: GatewaySettings, *, to: str, name: str, school: st
     message = EmailMessage()
     message["From"], message["To"] = cfg.mail_from, to
     message["Subject"] = "Set your Haven password" if first else "Choose a new Haven password"
+    message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = make_msgid(domain="haven")
     name, school = mail_text(name), mail_text(school)
     opening = (f"An account on Haven, {school}'s safeguarding record system, has been made for you."
@@ -48,13 +41,9 @@ def set_password_message(cfg: GatewaySettings, *, to: str, name: str, school: st
 
 
 def send(cfg: GatewaySettings, message: EmailMessage) -> None:
-    """Deliver one message (blocking): STARTTLS and a login when the settings ask for them."""
-    with smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=SMTP_TIMEOUT_SECONDS) as smtp:
-        if cfg.smtp_starttls:
-            smtp.starttls(context=ssl.create_default_context())
-        if cfg.smtp_username:
-            smtp.login(cfg.smtp_username, cfg.smtp_password or "")
-        smtp.send_message(message)
+    """Deliver one message (blocking), as the settings' HAVEN_SMTP_SECURITY and login say."""
+    with SmtpMailer.from_settings(cfg).connection() as conn:
+        conn.send_message(message)
 
 
 async def deliver(cfg: GatewaySettings, message: EmailMessage) -> bool:

@@ -6,7 +6,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from services.alerts import domain, mail, queries
-from services.alerts.mailer import SmtpMailer
+from services.common.smtp import SmtpMailer
 from services.alerts.models import Mail
 from services.common.actor import Actor
 from services.common.db import make_engine, migrate, session_factory, utcnow
@@ -127,10 +127,7 @@ def test_two_senders_at_once_never_send_the_same_message_twice(sessions, inbox, 
         def connection(self):
             return self
 
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc_info):
+        def close(self):
             pass
 
         def send(self, *args, **kwargs):

@@ -6,7 +6,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from services.alerts import domain, mail, queries
+from services.alerts import domain, queries
 from services.alerts.exceptions import DirectoryIncomplete, Forbidden, MalformedEvent, NotFound
 from services.alerts.models import Alert, Mail, ProcessedEvent, SchoolSettings, StaffMember, WatchedIncident
 from services.common.actor import Actor

@@ -38,6 +38,8 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
+from services.common.contracts import alerts as alerts_contract
+
 from .client import Api
 
 COLUMNS = ("anon", "pending", "staff", "alerted", "senco", "slt", "dsl", "admin", "governor", "key")
@@ -106,6 +108,10 @@ expect("POST", "/step-up",                                           "U U A A A 
 
 # --- administration ---------------------------------------------------------------------------
 expect("GET", "/admin",                                              "U U F F F F A A F U")
+expect("GET", "/admin/alerts",                                       "U U F F F F A A F U")
+expect("POST", "/admin/alerts",                                      "U U F F F F A A F U")
+expect("GET", "/admin/dead-letters",                                 "U U F F F F A A F U")
+expect("POST", "/admin/dead-letters/{queue}/replay",                 "U U F F F F A A F U")
 expect("GET", "/admin/categories",                                   "U U F F F F A A F U")
 expect("GET", "/admin/categories/new",                               "U U F F F F A A F U")
 expect("POST", "/admin/categories/new",                              "U U F F F F A A F U")
@@ -127,6 +133,10 @@ expect("GET", "/admin/staff/{user_id}",                              "U U F F F 
 expect("POST", "/admin/staff/{user_id}",                             "U U F F F F A A F U")
 expect("POST", "/admin/staff/{user_id}/{act}",                       "U U F F F F A A F U")
 expect("GET", "/api/v1/admin/groups",                                "U U F F F F A A F U")
+expect("GET", "/api/v1/admin/dead-letters",                          "U U F F F F A A F U")
+expect("POST", "/api/v1/admin/dead-letters/{queue}/replay",          "U U F F F F A A F U")
+expect("GET", "/api/v1/alert-settings",                              "U U F F F F A A F U")
+expect("PUT", "/api/v1/alert-settings",                              "U U F F F F A A F U")
 expect("POST", "/api/v1/admin/groups",                               "U U F F F F A A F U")
 expect("DELETE", "/api/v1/admin/groups/{group_id}",                  "U U F F F F A A F U")
 expect("PATCH", "/api/v1/admin/groups/{group_id}",                   "U U F F F F A A F U")
@@ -203,6 +213,13 @@ expect("PUT", "/api/v1/incidents/{incident_id}/restriction",         "U U F F F 
 expect("PUT", "/api/v1/incidents/{incident_id}/restriction",         "U U F F F F A F F U", "sen")
 expect("PUT", "/api/v1/incidents/{incident_id}/restriction",         "U U F F F F A F F U", "sen_other")
 expect("PUT", "/api/v1/incidents/{incident_id}/restriction",         "U U F F F F A F F U", "beh")
+expect("POST", "/api/v1/incidents/{incident_id}/summary",            "U U F F F F A F F U")
+expect("POST", "/api/v1/incidents/{incident_id}/summary",            "U U F F F F A F F U", "sen")
+expect("POST", "/api/v1/incidents/{incident_id}/summary",            "U U F F F F A F F U", "sen_other")
+expect("POST", "/api/v1/incidents/{incident_id}/summary",            "U U F F F F A F F U", "beh")
+# Who has been alerted: the gateway asks for anyone signed in; the alerts service shows it to the DSL team
+# and the incident's recorder alone.
+expect("GET", "/api/v1/incidents/{incident_id}/alerts",              "U U A F F F A F F U")
 expect("GET", "/incidents/new",                                      "U U A A A A A F F U")
 expect("POST", "/incidents/new",                                     "U U A A A A A F F U")
 expect("GET", "/incidents/{incident_id}",                            "U U A A F F A F F U")
@@ -249,6 +266,10 @@ expect("POST", "/incidents/{incident_id}/restriction",               "U U F F F 
 expect("POST", "/incidents/{incident_id}/restriction",               "U U F F F F A F F U", "sen")
 expect("POST", "/incidents/{incident_id}/restriction",               "U U F F F F A F F U", "sen_other")
 expect("POST", "/incidents/{incident_id}/restriction",               "U U F F F F A F F U", "beh")
+expect("POST", "/incidents/{incident_id}/summary",                   "U U F F F F A F F U")
+expect("POST", "/incidents/{incident_id}/summary",                   "U U F F F F A F F U", "sen")
+expect("POST", "/incidents/{incident_id}/summary",                   "U U F F F F A F F U", "sen_other")
+expect("POST", "/incidents/{incident_id}/summary",                   "U U F F F F A F F U", "beh")
 
 # --- pupils, chronology and front sheet -------------------------------------------------------
 expect("PUT", "/api/v1/chronology/{entry_id}/significant",           "U U F F F F A F F U")
@@ -321,12 +342,23 @@ expect("GET", "/actions",                                            "U U A A A 
 expect("POST", "/actions/{action_id}/complete",                      "U U F F F F A F F U")
 expect("GET", "/alerts",                                             "U U A A A A A A A U")
 expect("POST", "/alerts/{alert_id}/read",                            "U U N A N N N N N U")
+expect("GET", "/alerts/failed",                                      "U U F F F F A A F U")
+expect("POST", "/alerts/failed/{mail_id}/retry",                     "U U F F F F N N F U")
+expect("GET", "/alerts/preferences",                                 "U U A A A A A A A U")
+expect("POST", "/alerts/preferences",                                "U U A A A A A A A U")
 expect("GET", "/api/v1/actions",                                     "U U F F F F A F F U")
 expect("POST", "/api/v1/actions/{action_id}/complete",               "U U F F F F A F F U")
 expect("GET", "/api/v1/alerts",                                      "U U A A A A A A A U")
 expect("POST", "/api/v1/alerts/{alert_id}/read",                     "U U N A N N N N N U")
+# Failed alert e-mails: the DSL team and administrators (an id never used: not found); each one's own
+# choice of how their alert e-mails come: anyone signed in.
+expect("GET", "/api/v1/alerts/failed",                               "U U F F F F A A F U")
+expect("POST", "/api/v1/alerts/failed/{mail_id}/retry",              "U U F F F F N N F U")
+expect("GET", "/api/v1/alerts/preferences",                          "U U A A A A A A A U")
+expect("PUT", "/api/v1/alerts/preferences",                          "U U A A A A A A A U")
 expect("GET", "/api/v1/audit",                                       "U U F F F F A F F U")
 expect("GET", "/api/v1/cases",                                       "U U F F F F A F F U")
+expect("GET", "/api/v1/dashboard",                                   "U U F F F F A F F U")
 expect("POST", "/api/v1/cases",                                      "U U F F F F A F F U")
 expect("GET", "/api/v1/cases/{case_id}",                             "U U F F F F A F F U")
 expect("POST", "/api/v1/cases/{case_id}/incidents",                  "U U F F F F A F F U")
@@ -339,6 +371,7 @@ expect("POST", "/api/v1/tray/{item_id}/attach",                      "U U F F F 
 expect("POST", "/api/v1/tray/{item_id}/dismiss",                     "U U F F F F A F F U")
 expect("GET", "/audit",                                              "U U F F F F A F F U")
 expect("GET", "/cases",                                              "U U F F F F A F F U")
+expect("GET", "/dashboard",                                          "U U F F F F A F F U")
 expect("GET", "/cases/new",                                          "U U F F F F A F F U")
 expect("POST", "/cases/new",                                         "U U F F F F A F F U")
 expect("GET", "/cases/{case_id}",                                    "U U F F F F A F F U")
@@ -452,7 +485,8 @@ def world(own_stack):
               "case_id": case.json()["id"], "document_id": document.json()["id"], "entry_id": entry,
               "integration_id": doomed.json()["id"], "item_id": tray.json()["id"], "group_id": group["id"],
               "user_id": staff["ta@demo.haven.test"], "category_id": categories["behaviour"],
-              "alert_id": alerts[0]["id"], "key_id": 999999, "act": "deactivate",
+              "alert_id": alerts[0]["id"], "key_id": 999999, "act": "deactivate", "mail_id": 999999,
+              "queue": alerts_contract.on_incident_recorded.queue,
               "token": "not-a-real-link", "link": "not-a-real-link"}
     ids = {"sg": {**common, "incident_id": sg}, "sen": {**common, "incident_id": sen},
            "sen_other": {**common, "incident_id": sen_other, "pupil_id": p2["id"]},

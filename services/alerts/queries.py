@@ -137,7 +137,7 @@ def save_school_settings(session: Session, actor: Actor, settings) -> dict:
     if row is None:
         row = school_settings(session, actor.school_id)
         session.add(row)
-    for name, value in settings.model_dump().items():
+    for name, value in settings.items():  # the adapter hands nested models over as plain dicts
         setattr(row, name, value)
     session.flush()
     return schemas.school_settings(row)
@@ -154,6 +154,6 @@ def save_preferences(session: Session, actor: Actor, preferences) -> dict:
     if preference is None:
         preference = Preference(user_id=actor.user_id, school_id=actor.school_id)
         session.add(preference)
-    preference.digest = preferences.digest
+    preference.digest = preferences["digest"]
     session.flush()
     return get_preferences(session, actor)

@@ -4,34 +4,73 @@
     python -m services.common.dlq replay evt-incidents-incident_recorded--alerts.on_incident_recorded
 
 `replay` puts each parked message back where it first arrived (its original exchange and routing
-key, kept in its headers), with its retry count reset. Uses HAVEN_AMQP_URI.
+key, kept in its headers), with its retry count reset. Uses HAVEN_AMQP_URI. The gateway's
+administrator pages (/admin/dead-letters) do the same for the event handlers' queues.
 """
 from __future__ import annotations
 
 import argparse
 import os
+from contextlib import contextmanager
 
 import pika
 
-from .nameko_ext import RETRY_HEADER
+from . import contracts
+from .topology import handler_queue_names
 
 SUFFIX = ".dead-letter"
+# How many times a handler has tried a message (nameko_ext imports it from here: the gateway replays dead
+# letters too, and must not load Nameko and eventlet to do it).
+RETRY_HEADER = "x-haven-attempt"
+
+
+def handler_queues() -> list[str]:
+    """Every event handler's queue (from the contracts): the dead letters worth replaying, as each event
+    is handled idempotently on its `event_id`."""
+    return handler_queue_names()
+
+
+def rpc_queues() -> list[str]:
+    """Each service's RPC queue: its dead letters are malformed requests, listed but not worth replaying
+    (the caller stopped waiting long ago, and its signed actor context has expired)."""
+    return [f"rpc-{c.service}" for c in contracts.ALL if c.methods]
+
+
+@contextmanager
+def open_channel(amqp_uri: str):
+    """A short-lived blocking connection's channel, with publisher confirms: a replayed message is acked
+    off the dead-letter queue only once the broker has taken it back."""
+    parameters = pika.URLParameters(amqp_uri)
+    parameters.connection_attempts, parameters.socket_timeout = 1, 5
+    connection = pika.BlockingConnection(parameters)
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        yield channel
+    finally:
+        if connection.is_open:
+            connection.close()
 
 
 def list_dead_letters(channel, names: list[str]) -> dict[str, int]:
+    """How many messages wait in each of these queues; one that does not exist (nothing was ever
+    parked there) is left out."""
     counts = {}
     for name in names:
         try:
             counts[name] = channel.queue_declare(name, passive=True).method.message_count
         except pika.exceptions.ChannelClosedByBroker:
             channel = channel.connection.channel()
+            channel.confirm_delivery()
     return counts
 
 
 def replay(channel, queue: str) -> int:
-    """Move every message from `<queue>.dead-letter` back to where it came from."""
+    """Move every message from `<queue>.dead-letter` back to where it came from: as many as wait there
+    now, so a message its handler parks again at once is not replayed in an endless loop."""
     moved = 0
-    while True:
+    waiting = list_dead_letters(channel, [queue + SUFFIX]).get(queue + SUFFIX, 0)
+    while moved < waiting:
         method, props, body = channel.basic_get(queue + SUFFIX)
         if method is None:
             return moved
@@ -46,6 +85,7 @@ def replay(channel, queue: str) -> int:
         channel.basic_publish(exchange, routing_key, body, props)
         channel.basic_ack(method.delivery_tag)
         moved += 1
+    return moved
 
 
 def main() -> None:
@@ -54,21 +94,15 @@ def main() -> None:
     parser.add_argument("queue", nargs="?", help="the original queue name (without .dead-letter)")
     args = parser.parse_args()
     uri = os.environ.get("HAVEN_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
-    connection = pika.BlockingConnection(pika.URLParameters(uri))
-    channel = connection.channel()
-    channel.confirm_delivery()
-    if args.command == "replay":
-        if not args.queue:
-            parser.error("replay needs the queue name")
-        print(f"replayed {replay(channel, args.queue)} message(s) from {args.queue}{SUFFIX}")
-    else:
-        from . import contracts
-        from .topology import handler_queue_names
-        names = [name + SUFFIX for name in handler_queue_names()]
-        names += [f"rpc-{c.service}{SUFFIX}" for c in contracts.ALL if c.methods]
-        for name, count in list_dead_letters(channel, names).items():
-            print(f"{count:6d}  {name}")
-    connection.close()
+    if args.command == "replay" and not args.queue:
+        parser.error("replay needs the queue name")
+    with open_channel(uri) as channel:
+        if args.command == "replay":
+            print(f"replayed {replay(channel, args.queue)} message(s) from {args.queue}{SUFFIX}")
+        else:
+            names = [name + SUFFIX for name in handler_queues() + rpc_queues()]
+            for name, count in list_dead_letters(channel, names).items():
+                print(f"{count:6d}  {name}")
 
 
 if __name__ == "__main__":

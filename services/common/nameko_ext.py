@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from .contracts.base import where_invalid
 from . import errors
 from .errors import HavenError
+from .dlq import RETRY_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,6 @@ def _register_remote_errors() -> None:
 
 _register_remote_errors()
 
-RETRY_HEADER = "x-haven-attempt"
 MAX_ATTEMPTS = 6
 BACKOFF_MS = (500, 2_000, 8_000, 30_000, 120_000)
 

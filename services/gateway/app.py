@@ -21,8 +21,8 @@ from .database import GatewayDatabase
 from .limits import RequestLimits
 from .relay import relay_forever
 from .clients import Clients
-from .routes import (actions, activity, alerts, cases, categories, chronology, documents, health, incidents,
-                     integrations, pupils, roll, session, staff, tray)
+from .routes import (actions, activity, alerts, cases, categories, chronology, dashboard, documents, health,
+                     incidents, integrations, pupils, roll, session, staff, tray)
 from .rpc_client import RpcClient
 from .settings import GatewaySettings
 from .web import pages as web
@@ -98,13 +98,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Content-Security-Policy",
                                     "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
-        if request.url.path.startswith("/api/") or request.url.path.startswith("/incidents"):
+        if not request.url.path.startswith("/static/"):  # pages name pupils: never kept by a browser or proxy
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     for router in (activity.router, session.router, health.router, staff.router, categories.router,
                    pupils.router, incidents.router, documents.router, actions.router, cases.router, chronology.router,
-                   alerts.router, roll.router, integrations.router, tray.router, web.router):
+                   alerts.router, dashboard.router, roll.router, integrations.router, tray.router, web.router):
         app.include_router(router)
     app.include_router(audit_api.router)
     app.include_router(audit_pages.router)

@@ -4,7 +4,8 @@
 up: `enrolment_required`); `CurrentUser` has finished signing in (whoever must hold a second factor has
 given it); `Recorder` records concerns (staff, the DSL team, SLT, category readers — not an
 administrator or a governor by that role alone); `DslOrSltUser` is the DSL team or senior leaders; `DslUser` is the DSL team; `AdminUser` manages staff, groups, categories and
-integrations (and by that role alone reads no record); `Integration` is a monitoring system with its API key.
+integrations (and by that role alone reads no record); `DslOrAdminUser` is the DSL team or an administrator
+(the school's alert settings, the alert e-mails that failed); `Integration` is a monitoring system with its API key.
 Unsafe methods must carry the session's CSRF token (header `X-CSRF-Token`, or a `csrf_token` form
 field for the web forms). A route marked with `@audits(label, "the_id")` has a tier's refusal
 written to the audit log under that label, like the refusals the services give.
@@ -205,6 +206,13 @@ async def _admin_user(request: Request, ctx: Ctx,
     return user
 
 
+async def _dsl_or_admin_user(request: Request, ctx: Ctx,
+                             user: Annotated[SignedInUser, Depends(_current_user)]) -> SignedInUser:
+    if not (DSL in user.roles or user.actor.is_admin):
+        await _refuse(request, ctx, user, 403, "Only the DSL team and administrators can do that.")
+    return user
+
+
 async def _trust_admin_user(request: Request, ctx: Ctx,
                             user: Annotated[SignedInUser, Depends(_current_user)]) -> SignedInUser:
     if not user.actor.is_trust_admin:
@@ -229,6 +237,7 @@ Recorder = Annotated[SignedInUser, Depends(_recorder)]
 DslOrSltUser = Annotated[SignedInUser, Depends(_dsl_or_slt_user)]
 DslUser = Annotated[SignedInUser, Depends(_dsl_user)]
 AdminUser = Annotated[SignedInUser, Depends(_admin_user)]
+DslOrAdminUser = Annotated[SignedInUser, Depends(_dsl_or_admin_user)]
 TrustAdminUser = Annotated[SignedInUser, Depends(_trust_admin_user)]
 
 

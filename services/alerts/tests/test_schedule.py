@@ -125,7 +125,7 @@ def test_a_routine_incident_is_never_escalated_and_an_opened_one_is_off_the_unop
 def test_escalation_follows_the_schools_interval_and_never_reaches_staff_the_record_names(school):
     with school.begin() as session:
         queries.save_school_settings(session, actor(ADMIN, ["admin"]),
-                                     SchoolAlertSettingsIn(escalate_after_minutes=5))
+                                     SchoolAlertSettingsIn(escalate_after_minutes=5).model_dump())
     incident = record(school, alert_groups=["dsl"], urgent=True, excluded_user_ids=[DEPUTY])["incident_id"]
     assert escalate(school, RECORDED + timedelta(minutes=4)) == 0
     assert escalate(school, RECORDED + timedelta(minutes=5)) == 1
@@ -252,7 +252,7 @@ def test_a_completed_action_is_not_reminded_of(school):
 
 def set_digest(sessions, user_id, roles=("staff",), digest=True):
     with sessions.begin() as session:
-        return queries.save_preferences(session, actor(user_id, roles), PreferencesIn(digest=digest))
+        return queries.save_preferences(session, actor(user_id, roles), PreferencesIn(digest=digest).model_dump())
 
 
 def digests(sessions, now) -> int:
@@ -286,7 +286,7 @@ def test_a_digest_holds_non_urgent_alerts_for_one_email_at_the_schools_time_and_
 
 def test_the_digest_goes_at_the_time_the_school_sets(school):
     with school.begin() as session:
-        queries.save_school_settings(session, actor(DSL, ["dsl"]), SchoolAlertSettingsIn(digest_time="16:00"))
+        queries.save_school_settings(session, actor(DSL, ["dsl"]), SchoolAlertSettingsIn(digest_time="16:00").model_dump())
     set_digest(school, HEAD, ["slt"])
     record(school, alert_user_ids=[HEAD], alert_groups=[])
     with school.begin() as session:  # made at 09:00 on a winter day
@@ -307,4 +307,4 @@ def test_preferences_are_each_persons_own_and_settings_are_for_the_dsl_team_and_
             with pytest.raises(Forbidden):
                 queries.get_school_settings(session, caller)
             with pytest.raises(Forbidden):
-                queries.save_school_settings(session, caller, SchoolAlertSettingsIn())
+                queries.save_school_settings(session, caller, SchoolAlertSettingsIn().model_dump())

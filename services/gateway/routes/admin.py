@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from services.common.actor import ROLES
 from services.common.contracts.base import Contract, Id, Text
 
-from . import api_router
+from . import api_router, dead_letters
 from ..admin import staff_csv, usecases as admin
 from ..deps import AdminUser, Ctx, SameSiteOnly, TrustAdminUser, audits
 from ..schemas import PathId
@@ -24,6 +24,7 @@ from ..usecases import AuditLabel
 
 router = api_router("/api/v1/admin", "admin")
 account_router = APIRouter(prefix="/api/v1/account", tags=["account"])
+router.include_router(dead_letters.router)  # /api/v1/admin/dead-letters
 
 STAFF = AuditLabel("admin_staff", "staff")
 GROUPS = AuditLabel("admin_groups", "group")

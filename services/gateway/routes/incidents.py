@@ -7,17 +7,20 @@ from fastapi import Header
 from fastapi.responses import JSONResponse, Response
 
 from . import api_router
+from services.common.contracts import alerts as alerts_contract
 from services.common.contracts import incidents as contract
 
 from ..deps import Ctx, CurrentUser, DslUser, Recorder, audits
 from ..schemas import (AmendedView, AmendmentRequest, IncidentRequest, IncidentTextsRequest, IncidentView, PathId,
                        TextWarnings, _without)
-from ..usecases import incidents
+from ..usecases import dashboard, incidents
 
 router = api_router("/api/v1", "incidents")
 
 RestrictionRequest = _without(contract.RestrictIncident, "incident_id", name="RestrictionRequest",
                               doc="Restrict the record to the DSL team (`reason` required), or lift it.")
+SummaryRequest = _without(contract.IncidentSummaryIn, "incident_id", name="SummaryRequest",
+                          doc="The DSL's one-line summary for the incident's chronology line; empty clears it.")
 ExcludedStaffRequest = _without(contract.SetExcludedStaff, "incident_id", name="ExcludedStaffRequest",
                                 doc="Every member of staff the record is about: it is hidden from each of them.")
 
@@ -93,3 +96,21 @@ async def restrict_incident(incident_id: PathId, body: RestrictionRequest, user:
 async def set_excluded_staff(incident_id: PathId, body: ExcludedStaffRequest, user: DslUser, ctx: Ctx):
     """The whole list (an empty list clears it). A DSL the record names gets 404: another DSL does this."""
     return await incidents.set_excluded_staff(ctx, user, incident_id, body.user_ids)
+
+
+@router.get("/incidents/{incident_id}/alerts", response_model=alerts_contract.IncidentAlertsView,
+            summary="Who has been alerted about an incident, its escalations, and who has opened it (audited)")
+@audits(dashboard.READ_INCIDENT_ALERTS, "incident_id")
+async def incident_alerts(incident_id: PathId, user: CurrentUser, ctx: Ctx):
+    """For the DSL team and the member of staff who recorded it (the alerts service decides): each
+    recipient with when they were alerted, when they opened it (or not yet) and how the e-mail went."""
+    return await dashboard.incident_alerts(ctx, user, incident_id)
+
+
+@router.post("/incidents/{incident_id}/summary", response_model=contract.IncidentSummaryView,
+             summary="Write the one-line summary the incident's chronology line shows (DSL team)")
+@audits(dashboard.SET_INCIDENT_SUMMARY, "incident_id")
+async def set_summary(incident_id: PathId, body: SummaryRequest, user: DslUser, ctx: Ctx):
+    """The DSL team's chronology shows it in place of the account's first 160 characters; an empty
+    summary clears it. The record itself is not changed."""
+    return await dashboard.set_summary(ctx, user, incident_id, body.summary)

@@ -1,5 +1,6 @@
-"""An incident's page: everything recorded, its corrections, actions, decisions, outcomes, cases and
-documents, with the forms to add to each; and "My actions".
+"""An incident's page: everything recorded, who has been alerted and who has opened it (for the DSL team
+and the recorder), its corrections, actions, decisions, outcomes, the DSL's one-line chronology summary,
+cases and documents, with the forms to add to each; and "My actions".
 
 Each form posts to its own path and comes back to the incident page: with the section's errors and
 what was typed (422) when the service refused it, or at the section's anchor when it was saved.
@@ -15,7 +16,7 @@ from services.common.errors import HavenError, StepUpRequired, ValidationFailed
 
 from ..deps import Ctx, CurrentUser, DslUser, Recorder
 from ..schemas import PathId
-from ..usecases import Context, documents, follow_up, incidents
+from ..usecases import Context, dashboard, documents, follow_up, incidents
 from ..usecases.alerts import mark_read
 from . import bodymap_form, labels
 from .common import (FormErrors, as_id, error_page, form_text, redirect, render, save_staff_list, staff_list,
@@ -116,12 +117,13 @@ async def incident_view(request, user, ctx: Context, incident_id: int, forms: di
             return []  # tags without their colours
 
     (actions, actions_problem), (decisions, _), (outcomes, _), (files, files_problem), (cases, open_cases), \
-        categories = await asyncio.gather(
+        categories, (receipts, receipts_problem) = await asyncio.gather(
             optional(follow_up.incident_actions(ctx, user, incident_id), default=[]) if may(incident, "see_actions")
             else nothing(),
             optional(follow_up.decisions(ctx, user, incident_id)) if follow_ups else nothing(),
             optional(follow_up.outcomes(ctx, user, incident_id)) if follow_ups else nothing(),
-            attached_files(), cases_for(ctx, user, incident), category_colours())
+            attached_files(), cases_for(ctx, user, incident), category_colours(),
+            dashboard.incident_alerts_for_page(ctx, user, incident))
     colours = {c["id"]: c.get("colour") for c in categories}
     incident["categories"] = [{**c, "colour": colours.get(c["id"])} for c in incident.get("categories") or []]
     staff = await staff_list(ctx, user)
@@ -139,6 +141,7 @@ async def incident_view(request, user, ctx: Context, incident_id: int, forms: di
                   actions_problem.status_code != 403 else None,
                   decisions=decisions, outcomes=outcomes, cases=cases, open_cases=open_cases, staff=staff,
                   marks=marks, body_map_alt=body_map_alt(marks), forms=forms,
+                  receipts=receipts, receipts_problem=receipts_problem, may_summarise=user.is_dsl,
                   file_error=forms.get("file_error"), attached=extra.get("attached", ""),
                   done=extra.get("done", ""))
 
@@ -357,6 +360,24 @@ async def add_to_case(request: Request, incident_id: PathId, user: DslUser, ctx:
     except HavenError as exc:
         return error_page(request, exc.status_code, exc.message, user)
     return redirect(f"/incidents/{incident_id}?done=case#cases")
+
+
+# --- the one-line summary on the chronology (the DSL team) -------------------------------------------
+
+@router.post("/incidents/{incident_id}/summary")
+async def set_summary(request: Request, incident_id: PathId, user: DslUser, ctx: Ctx):
+    """The line the DSL team's chronology shows for this incident; an empty one clears it."""
+    form = await request.form()
+    summary = form_text(form, "summary", 1_000)
+    try:
+        await dashboard.set_summary(ctx, user, incident_id, summary.strip())
+    except ValidationFailed as exc:
+        return await incident_view(request, user, ctx, incident_id,
+                                   {"summary": {"typed": {"summary": summary}, "errors": FormErrors(
+                                       exc.errors, {"summary": "chronology-summary"})}}, 422)
+    except HavenError as exc:
+        return error_page(request, exc.status_code, exc.message, user)
+    return redirect(f"/incidents/{incident_id}?done=summary#summary")
 
 
 # --- restricting a record to the DSL team ----------------------------------------------------------

@@ -1,10 +1,10 @@
 """The web UI: server-rendered pages over the same use cases (usecases/) the JSON API uses.
 
-This file has the home page and alerts, and gathers the other pages (one file per area:
-sign_in_pages, incident_form, incident_page, pupil_pages, case_pages, tray_pages, roll_pages). Every page
-works without JavaScript; static/haven.js only makes the pickers and the body map quicker. A domain
-error from a service becomes a calm page with the same status, never a stack of JSON; a form that
-fails validation comes back with everything the member of staff typed still in it.
+This file has the home page, and gathers the other pages (one file per area: sign_in_pages,
+incident_form, incident_page, pupil_pages, case_pages, tray_pages, roll_pages, alert_pages,
+dead_letter_pages, dashboard_pages). Every page works without JavaScript; static/haven.js only makes the pickers and the
+body map quicker. A domain error from a service becomes a calm page with the same status, never a stack
+of JSON; a form that fails validation comes back with everything the member of staff typed still in it.
 """
 from __future__ import annotations
 
@@ -14,18 +14,17 @@ from fastapi.responses import Response
 from services.common.errors import HavenError
 
 from ..deps import Ctx, CurrentUser
-from ..schemas import PathId
 from ..usecases import alerts
-from . import (case_pages, incident_form, incident_page, pupil_pages, resume, roll_pages, school_pages, sign_in_pages,
-               tray_pages)
-from .common import error_page, redirect, render, static_files, to_sign_in
+from . import (alert_pages, case_pages, dashboard_pages, dead_letter_pages, incident_form, incident_page, pupil_pages,
+               resume, roll_pages, school_pages, sign_in_pages, tray_pages)
+from .common import error_page, render, static_files, to_sign_in
 
 __all__ = ["router", "error_page", "to_sign_in", "static_files"]
 
 router = APIRouter(include_in_schema=False)
 
 
-# --- home and alerts -----------------------------------------------------------------------
+# --- home -----------------------------------------------------------------------
 
 @router.get("/")
 async def home(request: Request, user: CurrentUser, ctx: Ctx):
@@ -38,29 +37,11 @@ async def home(request: Request, user: CurrentUser, ctx: Ctx):
     return render(request, "home.html", user, unread_count=len(unread), alerts=recent, problem=problem)
 
 
-@router.get("/alerts")
-async def alerts_page(request: Request, user: CurrentUser, ctx: Ctx):
-    try:
-        found = await alerts.list_alerts(ctx, user, unread_only=False, limit=100)
-    except HavenError as exc:
-        return error_page(request, exc.status_code, exc.message, user)
-    return render(request, "alerts.html", user, alerts=found)
-
-
-@router.post("/alerts/{alert_id}/read")
-async def alert_read(request: Request, alert_id: PathId, user: CurrentUser, ctx: Ctx):
-    try:
-        await alerts.mark_read(ctx, user, alert_id)
-    except HavenError as exc:
-        return error_page(request, exc.status_code, exc.message, user)
-    return redirect(f"/alerts#alert-{alert_id}")
-
-
 @router.get("/favicon.ico")
 async def favicon():
     return Response(status_code=204)
 
 
 for area in (sign_in_pages, incident_form, incident_page, pupil_pages, case_pages, tray_pages, roll_pages, resume,
-             school_pages):
+             school_pages, dashboard_pages, alert_pages, dead_letter_pages):
     router.include_router(area.router)

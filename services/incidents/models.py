@@ -60,6 +60,7 @@ class Pupil(Base):
     child_in_need: Mapped[bool] = mapped_column(Boolean, default=False)
     looked_after: Mapped[bool] = mapped_column(Boolean, default=False)
     previously_looked_after: Mapped[bool] = mapped_column(Boolean, default=False)
+    early_help: Mapped[bool] = mapped_column(Boolean, default=False)
     sen_status: Mapped[str] = mapped_column(String(12), default="none")  # none, sen_support, ehcp
     eal: Mapped[bool] = mapped_column(Boolean, default=False)
     free_school_meals: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -136,7 +137,9 @@ class Category(Base):
 
 class Incident(Base):
     __tablename__ = "incidents"
-    __table_args__ = (UniqueConstraint("school_id", "recorded_by", "client_token", name="uq_incidents_client_token"),)
+    __table_args__ = (UniqueConstraint("school_id", "recorded_by", "client_token", name="uq_incidents_client_token"),
+                      # The DSL's dashboard: what came in this week and this term, what waits.
+                      Index("ix_incidents_school_recorded", "school_id", "recorded_at"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
     pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id"), index=True)
@@ -175,11 +178,26 @@ class Incident(Base):
     actions: Mapped[list["Action"]] = relationship(lazy="select", viewonly=True, order_by="Action.id")
     exclusions: Mapped[list["IncidentExclusion"]] = relationship(lazy="selectin", order_by="IncidentExclusion.user_id",
                                                                  cascade="all, delete-orphan")
+    # The DSL team's one-line summary, read only for the DSL team's view of the record.
+    dsl_summary: Mapped["IncidentSummary | None"] = relationship(lazy="select", viewonly=True)
 
     @property
     def excluded_staff_ids(self) -> list[int]:
         """Staff the record is about (an allegation or low-level concern about an adult): hidden from them."""
         return [e.user_id for e in self.exclusions]
+
+
+class IncidentSummary(Base):
+    """The DSL team's one-line summary of an incident, shown on its chronology lines instead of the
+    account's opening words. DSL metadata beside the record, not a correction of it: the incident row
+    and its account are untouched (DESIGN rule 6), so it lives in its own table."""
+
+    __tablename__ = "incident_summaries"
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+    summary: Mapped[str] = mapped_column(String(300))
+    set_by: Mapped[int] = mapped_column(Integer)
+    set_by_name: Mapped[str] = mapped_column(String(200))
+    set_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class IncidentExclusion(Base):
@@ -346,6 +364,12 @@ class ChronologyEntry(Base):
     # building it. NULL (e.g. a row written with plain SQL): built from the columns when read. So
     # change these rows through the ORM, or set `line` to NULL in the same statement.
     line: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # For the DSL team only, on an incident's own line (chronology/details.py): the DSL's summary or the
+    # account's opening words, who recorded it, its latest outcome's label. Not part of `line`, which
+    # every reader gets; kept up to date by details.refresh.
+    excerpt: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    recorded_by_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class TrayItem(Base):

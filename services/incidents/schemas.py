@@ -97,7 +97,7 @@ def incident(i: Incident, *, show_original: bool = True, warnings: list[dict] | 
     """The whole record. With `show_original` (the DSL team) the fields are as first recorded and
     `current` has the amendments applied; otherwise the fields read as currently amended. Either
     way `amendments` is the history of corrections. With `dsl`, who the record is about (the staff it
-    is hidden from) and why it was restricted."""
+    is hidden from), why it was restricted and the DSL team's one-line summary for the chronology."""
     current = current_values(i)
     fields = _as_recorded(i) if show_original else {k: current[k] for k in AMENDABLE_FIELDS}
     result = {
@@ -132,6 +132,7 @@ def incident(i: Incident, *, show_original: bool = True, warnings: list[dict] | 
     if dsl:
         result["excluded_staff_ids"] = list(i.excluded_staff_ids)
         result["restriction"] = restriction(i)
+        result["summary"] = i.dsl_summary.summary if i.dsl_summary is not None else None
     if warnings is not None:
         result["warnings"] = warnings
     return result

@@ -31,6 +31,7 @@ CATEGORIES = [("Safeguarding", "safeguarding", ["dsl"], "#c0392b", None),
               ("Physical abuse", "safeguarding", ["dsl"], "#922b21", "Safeguarding")]
 # The demo roll's flags, by pupil number (0–39); invented, like every name here.
 CP_PLAN, CHILD_IN_NEED, LOOKED_AFTER, PREVIOUSLY_LOOKED_AFTER = {3, 20}, {5, 12}, {7, 24}, {27}
+EARLY_HELP = {10, 31}
 SEN_SUPPORT, EHCP, EAL = {2, 9, 15, 22}, {21}, {1, 8, 11, 23}
 SIBLINGS = [(2, 11), (4, 14), (25, 30), (6, 13)]  # different surnames: blended families
 HOUSEHOLDS = {
@@ -66,7 +67,8 @@ def seed_demo_school(session: Session) -> bool:
             date_of_birth=born, sex=SEXES[n % len(FORENAMES)], year_group=year,
             form=f"{year[0]}{year[-1]}{'AB'[n % 2]}", admission_date=date(born.year + 5, 9, 2),
             cp_plan=n in CP_PLAN, child_in_need=n in CHILD_IN_NEED, looked_after=n in LOOKED_AFTER,
-            previously_looked_after=n in PREVIOUSLY_LOOKED_AFTER, eal=n in EAL, free_school_meals=n % 4 == 1,
+            previously_looked_after=n in PREVIOUSLY_LOOKED_AFTER, early_help=n in EARLY_HELP, eal=n in EAL,
+            free_school_meals=n % 4 == 1,
             sen_status="ehcp" if n in EHCP else "sen_support" if n in SEN_SUPPORT else "none"))
     session.add_all(pupils)
     session.flush()

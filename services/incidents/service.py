@@ -6,7 +6,8 @@ from services.common.contracts import incidents
 
 from . import consumers, hooks
 from .chronology import entries as chronology, front_sheet
-from .follow_up import actions, cases, decisions
+from .dashboard import day as dashboard
+from .follow_up import actions, cases, decisions, summaries
 from .models import OutboxEvent
 from .record import access, amendments, categories, incidents as record
 from .roll import importer, pupils, search
@@ -64,9 +65,12 @@ class IncidentsService(Service):
         incidents.get_chronology: chronology.get_chronology,
         incidents.get_chronology_gzip: chronology.get_chronology_gzip,
         incidents.set_significant: chronology.set_significant,
+        incidents.set_incident_summary: summaries.set_incident_summary,
         incidents.get_front_sheet: front_sheet.front_sheet,
         incidents.add_household_member: front_sheet.add_household_member,
         incidents.add_agency_involvement: front_sheet.add_agency_involvement,
+        # the DSL's dashboard
+        incidents.get_dashboard: dashboard.get_dashboard,
         # the tray
         incidents.receive_tray_alert: tray.receive_tray_alert,
         incidents.list_tray: tray.list_tray,

@@ -33,12 +33,12 @@ TimeOfDay = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5]
 
 
 class SchoolAlertSettingsIn(Contract):
-    escalate_after_minutes: int = Field(15, ge=1, le=1440, description="An urgent incident nobody on the DSL "
+    escalate_after_minutes: Count = Field(15, ge=1, le=1440, description="An urgent incident nobody on the DSL "
                                                                        "team has opened after this long is "
                                                                        "escalated, then again each time")
     digest_time: TimeOfDay = Field("07:30", description="When daily digests go out (HH:MM, school time)")
     category_in_email: Flag = Field(False, description="Name the category in alert e-mails (never the pupil)")
-    unactioned_after_days: int = Field(5, ge=1, le=365, description="The dashboard lists incidents with no "
+    unactioned_after_days: Count = Field(5, ge=1, le=365, description="The dashboard lists incidents with no "
                                                                     "action or outcome after this many days")
 
 

@@ -475,9 +475,9 @@ class IncidentSummaryIn(Contract):
 
 
 class DashboardQuery(Contract):
-    unactioned_after_days: int = Field(5, ge=1, le=365, description="An incident with no action, decision or "
-                                                                    "outcome this many days after it was "
-                                                                    "recorded is listed as waiting")
+    unactioned_after_days: Count = Field(5, ge=1, le=365, description="An incident with no action, decision or "
+                                                                      "outcome this many days after it was "
+                                                                      "recorded is listed as waiting")
 
 
 class HouseholdMemberIn(Contract):
@@ -644,6 +644,7 @@ class IncidentView(View):
     shared: bool = Field(False, description="Read as shared with an alerted member of staff: without linked pupils, "
                                             "body map, corrections' originals or follow-up")
     restricted: bool = Field(False, description="Restricted to the DSL team")
+    summary: str | None = Field(None, description="The DSL's one-line summary for the chronology (the DSL team only)")
     restriction: dict | None = Field(None, description="Who restricted it, when and why (the DSL team only)")
     excluded_staff_ids: list[int] | None = Field(None, description="Staff the record is about (the DSL team only)")
 

@@ -106,14 +106,19 @@ async def retry_failed_mail(request: Request, mail_id: PathId, user: DslOrAdminU
 
 # --- the school's alert settings (the DSL team and administrators) ------------------------------------------------
 
+def _number(typed: str) -> int | str:
+    """A box of digits as the number; anything else as typed, for the contract to refuse and the form to show."""
+    return int(typed) if typed.isascii() and typed.isdigit() else typed
+
+
 def _setting_values(form) -> dict:
-    """What was typed, as typed (shown again if it is refused); the contract reads the numbers."""
+    """What was typed (shown again if it is refused), numbers as numbers; the contract checks them."""
     digest_time = form_text(form, "digest_time", 20).strip()
     digest_time = ONE_DIGIT_HOUR.sub(r"0\1:\2", digest_time)  # "7:30" is what people type
-    return {"escalate_after_minutes": form_text(form, "escalate_after_minutes", 20).strip(),
+    return {"escalate_after_minutes": _number(form_text(form, "escalate_after_minutes", 20).strip()),
             "digest_time": digest_time,
             "category_in_email": form_text(form, "category_in_email", 5) == "yes",
-            "unactioned_after_days": form_text(form, "unactioned_after_days", 20).strip()}
+            "unactioned_after_days": _number(form_text(form, "unactioned_after_days", 20).strip())}
 
 
 def _whole_number_between(field: str) -> str | None:

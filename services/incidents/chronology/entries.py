@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from services.common.actor import Actor
 from services.common.db import utcnow
 
+from . import details
 from ..exceptions import Forbidden, NotFound
 from ..fields import Errors
 from ..models import ENTRY_TYPES, Category, ChronologyEntry, Pupil, StaffRelative
@@ -25,17 +26,19 @@ from ..policy import (excluded_pupil_ids, hidden_incident_ids, is_dsl_team, line
 
 def add_entry(session: Session, *, school_id: int, pupil_id: int, entry_type: str, ref_id, occurred_at: datetime,
               title: str, incident_id: int | None = None, category_ids: list[int] | None = None,
-              sensitivities: list[str] | None = None, role: str | None = None) -> ChronologyEntry:
+              sensitivities: list[str] | None = None, role: str | None = None, excerpt: str | None = None,
+              recorded_by_name: str | None = None) -> ChronologyEntry:
     """`title` is a short factual line shown in the list ("Incident recorded — Safeguarding"); the
     record itself holds the detail. `category_ids` decide who may see the entry, by the categories'
     sensitivities when it is read (`visible_lines`); `sensitivities` keeps a copy of those at the
-    time of writing, for the record only."""
+    time of writing, for the record only. `excerpt` and `recorded_by_name`: an incident's own line's
+    details for the DSL team (details.py)."""
     if entry_type not in ENTRY_TYPES:
         raise ValueError(f"unknown chronology entry type {entry_type!r}")
     entry = ChronologyEntry(school_id=school_id, pupil_id=pupil_id, entry_type=entry_type, ref_id=str(ref_id),
                             incident_id=incident_id, occurred_at=occurred_at, title=title[:300],
                             category_ids=list(category_ids or []), sensitivities=sorted(set(sensitivities or [])),
-                            role=role)
+                            role=role, excerpt=excerpt, recorded_by_name=recorded_by_name)
     session.add(entry)
     return entry
 
@@ -179,22 +182,26 @@ def _plan(session: Session, actor: Actor, pupil_id, *, category_id=None, date_fr
     return about, [*where, *readable], hidden
 
 
-def _entries(session: Session, where: list) -> list[dict]:
-    """The lines as dicts, built here (any database)."""
+def _entries(session: Session, where: list, *, dsl: bool) -> list[dict]:
+    """The lines as dicts, built here (any database); the DSL team's with their details."""
     rows = session.execute(select(ChronologyEntry.id, ChronologyEntry.entry_type, ChronologyEntry.occurred_at,
                                   ChronologyEntry.title, ChronologyEntry.incident_id, ChronologyEntry.ref_id,
-                                  ChronologyEntry.category_ids, ChronologyEntry.role, ChronologyEntry.significant)
+                                  ChronologyEntry.category_ids, ChronologyEntry.role, ChronologyEntry.significant,
+                                  ChronologyEntry.excerpt, ChronologyEntry.recorded_by_name, ChronologyEntry.outcome)
                            .where(*where).order_by(ChronologyEntry.occurred_at, ChronologyEntry.id)).all()
     return [{"id": eid, "entry_type": kind, "occurred_at": occurred_at.strftime(OCCURRED_AT_FORMAT), "title": title,
              "incident_id": incident_id, "ref_id": ref_id, "category_ids": category_ids or [], "role": role,
-             "significant": flagged}
-            for eid, kind, occurred_at, title, incident_id, ref_id, category_ids, role, flagged in rows]
+             "significant": flagged, **({"excerpt": excerpt, "recorded_by": recorded_by, "outcome": outcome}
+                                        if dsl else details.NO_DETAILS)}
+            for (eid, kind, occurred_at, title, incident_id, ref_id, category_ids, role, flagged, excerpt, recorded_by,
+                 outcome) in rows]
 
 
-# The same lines as one JSON array, written by PostgreSQL: each row's `line` (see `_write_line`)
-# after its id, or — for a row whose line was never written — the line built from its columns
-# (the same text; concat() and to_json() are several times quicker than json_build_object()).
-_PG_ENTRIES = literal_column("""'[' || coalesce(string_agg('{"id":' || chronology.id::text || ',' || coalesce(
+# The same lines as one JSON array, written by PostgreSQL: each row's id and the DSL team's details
+# (details.py; null for anyone else), then its `line` (see `write_lines`) or — for a row whose line was
+# never written — the line built from its columns (the same text; concat() and to_json() are several
+# times quicker than json_build_object()).
+_PG_LINE = """coalesce(
     chronology.line, concat(
     '"entry_type":', to_json(chronology.entry_type),
     ',"occurred_at":"', to_char(chronology.occurred_at, 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
@@ -204,7 +211,19 @@ _PG_ENTRIES = literal_column("""'[' || coalesce(string_agg('{"id":' || chronolog
     ',"category_ids":', coalesce(chronology.category_ids::text, '[]'),
     ',"role":', coalesce(to_json(chronology.role)::text, 'null'),
     ',"significant":', CASE WHEN chronology.significant THEN 'true' ELSE 'false' END,
-    '}')), ',' ORDER BY chronology.occurred_at, chronology.id), '') || ']'""")
+    '}'))"""
+
+
+def _pg_entries(head: str):
+    return literal_column(f"""'[' || coalesce(string_agg({head} || {_PG_LINE}, ','
+        ORDER BY chronology.occurred_at, chronology.id), '') || ']'""")
+
+
+_PG_ENTRIES = _pg_entries("""'{"id":' || chronology.id::text || ',"excerpt":null,"recorded_by":null,"outcome":null,'""")
+_PG_DSL_ENTRIES = _pg_entries("""'{"id":' || chronology.id::text
+    || ',"excerpt":' || coalesce(to_json(chronology.excerpt)::text, 'null')
+    || ',"recorded_by":' || coalesce(to_json(chronology.recorded_by_name)::text, 'null')
+    || ',"outcome":' || coalesce(to_json(chronology.outcome)::text, 'null') || ','""")
 
 
 def encode_line(entry: ChronologyEntry) -> str:
@@ -224,8 +243,9 @@ def write_lines(session: Session, _flush_context, _instances) -> None:
             entry.line = encode_line(entry)
 
 
-def _entries_json(session: Session, where: list) -> str:
-    return session.execute(select(_PG_ENTRIES).select_from(ChronologyEntry).where(*where)).scalar_one()
+def _entries_json(session: Session, where: list, *, dsl: bool) -> str:
+    lines = _PG_DSL_ENTRIES if dsl else _PG_ENTRIES
+    return session.execute(select(lines).select_from(ChronologyEntry).where(*where)).scalar_one()
 
 
 def _on_postgresql(session: Session) -> bool:
@@ -235,22 +255,26 @@ def _on_postgresql(session: Session) -> bool:
 def read_chronology(session: Session, actor: Actor, pupil_id, **filters) -> dict:
     """A pupil's chronology in the order things happened (then in the order they were written):
     {"pupil": {...}, "entries": [{id, entry_type, occurred_at, title, incident_id, ref_id,
-    category_ids, role, significant}], "hidden_needing_step_up": n}: n lines (safeguarding ones) this
-    reader reads once they give their second factor again.
+    category_ids, role, significant, excerpt, recorded_by, outcome}], "hidden_needing_step_up": n}: n
+    lines (safeguarding ones) this reader reads once they give their second factor again. The last
+    three are the DSL team's (details.py), null for everyone else.
 
     Filters: `category_id` (with its sub-categories), `date_from`/`date_to` (dates are whole days,
     UTC), `entry_type` (one of ENTRY_TYPES, or several separated by commas), `significant`."""
     about, where, hidden = _plan(session, actor, pupil_id, **filters)
+    dsl = is_dsl_team(actor)
     if _on_postgresql(session):  # decoding the database's JSON beats pg8000 converting every row
-        return {"pupil": about, "entries": json.loads(_entries_json(session, where)), "hidden_needing_step_up": hidden}
-    return {"pupil": about, "entries": _entries(session, where), "hidden_needing_step_up": hidden}
+        return {"pupil": about, "entries": json.loads(_entries_json(session, where, dsl=dsl)),
+                "hidden_needing_step_up": hidden}
+    return {"pupil": about, "entries": _entries(session, where, dsl=dsl), "hidden_needing_step_up": hidden}
 
 
 def read_chronology_json(session: Session, actor: Actor, pupil_id, **filters) -> str:
     """The same as `read_chronology`, already encoded as JSON text (for the HTTP API, which passes it on)."""
     about, where, hidden = _plan(session, actor, pupil_id, **filters)
-    entries = (_entries_json(session, where) if _on_postgresql(session)
-               else json.dumps(_entries(session, where), ensure_ascii=False, separators=(",", ":")))
+    dsl = is_dsl_team(actor)
+    entries = (_entries_json(session, where, dsl=dsl) if _on_postgresql(session)
+               else json.dumps(_entries(session, where, dsl=dsl), ensure_ascii=False, separators=(",", ":")))
     return ('{"pupil":' + json.dumps(about, ensure_ascii=False, separators=(",", ":")) + ',"entries":' + entries
             + f',"hidden_needing_step_up":{int(hidden)}}}')
 
@@ -266,7 +290,7 @@ def set_significant(session: Session, actor: Actor, entry_id: int, significant: 
         raise NotFound("No such chronology entry.")
     entry.significant, entry.significant_set_by, entry.significant_set_at = significant, actor.name, utcnow()
     session.flush()
-    return {"id": entry.id, "pupil_id": entry.pupil_id, "entry_type": entry.entry_type,
+    return {**details.of_line(entry), "id": entry.id, "pupil_id": entry.pupil_id, "entry_type": entry.entry_type,
             "occurred_at": entry.occurred_at.strftime(OCCURRED_AT_FORMAT), "title": entry.title,
             "incident_id": entry.incident_id, "ref_id": entry.ref_id, "category_ids": list(entry.category_ids or []),
             "role": entry.role, "significant": entry.significant, "significant_set_by": entry.significant_set_by,

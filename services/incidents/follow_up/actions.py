@@ -150,6 +150,10 @@ def complete_action(session: Session, actor: Actor, action_id: int, completion: 
     action.completion_note = note
     chronicle(session, incident, entry_type="action", ref_id=action.id, occurred_at=action.completed_at,
               title=f"Action completed by {actor.name}")
+    # Its owner's due-date reminders stop (the alerts service): ids only, never the description or note.
+    add_to_outbox(session, OutboxEvent, make_event(
+        "action_completed", action.school_id, action_id=action.id, incident_id=incident.id,
+        completed_by=actor.user_id))
     session.flush()
     return action_dict(action)
 

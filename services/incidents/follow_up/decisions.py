@@ -12,6 +12,7 @@ from services.common.actor import Actor
 from services.common.contracts.incidents import DECISION_TYPE_LABELS, OUTCOME_TYPE_LABELS
 from services.common.db import utcnow
 
+from ..chronology import details
 from ..exceptions import Forbidden
 from ..fields import Errors, iso, optional_text, required_text, when
 from ..models import Decision, Incident, Outcome
@@ -119,6 +120,7 @@ def record_outcome(session: Session, actor: Actor, incident_id: int, outcome: di
     session.flush()
     chronicle(session, incident, entry_type="outcome", ref_id=outcome.id, occurred_at=outcome.recorded_at,
               title="Outcome: " + _lower_first(OUTCOME_TYPE_LABELS[outcome_type]))
+    details.refresh(session, incident.id)  # the incident's lines show its latest outcome
     return outcome_dict(outcome)
 
 

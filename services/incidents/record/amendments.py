@@ -18,6 +18,7 @@ from services.common.db import utcnow
 from services.common.events import add_to_outbox, make_event
 
 from .. import schemas
+from ..chronology import details
 from ..chronology.entries import add_entry
 from .incidents import chronology_title, incident_view, readable_incident
 from ..exceptions import Forbidden, ValidationFailed
@@ -82,9 +83,12 @@ def amend_incident(session: Session, actor: Actor, incident_id: int, data: dict)
                              sensitivities=[c.sensitivity for c in categories], role=role)
     if field in ("occurred_at", "record_type"):
         _refile_in_chronology(session, incident)
+    if field == "account":
+        details.refresh(session, incident.id)  # the DSL's lines show the corrected account
     add_to_outbox(session, OutboxEvent, make_event(
         "incident_amended", incident.school_id, incident_id=incident.id, pupil_id=incident.pupil_id,
-        amendment_id=amendment.id, field=field, amended_by=actor.user_id))
+        amendment_id=amendment.id, field=field, amended_by=actor.user_id,
+        recorded_by=incident.recorded_by))  # the recorder hears of a correction someone else made
     session.flush()
     return {"amendment": schemas.amendment(amendment),
             "incident": incident_view(actor, incident)}

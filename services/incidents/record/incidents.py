@@ -19,6 +19,7 @@ from services.common.contracts.incidents import IncidentIn
 from services.common.events import add_to_outbox, make_event
 
 from .. import schemas
+from ..chronology import details
 from ..chronology.entries import add_entry
 from . import bodymap
 from ..exceptions import Forbidden, NotFound
@@ -195,7 +196,8 @@ def record_incident(session: Session, actor: Actor, incident: IncidentIn) -> dic
     title = chronology_title(data.record_type, categories)
     common = {"school_id": actor.school_id, "entry_type": "incident", "ref_id": incident.id,
               "incident_id": incident.id, "occurred_at": occurred_at, "title": title,
-              "category_ids": [c.id for c in categories], "sensitivities": [c.sensitivity for c in categories]}
+              "category_ids": [c.id for c in categories], "sensitivities": [c.sensitivity for c in categories],
+              "excerpt": details.excerpt(account), "recorded_by_name": actor.name}
     add_entry(session, pupil_id=pupil.id, role=None, **common)
     for linked, role in links:
         add_entry(session, pupil_id=linked.id, role=role, **common)
@@ -211,7 +213,7 @@ def record_incident(session: Session, actor: Actor, incident: IncidentIn) -> dic
     # The answer is built from what was just written, not read back: a refresh cost six statements.
     for name, value in (("pupil", pupil), ("categories", sorted(categories, key=lambda c: c.id)),
                         ("alerts", alerts), ("linked_pupils", linked_rows), ("marks", marks), ("amendments", []),
-                        ("exclusions", exclusions), ("actions", [])):
+                        ("exclusions", exclusions), ("actions", []), ("dsl_summary", None)):
         set_committed_value(incident, name, value)
     warnings = name_warnings({"account": account, "childs_words": childs_words, "others_present": others_present},
                              [linked for linked, _ in links])

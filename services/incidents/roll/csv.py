@@ -28,6 +28,7 @@ HEADINGS = {
     "child_in_need": ["cin", "childinneed"],
     "looked_after": ["lac", "lookedafter", "cla", "childlookedafter", "lookedafterchild"],
     "previously_looked_after": ["plac", "previouslylookedafter", "pla"],
+    "early_help": ["earlyhelp", "earlyhelpplan"],
     "sen_status": ["sen", "senstatus", "senprovision"],
     "eal": ["eal", "englishasanadditionallanguage"],
     "free_school_meals": ["fsm", "freeschoolmeals", "fsmeligible"],

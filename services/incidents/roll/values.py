@@ -22,7 +22,7 @@ LABELS = {"upn": "UPN", "legal_surname": "legal surname", "legal_forename": "leg
           "date_of_birth": "date of birth", "sex": "sex", "year_group": "year group", "form": "registration group",
           "admission_date": "admission date", "leaving_date": "leaving date", "cp_plan": "child protection plan",
           "child_in_need": "child in need", "looked_after": "looked after", "previously_looked_after":
-          "previously looked after", "sen_status": "SEN status", "eal": "EAL", "free_school_meals": "free school meals"}
+          "previously looked after", "early_help": "early help", "sen_status": "SEN status", "eal": "EAL", "free_school_meals": "free school meals"}
 MAX_LENGTHS = {"legal_surname": 100, "legal_forename": 100, "preferred_forename": 100, "preferred_surname": 100,
                "year_group": 20, "form": 20}
 REQUIRED = ("upn", "legal_surname", "legal_forename", "year_group")

@@ -51,7 +51,7 @@ def sessions(engine):
         # Everything a test may have recorded, children before parents (the roll and categories stay).
         for table in ("outbox", "processed_events", "chronology", "case_events", "case_incidents", "cases",
                       "actions", "decisions", "outcomes", "amendments", "body_map_marks", "linked_pupils",
-                      "tray_items", "incident_alerts", "incident_categories", "incident_exclusions",
+                      "tray_items", "incident_alerts", "incident_categories", "incident_exclusions", "incident_summaries",
                       "pupil_staff_relatives", "incidents"):
             conn.execute(text(f"DELETE FROM {table}"))
     return hooks.register(session_factory(engine))

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from services.common.contracts.incidents import IncidentAmended
 from services.common.db import utcnow
 from services.incidents.record import amendments
 from services.incidents.record import incidents as domain
@@ -124,6 +125,13 @@ def test_what_is_recorded_can_be_corrected_and_the_title_follows(sessions, incid
     assert titles == {"Disclosure — Safeguarding"}
 
 
+def test_the_amendment_event_names_who_recorded_the_record_so_they_hear_of_anothers_correction(sessions, incident):
+    amend(sessions, incident["id"], CORRECTION, who=DSL)
+    with sessions() as s:
+        body = json.loads(s.scalars(select(OutboxEvent.body).where(OutboxEvent.event_type == "incident_amended")).one())
+    assert (body["amended_by"], body["recorded_by"]) == (DSL_USER, TEACHER)
+
+
 def test_an_amendment_goes_in_each_chronology_the_incident_is_in_and_is_announced_by_ids(sessions, incident):
     result = amend(sessions, incident["id"], CORRECTION)
     with sessions() as s:
@@ -137,6 +145,7 @@ def test_an_amendment_goes_in_each_chronology_the_incident_is_in_and_is_announce
     assert entry.title == "Record amended — Account" and entry.sensitivities == ["safeguarding"]
     body = json.loads(event.body)
     assert body["incident_id"] == incident["id"] and body["field"] == "account"
+    IncidentAmended.model_validate(body)
     assert "belt" not in event.body and "wrong day" not in event.body
 
 

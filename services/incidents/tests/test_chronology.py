@@ -9,16 +9,17 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select, text
 
-from services.incidents.chronology import entries as chronology
-from services.incidents.record import amendments
+from services.incidents.chronology import details, entries as chronology
+from services.incidents.follow_up import decisions, summaries
+from services.incidents.record import amendments, incidents as record
 from services.incidents.exceptions import Forbidden, NotFound, ValidationFailed
 from services.incidents.models import ChronologyEntry
 
-from .conftest import OTHER_SCHOOL, SCHOOL, actor, category_id, pupil_id
+from .conftest import OTHER_SCHOOL, SCHOOL, actor, category_id, new_record, pupil_id
 from .test_records import DSL, RECORDER, SLT, call, clean_follow_up, record_incident  # noqa: F401
 
 ENTRY_KEYS = {"id", "entry_type", "occurred_at", "title", "incident_id", "ref_id", "category_ids", "role",
-              "significant"}
+              "significant", "excerpt", "recorded_by", "outcome"}
 
 
 @pytest.fixture
@@ -174,7 +175,7 @@ def test_the_json_written_by_the_database_is_the_chronology_built_in_python(sess
     with sessions() as s:
         encoded = chronology.read_chronology_json(s, who, pupil, **filters)
         about, where, hidden = chronology._plan(s, who, pupil, **filters)
-        assert json.loads(encoded) == {"pupil": about, "entries": chronology._entries(s, where),
+        assert json.loads(encoded) == {"pupil": about, "entries": chronology._entries(s, where, dsl=who is DSL),
                                        "hidden_needing_step_up": hidden}  # built in Python
         assert json.loads(encoded) == chronology.read_chronology(s, who, pupil, **filters)
 
@@ -193,7 +194,7 @@ def test_each_stored_line_follows_its_row_through_the_orm_and_plain_sql_rows_sti
         with sessions() as s:
             encoded = json.loads(chronology.read_chronology_json(s, DSL, pupil))
             about, where, hidden = chronology._plan(s, DSL, pupil)
-            assert encoded == {"pupil": about, "entries": chronology._entries(s, where),
+            assert encoded == {"pupil": about, "entries": chronology._entries(s, where, dsl=True),
                                "hidden_needing_step_up": hidden}
             return {e["id"]: e for e in encoded["entries"]}
 
@@ -213,3 +214,107 @@ def test_each_stored_line_follows_its_row_through_the_orm_and_plain_sql_rows_sti
     with sessions.begin() as s:
         s.execute(text("UPDATE chronology SET line = NULL WHERE id = :i"), {"i": entries["bully"]})
     assert same()[entries["bully"]]["title"] == "bully title"
+
+
+# --- what a line tells the DSL team: an excerpt, who recorded it, its outcome ------------------------------
+
+TESS = actor(11, name="Tess Morgan")
+
+
+def record_about(sessions, session, account, *, who=RECORDER, category="Behaviour", occurred="2026-05-06T10:00:00Z",
+                 surname="Quigley", linked=()) -> int:
+    data = {"pupil_id": pupil_id(session, surname), "occurred_at": occurred, "account": account,
+            "category_ids": [category_id(session, category)],
+            "linked_pupils": [{"pupil_id": pupil_id(session, s), "role": role} for s, role in linked]}
+    with sessions.begin() as s:
+        return record.record_incident(s, who, new_record(data))["id"]
+
+
+def incident_lines(sessions, pupil, who=DSL) -> list[dict]:
+    with sessions() as s:
+        return [e for e in chronology.read_chronology(s, who, pupil)["entries"] if e["entry_type"] == "incident"]
+
+
+def test_three_incidents_of_one_category_on_one_day_are_three_lines_the_dsl_can_tell_apart(sessions, session, pupil):
+    record_about(sessions, session, "Pushed a child off the climbing frame.", occurred="2026-05-06T09:00:00Z")
+    record_about(sessions, session, "Threw a chair in maths.", occurred="2026-05-06T11:00:00Z")
+    record_about(sessions, session, "Pushed a child off the climbing frame.", who=TESS, occurred="2026-05-06T11:00:00Z")
+    lines = incident_lines(sessions, pupil)
+    assert len({line["title"] for line in lines}) == 1  # "Observation — Behaviour" three times
+    assert [(line["excerpt"], line["recorded_by"]) for line in lines] == [
+        ("Pushed a child off the climbing frame.", "Tom Archer"), ("Threw a chair in maths.", "Tom Archer"),
+        ("Pushed a child off the climbing frame.", "Tess Morgan")]
+    # SLT read these lines (behaviour) but never the account's words, nor who wrote it, on a line.
+    slt_lines = incident_lines(sessions, pupil, SLT)
+    assert len(slt_lines) == 3
+    assert all(line[key] is None for line in slt_lines for key in ("excerpt", "recorded_by", "outcome"))
+
+
+def test_the_excerpt_is_the_dsls_summary_or_the_corrected_accounts_first_160_characters(sessions, session, pupil):
+    account = "Said   she\nhad no breakfast\t\tagain. " + "She was hungry and tired all morning, " * 6
+    incident = record_about(sessions, session, account, category="Neglect", linked=(("Gill", "witness"),))
+    [line] = incident_lines(sessions, pupil)
+    assert line["excerpt"].startswith("Said she had no breakfast again. She was hungry")
+    assert len(line["excerpt"]) == 161 and line["excerpt"].endswith("…") and "  " not in line["excerpt"]
+    assert line["excerpt"][:-1] == details.one_line(account)[:160].rstrip(" ")
+
+    call(sessions, amendments.amend_incident, DSL, incident,
+         {"field": "account", "new_value": "Said she had no tea.", "reason": "Misheard what she said."})
+    assert incident_lines(sessions, pupil)[0]["excerpt"] == "Said she had no tea."
+    call(sessions, summaries.set_incident_summary, DSL, incident, "Missed meals, third time this month")
+    assert incident_lines(sessions, pupil)[0]["excerpt"] == "Missed meals, third time this month"
+    # The linked pupil's chronology shows the same line, as it does the record.
+    gill = incident_lines(sessions, pupil_id(session, "Gill"))
+    assert gill[0]["excerpt"] == "Missed meals, third time this month" and gill[0]["role"] == "witness"
+    call(sessions, summaries.set_incident_summary, DSL, incident, "")
+    assert incident_lines(sessions, pupil)[0]["excerpt"] == "Said she had no tea."
+
+
+def test_the_line_shows_the_latest_outcome_and_only_the_incidents_own_line_has_details(sessions, session, pupil):
+    incident = record_about(sessions, session, "Bruise on her arm.", category="Physical abuse")
+    assert incident_lines(sessions, pupil)[0]["outcome"] is None
+    call(sessions, decisions.record_outcome, DSL, incident, {"outcome_type": "monitoring"})
+    call(sessions, decisions.record_outcome, DSL, incident, {"outcome_type": "referral_made"})
+    with sessions() as s:
+        entries = chronology.read_chronology(s, DSL, pupil)["entries"]
+    assert [(e["entry_type"], e["outcome"]) for e in entries] == [
+        ("incident", "Referral made"), ("outcome", None), ("outcome", None)]
+    assert all(e["excerpt"] is None and e["recorded_by"] is None for e in entries[1:])
+
+
+TRICKY = ["\u00a0Non-breaking\u00a0spaces stay, tabs\tand\r\nnew lines go. ",
+          "x" * 160, "x" * 161, "y " * 80 + "z", "Émoji 😀 " * 30, "  \t\n  only this  ",
+          "a" + "\n" * 450 + "b " * 100]
+
+
+def test_each_line_keeps_its_excerpt_and_the_json_path_reads_it_as_the_python_path_does(sessions, session, pupil):
+    ids = [record_about(sessions, session, account, occurred=f"2026-05-0{n + 1}T10:00:00Z")
+           for n, account in enumerate(TRICKY)]
+    with sessions() as s:
+        about, where, hidden = chronology._plan(s, DSL, pupil)
+        built_here = chronology._entries(s, where, dsl=True)
+        from_database = chronology.read_chronology(s, DSL, pupil)["entries"]
+    assert from_database == built_here
+    assert [e["incident_id"] for e in from_database] == ids
+    # (recording strips the account's ends, the non-breaking space too)
+    assert [e["excerpt"] for e in from_database] == [details.excerpt(account.strip()) for account in TRICKY]
+    assert from_database[0]["excerpt"] == "Non-breaking\u00a0spaces stay, tabs and new lines go."
+
+
+def test_excerpt_rules():
+    assert details.excerpt("  a \n\n b\t c ") == "a b c"
+    assert details.excerpt("a" * 160) == "a" * 160
+    assert details.excerpt("a" * 161) == "a" * 160 + "…"
+    assert details.excerpt("a" * 159 + " b") == "a" * 159 + "…"  # no space before the ellipsis
+    assert details.excerpt("the account", "the summary") == "the summary"
+    assert details.excerpt("the account", "") == "the account" and details.excerpt(None) is None
+
+
+def test_a_flagged_line_answers_with_its_details(sessions, session, pupil):
+    incident = record_about(sessions, session, "Threw a chair in maths.")
+    with sessions() as s:
+        line_id = s.scalar(select(ChronologyEntry.id).where(ChronologyEntry.incident_id == incident,
+                                                            ChronologyEntry.entry_type == "incident"))
+    flagged = call(sessions, chronology.set_significant, DSL, line_id, True)
+    assert (flagged["excerpt"], flagged["recorded_by"], flagged["outcome"]) == (
+        "Threw a chair in maths.", "Tom Archer", None)

@@ -45,7 +45,8 @@ def test_the_dsl_sees_key_details_flags_household_and_siblings(sessions, session
     assert fs["pupil"]["legal_surname"] == "O'Brien" and fs["pupil"]["sex"] == "F" and fs["pupil"]["on_roll"]
     assert fs["pupil"]["date_of_birth"] and fs["pupil"]["admission_date"] and fs["pupil"]["leaving_date"] is None
     assert fs["flags"] == {"cp_plan": False, "child_in_need": False, "looked_after": False,
-                           "previously_looked_after": False, "eal": False, "free_school_meals": False,
+                           "previously_looked_after": False, "early_help": False, "eal": False,
+                           "free_school_meals": False,
                            "sen_status": "sen_support"}
     assert [(m["name"], m["relationship"], m["parental_responsibility"], m["lives_with_pupil"])
             for m in fs["household"]] == [("Sarah O'Brien", "Mother", True, True),

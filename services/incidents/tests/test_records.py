@@ -2,21 +2,23 @@
 at once, nothing half-saved), and the chronology lines for the pupil and each linked pupil."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, text
 
+from services.common.contracts.incidents import ActionCompleted
 from services.common.db import utcnow
 from services.common.errors import Conflict
 from services.incidents.follow_up import actions as records
 from services.incidents.follow_up import decisions
 from services.incidents.record import incidents as domain
 from services.incidents.exceptions import Forbidden, NotFound, ValidationFailed
-from services.incidents.models import Action, ChronologyEntry, Decision, Outcome
+from services.incidents.models import Action, ChronologyEntry, Decision, OutboxEvent, Outcome
 
-from .conftest import (new_record, DSL_USER, OTHER_SCHOOL, OTHER_TEACHER, SLT_USER, TEACHER, actor, category_id, count,
-                       pupil_id)
+from .conftest import (new_record, DSL_USER, OTHER_SCHOOL, OTHER_TEACHER, SCHOOL, SLT_USER, TEACHER, actor, category_id,
+                       count, pupil_id)
 
 RECORDER = actor(TEACHER, name="Tom Archer")
 OTHER = actor(OTHER_TEACHER, name="Tess Morgan")
@@ -190,6 +192,20 @@ def test_completing_an_action_once_by_the_assignee(sessions, incident):
         call(sessions, records.complete_action, DSL, action["id"], {})
     titles = [t for _, _, t, _, _ in lines(sessions, "action")]
     assert titles.count("Action completed by Tariq Bell") == 2  # the pupil and the linked pupil
+
+
+def test_completing_an_action_is_announced_by_ids_so_its_reminders_stop(sessions, incident):
+    action = call(sessions, records.add_action, DSL, incident["id"],
+                  {"description": "Speak to the family.", "assigned_to_user_id": TA.user_id,
+                   "assigned_to_name": "Tariq Bell", "due_on": in_days(3)})
+    call(sessions, records.complete_action, TA, action["id"], {"note": "Spoke to dad at pick-up."})
+    with sessions() as s:
+        [body] = s.scalars(select(OutboxEvent.body).where(OutboxEvent.event_type == "action_completed")).all()
+    event = json.loads(body)
+    assert {k: event[k] for k in ("action_id", "incident_id", "completed_by", "school_id")} == {
+        "action_id": action["id"], "incident_id": incident["id"], "completed_by": TA.user_id, "school_id": SCHOOL}
+    ActionCompleted.model_validate(event)
+    assert "family" not in body and "dad" not in body  # ids only, never the action's words
 
 
 @pytest.mark.parametrize("who", [RECORDER, DSL], ids=["creator", "dsl"])

@@ -116,6 +116,12 @@ def test_headings_are_matched_by_name_whatever_their_case_punctuation_or_order(s
     assert (added.cp_plan, added.looked_after, added.free_school_meals) == (True, False, True)
 
 
+def test_an_early_help_column_sets_the_early_help_flag(session):
+    content = csv_file(pupil_row(2) + ",Y", pupil_row(3, surname="Other") + ",N", header=HEADER + ",Early Help")
+    run(session, content)
+    assert (pupil(session, upn(2)).early_help, pupil(session, upn(3)).early_help) == (True, False)
+
+
 def test_importing_the_same_file_again_changes_nothing_and_never_duplicates(session):
     run(session, MIS_CSV)
     again = run(session, MIS_CSV)

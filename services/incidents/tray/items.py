@@ -111,9 +111,9 @@ def _posted(session: Session, actor: Actor, external_id: str) -> TrayItem | None
                                                  TrayItem.external_id == external_id))
 
 
-def _not_hidden(actor: Actor) -> list:
-    """Self-exclusion: never an item about a pupil whose parent or carer the actor is, nor one attached
-    to a record that names them."""
+def visible_to(actor: Actor) -> list:
+    """The items this actor sees (the tray, and its count on the DSL's dashboard). Self-exclusion: never
+    an item about a pupil whose parent or carer the actor is, nor one attached to a record that names them."""
     return [or_(TrayItem.matched_pupil_id.is_(None), TrayItem.matched_pupil_id.not_in(excluded_pupil_ids(actor))),
             or_(TrayItem.incident_id.is_(None), TrayItem.incident_id.not_in(excluded_incident_ids(actor)))]
 
@@ -122,7 +122,7 @@ def list_tray(session: Session, actor: Actor, status: str | None = "pending", li
     """The tray, newest first. `status` None or "all" lists every item."""
     require_dsl_team(actor, TRAY_TEAM_ONLY)
     query = select(TrayItem, Pupil).outerjoin(Pupil, Pupil.id == TrayItem.matched_pupil_id).where(
-        TrayItem.school_id == actor.school_id, *_not_hidden(actor))
+        TrayItem.school_id == actor.school_id, *visible_to(actor))
     if status not in (None, "all"):
         query = query.where(TrayItem.status == status)
     query = query.order_by(TrayItem.received_at.desc(), TrayItem.id.desc()).limit(max(1, min(limit, 500)))
@@ -137,7 +137,7 @@ def _load_for_handling(session: Session, actor: Actor, item_id: int) -> TrayItem
         query = query.with_for_update()
     tray_item = session.scalar(query)
     if (tray_item is None or tray_item.school_id != actor.school_id
-            or session.scalar(select(TrayItem.id).where(TrayItem.id == item_id, *_not_hidden(actor))) is None):
+            or session.scalar(select(TrayItem.id).where(TrayItem.id == item_id, *visible_to(actor))) is None):
         raise NotFound("No such alert in the tray.")
     if tray_item.status != "pending":
         raise Conflict(f"This alert has already been {tray_item.status} by {tray_item.handled_by_name}.")

@@ -39,6 +39,9 @@ class Api:
     def post(self, path, **kw):
         return self.request("POST", path, **kw)
 
+    def put(self, path, **kw):
+        return self.request("PUT", path, **kw)
+
     def login(self, email: str, password: str = DEMO_PASSWORD, totp: bool | None = None) -> "Api":
         r = self.http.post("/api/v1/session", json={"email": email, "password": password})
         assert r.status_code == 200, r.text

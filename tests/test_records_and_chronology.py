@@ -35,10 +35,6 @@ def ok(response, status: int = 200) -> dict | list:
     return response.json()
 
 
-def put(client, path: str, **kwargs):
-    return client.request("PUT", path, **kwargs)
-
-
 def audit_outcomes(stack, action: str, object_id) -> list[str]:
     engine = sa.create_engine(stack.databases["gateway"].replace("postgresql://", "postgresql+pg8000://"))
     try:
@@ -135,9 +131,9 @@ def test_the_dsl_follows_up_a_concern_and_reads_the_chronology_and_front_sheet(s
 
     # Filters, and the significant-event flag (the DSL team's).
     decision_line = next(e for e in mine if e["entry_type"] == "decision")
-    assert put(teacher, f"/api/v1/chronology/{decision_line['id']}/significant",
+    assert teacher.put(f"/api/v1/chronology/{decision_line['id']}/significant",
                        json={"significant": True}).status_code == 403
-    flagged = ok(put(dsl, f"/api/v1/chronology/{decision_line['id']}/significant", json={"significant": True}))
+    flagged = ok(dsl.put(f"/api/v1/chronology/{decision_line['id']}/significant", json={"significant": True}))
     assert flagged["significant"] and flagged["significant_set_by"] == "Dana Shah"
     significant = ok(dsl.get(path, params={"significant": "true"}))["entries"]
     assert decision_line["id"] in [e["id"] for e in significant] and all(e["significant"] for e in significant)
@@ -179,8 +175,8 @@ def test_the_dsl_follows_up_a_concern_and_reads_the_chronology_and_front_sheet(s
     assert teacher.get(f"/api/v1/pupils/{ezra['id']}/front-sheet").status_code == 403
 
     # Closing the case takes a reason; then it is no longer on the front sheet.
-    r = put(dsl, f"/api/v1/cases/{case['id']}/status", json={"status": "closed"})
+    r = dsl.put(f"/api/v1/cases/{case['id']}/status", json={"status": "closed"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason"
-    closed = ok(put(dsl, f"/api/v1/cases/{case['id']}/status", json={"status": "closed", "reason": "Assessed."}))
+    closed = ok(dsl.put(f"/api/v1/cases/{case['id']}/status", json={"status": "closed", "reason": "Assessed."}))
     assert [h["what"] for h in closed["history"]][-1] == "Status changed from open to closed"
     assert case["id"] not in [c["id"] for c in ok(dsl.get(f"/api/v1/pupils/{ezra['id']}/front-sheet"))["open_cases"]]

@@ -7,9 +7,11 @@ aiosmtpd server, with every service and the gateway in its own process.
 name (`"alerts"`, `"gateway"`), the others are `"alerts-2"`, `"gateway-2"`…"""
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +23,7 @@ import uuid
 
 from aiosmtpd.controller import Controller
 
-from services.common.testing import create_database, drop_database
+from services.common.testing import PG_HOST, PG_PORT, PG_USER, create_database, drop_database
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICES = ("incidents", "alerts", "documents", "transfers")
@@ -38,22 +40,45 @@ def rabbitmqctl(*args) -> None:
 
 
 class MailCatcher:
-    """An aiosmtpd server keeping every message in memory."""
+    """An aiosmtpd server keeping every message in memory.
+
+    `received_at[i]` is when `messages[i]` arrived (time.time(), on DATA). `hold()` makes the server
+    keep each message it is given but not answer the DATA command until `release()`: the sender is
+    then stuck between the server having the message and learning so. `refuse()` closes the port
+    (connections are refused) and `accept()` opens it again on the same port; the messages stay."""
 
     def __init__(self):
         self.port = free_port()  # Controller(port=0) would not report the real port
         self.messages: list[tuple[list[str], str]] = []
+        self.received_at: list[float] = []
         self._lock = threading.Lock()
+        self._held = False
+        self.holding = 0  # DATA commands waiting for release()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
     async def handle_DATA(self, server, session, envelope):
         with self._lock:
             self.messages.append((list(envelope.rcpt_tos), envelope.content.decode("utf-8", "replace")))
+            self.received_at.append(time.time())
+            held = self._held
+            self.holding += held
+        if held:
+            try:
+                while self._held:
+                    await asyncio.sleep(0.02)
+            finally:
+                with self._lock:
+                    self.holding -= 1
         return "250 OK"
 
     def to(self, address: str) -> list[str]:
         with self._lock:
             return [body for rcpts, body in self.messages if address in rcpts]
+
+    def snapshot(self) -> list[tuple[list[str], str, float]]:
+        """Every message so far with when it arrived: (recipients, message, received at)."""
+        with self._lock:
+            return [(rcpts, body, at) for (rcpts, body), at in zip(self.messages, self.received_at)]
 
     def wait_for(self, predicate, timeout: float = 30.0):
         deadline = time.time() + timeout
@@ -64,6 +89,27 @@ class MailCatcher:
                 return found
             time.sleep(0.1)
         return []
+
+    def hold(self) -> None:
+        self._held = True
+
+    def release(self) -> None:
+        self._held = False
+
+    def refuse(self) -> None:
+        """Stop listening: senders get "connection refused" until accept()."""
+        self.controller.stop()
+
+    def accept(self) -> None:
+        """Listen again on the same port (a stopped Controller cannot be started twice: a new one)."""
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def refusing(self) -> bool:
+        """True when a connection to our port is refused."""
+        with socket.socket() as s:
+            s.settimeout(5)
+            return s.connect_ex(("127.0.0.1", self.port)) != 0
 
 
 class Stack:
@@ -107,6 +153,7 @@ class Stack:
             "HAVEN_COOKIE_SECURE": "false",
             "HAVEN_SMTP_HOST": "127.0.0.1",
             "HAVEN_SMTP_PORT": str(self.mail.port),
+            "HAVEN_SMTP_SECURITY": "none",  # the mail catcher speaks plain SMTP
             "HAVEN_VAULT_BACKEND": "s3",
             "HAVEN_S3_ENDPOINT_URL": f"http://{s3_host}:{s3_port}",
             "HAVEN_S3_BUCKET": "haven-test-documents",
@@ -165,6 +212,13 @@ class Stack:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+    def kill_process(self, name: str) -> int:
+        """SIGKILL, as a crash or the OOM killer would: no clean-up, no goodbye to the broker or the
+        database. Returns the exit status (-9)."""
+        proc = self.procs.pop(name)
+        proc.send_signal(signal.SIGKILL)
+        return proc.wait(20)
 
     def alive(self, name: str) -> bool:
         proc = self.procs.get(name)
@@ -226,3 +280,68 @@ class Stack:
                 return
             time.sleep(0.3)
         raise RuntimeError(f"{name} did not come back:\n{self.log(name)[-3000:]}")
+
+    # --- faults -------------------------------------------------------------------------------
+    def broker_connections(self, name: str) -> list[str]:
+        """The RabbitMQ connections (their broker-side pids) the process `name` holds on our vhost, found
+        by the local ports of its TCP sockets (the broker sees them as the connections' peer ports)."""
+        ports = _local_ports(self.procs[name].pid, remote_port=5672)
+        out = subprocess.run(["rabbitmqctl", "-q", "list_connections", "-p", self.vhost, "peer_port", "pid"],
+                             check=True, capture_output=True, text=True, timeout=60).stdout
+        pids = []
+        for line in out.splitlines():
+            port, _, pid = line.partition("\t")
+            if port.strip().isdigit() and int(port) in ports:
+                pids.append(pid.strip())
+        return pids
+
+    def close_broker_connections(self, name: str) -> list[str]:
+        """Close, from the broker's side, every RabbitMQ connection of the process `name` (as a
+        broker restart, a failover or an operator would); returns those it closed (one the process
+        closed itself in the meantime is not counted)."""
+        closed = []
+        for pid in self.broker_connections(name):
+            done = subprocess.run(["rabbitmqctl", "-q", "close_connection", pid, "closed by a fault test"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+            if done.returncode == 0:
+                closed.append(pid)
+        return closed
+
+    def drop_database_connections(self, service: str) -> int:
+        """PostgreSQL terminates every connection to the service's database (as a restart or a
+        failover would); returns how many it ended."""
+        import pg8000.native
+        conn = pg8000.native.Connection(PG_USER, host=PG_HOST, port=PG_PORT, database="postgres")
+        try:
+            rows = conn.run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = :db AND pid <> pg_backend_pid()",
+                            db=self.databases[service].rsplit("/", 1)[-1])
+        finally:
+            conn.close()
+        return sum(1 for (ended,) in rows if ended)
+
+
+def _local_ports(pid: int, remote_port: int) -> set[int]:
+    """Local ports of the process's TCP sockets connected to `remote_port` (from /proc)."""
+    inodes = set()
+    fd_dir = f"/proc/{pid}/fd"
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table}") as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    local, remote, inode = fields[1], fields[2], fields[9]
+                    if inode in inodes and int(remote.rsplit(":", 1)[1], 16) == remote_port:
+                        ports.add(int(local.rsplit(":", 1)[1], 16))
+        except FileNotFoundError:
+            continue
+    return ports

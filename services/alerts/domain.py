@@ -128,22 +128,26 @@ def school_settings(session: Session, school_id: int) -> SchoolSettings:
         unactioned_after_days=5)
 
 
-def wants_digest(session: Session, staff: StaffMember) -> bool:
-    preference = session.get(Preference, (staff.user_id, staff.school_id))
-    return bool(preference and preference.digest)
+def digest_wanted(session: Session, school_id: int, user_ids) -> set[int]:
+    """Which of these people chose the daily digest at this school (one query for them all)."""
+    user_ids = set(user_ids)
+    return set(session.scalars(select(Preference.user_id).where(
+        Preference.school_id == school_id, Preference.user_id.in_(user_ids), Preference.digest.is_(True)))) \
+        if user_ids else set()
 
 
 def alert(session: Session, staff: StaffMember, *, kind: str, lines: list[str], link: str, public_url: str,
           now: datetime, urgent: bool = False, incident_id: int | None = None, raised_by: tuple[int, str] = (0, ""),
-          category_names: list[str] = (), **fields) -> Alert:
+          category_names: list[str] = (), digest: bool | None = None, **fields) -> Alert:
     """One alert for one member of staff, and its e-mail: now when urgent or wanted at once, else held
-    for their daily digest."""
+    for their daily digest (`digest`: whether they chose it, when the caller has looked already).
+    Nothing is flushed here: the caller's flush writes a whole batch of alerts and their mail at once."""
     new = Alert(school_id=staff.school_id, incident_id=incident_id, user_id=staff.user_id, kind=kind,
                 raised_by_user_id=raised_by[0], raised_by_name=raised_by[1], category_names=list(category_names),
                 urgent=urgent, created_at=now, **fields)
     session.add(new)
-    session.flush()
-    if not urgent and wants_digest(session, staff):
+    if not urgent and (digest if digest is not None else staff.user_id in digest_wanted(
+            session, staff.school_id, [staff.user_id])):
         new.digest_pending = True
     else:
         mail.queue_mail(session, new, staff, mail.compose(staff.name, lines, link, urgent=urgent), public_url, now)
@@ -192,11 +196,15 @@ def raise_alerts(session: Session, event: dict, public_url: str) -> list[Alert]:
     lines = [f"{mail_text(recorder.name) or 'A member of staff'} has recorded a concern in Haven and you have "
              "been alerted to it.", *mail.category_line(category_names, settings.category_in_email)]
     link = mail.link_to(public_url, f"/incidents/{incident_id}")
-    return [alert(session, staff, kind="alert", lines=lines, link=link, public_url=public_url, now=now,
-                  urgent=urgent, incident_id=incident_id, raised_by=(recorder.user_id, recorder.name),
-                  category_names=category_names)
-            # Not logged when skipped: "this record names staff member N" is itself safeguarding information.
-            for staff in resolve_recipients(session, school_id, user_ids, groups) if staff.user_id not in excluded]
+    # Not logged when skipped: "this record names staff member N" is itself safeguarding information.
+    recipients = [s for s in resolve_recipients(session, school_id, user_ids, groups) if s.user_id not in excluded]
+    digest = digest_wanted(session, school_id, [s.user_id for s in recipients]) if not urgent else set()
+    raised = [alert(session, staff, kind="alert", lines=lines, link=link, public_url=public_url, now=now,
+                    urgent=urgent, incident_id=incident_id, raised_by=(recorder.user_id, recorder.name),
+                    category_names=category_names, digest=staff.user_id in digest)
+              for staff in recipients]
+    session.flush()
+    return raised
 
 
 TRAY_SEVERITIES_ALERTED = ("high", "critical")
@@ -214,10 +222,12 @@ def raise_tray_alerts(session: Session, event: dict, public_url: str) -> list[Al
     now = utcnow()
     lines = [f"The school's online-safety monitoring has sent Haven an alert of {mail_text(severity, 20)} "
              "severity. It is waiting in the incident tray for the DSL team to record against a pupil or dismiss."]
-    return [alert(session, staff, kind="tray", lines=lines, link=mail.link_to(public_url, "/tray"),
-                  public_url=public_url, now=now, urgent=True, raised_by=(0, MONITORING),
-                  category_names=["Online-monitoring alert"], tray_item_id=tray_item_id)
-            for staff in resolve_recipients(session, school_id, [], ["dsl"])]
+    raised = [alert(session, staff, kind="tray", lines=lines, link=mail.link_to(public_url, "/tray"),
+                    public_url=public_url, now=now, urgent=True, raised_by=(0, MONITORING),
+                    category_names=["Online-monitoring alert"], tray_item_id=tray_item_id)
+              for staff in resolve_recipients(session, school_id, [], ["dsl"])]
+    session.flush()
+    return raised
 
 
 def _day(event: dict, name: str) -> date | None:

@@ -83,7 +83,7 @@ def queue_mail(session: Session, alert: Alert, staff: StaffMember, message: Mess
     if not staff.email:
         log.warning("staff member %s has no e-mail address; alert %s is in-app only", staff.user_id, alert.id)
         return None
-    mail = Mail(alert_id=alert.id, user_id=staff.user_id, school_id=staff.school_id, to_address=staff.email,
+    mail = Mail(alert=alert, user_id=staff.user_id, school_id=staff.school_id, to_address=staff.email,
                 message_id=make_msgid(domain=urlsplit(public_url).hostname or "haven.local"),
                 subject=message.subject, body=message.text, html=message.html, status=MAIL_PENDING, attempts=0,
                 queued_at=now, next_attempt_at=now)
@@ -102,26 +102,52 @@ def _due(now: datetime):
             or_(Mail.claimed_until.is_(None), Mail.claimed_until < now))
 
 
-def _claim_next(session: Session, now: datetime, lease: timedelta) -> Mail | None:
-    """Take the next due message for this sender alone, and commit that before any SMTP traffic.
+def _claim(session: Session, now: datetime, lease: timedelta, batch: int) -> list[Mail]:
+    """Take up to `batch` due messages for this sender alone, and commit that before any SMTP traffic.
 
-    PostgreSQL skips rows another sender has locked; the conditional update is what makes the claim
-    safe on SQLite too. Committing the claim first keeps no transaction open across the network.
+    PostgreSQL skips rows another sender has locked (the rows stay locked until the claim commits); the
+    conditional update is what makes the claim safe on SQLite too. Committing the claim first keeps no
+    transaction open across the network.
     """
-    for _ in range(10):
-        query = select(Mail).where(*_due(now)).order_by(Mail.next_attempt_at, Mail.id).limit(1)
-        if session.bind.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        mail = session.scalars(query).first()
-        if mail is None:
-            session.commit()
-            return None
-        claimed = session.execute(update(Mail).where(Mail.id == mail.id, *_due(now))
-                                  .values(claimed_until=now + lease)).rowcount
-        session.commit()
-        if claimed:
-            return mail
-    return None
+    due = select(Mail.id).where(*_due(now)).order_by(Mail.next_attempt_at, Mail.id).limit(batch)
+    if session.bind.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    ids = session.scalars(due).all()
+    claimed = session.scalars(update(Mail).where(Mail.id.in_(ids), *_due(now)).values(claimed_until=now + lease)
+                              .returning(Mail).execution_options(synchronize_session=False)).all() if ids else []
+    session.commit()
+    return sorted(claimed, key=lambda m: (m.next_attempt_at, m.id))
+
+
+class Relay:
+    """One SMTP connection to the mail relay, kept open from one message to the next while mail keeps
+    coming (`idle()` closes it); a kept connection the relay has since dropped is reopened once."""
+
+    def __init__(self, mailer):
+        self.mailer, self.connection = mailer, None
+        # Set when a message could not be handed over; the next one that is brings the others forward.
+        self.trouble = False
+
+    def send(self, mail: Mail) -> None:
+        fresh = self.connection is None
+        if fresh:
+            self.connection = self.mailer.connection()
+        try:
+            self.connection.send(mail.to_address, mail.subject, mail.body, html=mail.html,
+                                 message_id=mail.message_id)
+        except Exception:
+            self.idle()
+            if fresh:
+                raise
+            self.send(mail)  # the kept connection had gone stale: once more on a new one
+
+    def idle(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.close()
+            except Exception:  # a connection that broke mid-send cannot be closed politely; it is gone anyway
+                pass
+            self.connection = None
 
 
 def _failed(session: Session, mail: Mail, exc: Exception, now: datetime, give_up: timedelta) -> None:
@@ -159,39 +185,31 @@ def _bring_forward_retries(session: Session, now: datetime) -> None:
     session.commit()
 
 
-def send_pending_mail(session: Session, mailer, now: datetime, batch: int = 50, lease: timedelta = DEFAULT_LEASE,
+def send_pending_mail(session: Session, relay, now: datetime, batch: int = 50, lease: timedelta = DEFAULT_LEASE,
                       give_up: timedelta = DEFAULT_GIVE_UP) -> int:
-    """Send due messages over one SMTP connection, committing each; returns how many were sent."""
-    sent, connection = 0, None
+    """Send the due messages (up to `batch`), committing each as sent; returns how many were sent.
+
+    `relay` is a `Relay` the caller keeps between calls, or a mailer (then a connection for this call)."""
+    own = not isinstance(relay, Relay)
+    relay = Relay(relay) if own else relay
+    sent = 0
     try:
-        for _ in range(batch):
-            mail = _claim_next(session, now, lease)
-            if mail is None:
-                break
+        for mail in _claim(session, now, lease, batch):
             try:
-                if connection is None:
-                    connection = mailer.connection()
-                connection.send(mail.to_address, mail.subject, mail.body, html=mail.html, message_id=mail.message_id)
+                relay.send(mail)
             except Exception as exc:  # any failure to hand over is a failed attempt, never a lost message
-                _close(connection)
-                connection = None
+                relay.trouble = True
                 _failed(session, mail, exc, now, give_up)
                 continue
             _sent(session, mail, now)
             sent += 1
-        if sent:
+        if sent and relay.trouble:
+            relay.trouble = False
             _bring_forward_retries(session, now)
     finally:
-        _close(connection)
+        if own:
+            relay.idle()
     return sent
-
-
-def _close(connection) -> None:
-    if connection is not None:
-        try:
-            connection.close()
-        except Exception:  # a connection that broke mid-send cannot be closed politely; it is gone anyway
-            pass
 
 
 def retry_failed(session: Session, mail: Mail, now: datetime) -> Mail:

@@ -6,7 +6,7 @@ from datetime import datetime
 from datetime import date
 
 from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.common.db import utcnow
 from services.common.events import ProcessedEventMixin
@@ -156,6 +156,7 @@ class Mail(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # The alert it is for; None for a digest (its alerts point at it through `digest_mail_id`).
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True, nullable=True)
+    alert: Mapped[Alert | None] = relationship(lazy="raise")
     user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     school_id: Mapped[int | None] = mapped_column(Integer, index=True, nullable=True)
     to_address: Mapped[str] = mapped_column(String(320))

@@ -2,36 +2,87 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
+import eventlet
+from eventlet.event import Event as GreenEvent
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
 from services.common.adapter import Service, Setting, UnitOfWork, health
 from services.common.contracts import alerts
-from services.common.db import utcnow
+from services.common.db import make_engine, session_factory, transaction, utcnow
 from services.common.smtp import SmtpMailer
 
 from . import domain, mail, queries, schedule
 
 log = logging.getLogger(__name__)
 
+SWEEP_SECONDS = 1.0  # the sender looks at the queue this often even when nothing wakes it
+IDLE_SECONDS = 5.0   # an SMTP connection unused this long is closed
 
-class Mailer(DependencyProvider):
-    """`self.mailer.send(...)` / `self.mailer.connection()`, configured from the SMTP settings."""
+
+class MailSender(DependencyProvider):
+    """One green thread per process sends queued alert mail, in order, over one SMTP connection it keeps
+    open while mail keeps coming. Woken (`wake()`) after each event that queued mail, and sweeping every
+    second anyway (retries, and messages a sender that died had claimed). Event handlers never wait for
+    the mail relay: a slow relay delays e-mail, not alerts."""
 
     def setup(self):
-        self.mailer = SmtpMailer.from_settings(self.container.config["SETTINGS"])
+        settings = self.container.config["SETTINGS"]
+        self.lease = timedelta(seconds=settings.mail_lease_seconds)
+        self.give_up = timedelta(seconds=settings.mail_give_up_after_seconds)
+        self.relay = mail.Relay(SmtpMailer.from_settings(settings))
+        self.engine = make_engine(settings.database_url, pool_size=1, max_overflow=1)
+        self.sessions = session_factory(self.engine)
+        self._wake, self._thread, self._last_sent = GreenEvent(), None, 0.0
+
+    def start(self):
+        self._thread = self.container.spawn_managed_thread(self._run, identifier="mail-sender")
+
+    def stop(self):
+        if self._thread is not None:
+            self._thread.kill()
+            self._thread = None
+        self.relay.idle()
+        self.engine.dispose()
+
+    def kill(self):
+        self.stop()
 
     def get_dependency(self, worker_ctx):
-        return self.mailer
+        return self
+
+    def wake(self) -> None:
+        if not self._wake.ready():
+            self._wake.send(True)
+
+    def send_once(self) -> int:
+        with transaction(self.sessions) as session:
+            return mail.send_pending_mail(session, self.relay, utcnow(), lease=self.lease, give_up=self.give_up)
+
+    def _run(self):
+        while True:
+            with eventlet.Timeout(SWEEP_SECONDS, False):
+                self._wake.wait()
+            self._wake = GreenEvent()
+            try:
+                while self.send_once():
+                    self._last_sent = time.monotonic()
+            except Exception as exc:  # the database is away: the messages wait for the next sweep
+                log.warning("alert mail sender paused (%s); retrying", type(exc).__name__)
+                self.relay.idle()
+                eventlet.sleep(SWEEP_SECONDS)
+            if time.monotonic() - self._last_sent > IDLE_SECONDS:
+                self.relay.idle()
 
 
 class AlertsService(Service):
     name = "alerts"
 
     unit_of_work = UnitOfWork()
-    mailer = Mailer()
+    mail_sender = MailSender()
     public_url = Setting("public_url")
 
     methods = {
@@ -58,21 +109,8 @@ class AlertsService(Service):
     }
 
     def after_event(self, subscription, raised):
-        if not raised or subscription is alerts.on_staff_member_saved:
-            return  # nothing was queued (a redelivery, a receipt, or an incident that alerts nobody)
-        try:
-            self.send_pending_mail()  # now, rather than at the next tick
-        except Exception:
-            # The alerts are saved; the timer will send them. Do not fail (and retry) the event.
-            log.exception("could not send alert mail straight away; the timer will retry")
-
-    @timer(interval=1)
-    def send_pending_mail(self):
-        settings = self.unit_of_work.settings
-        with self.unit_of_work.transaction() as session:
-            mail.send_pending_mail(session, self.mailer, utcnow(),
-                                   lease=timedelta(seconds=settings.mail_lease_seconds),
-                                   give_up=timedelta(seconds=settings.mail_give_up_after_seconds))
+        if raised and subscription is not alerts.on_staff_member_saved:
+            self.mail_sender.wake()  # send now, rather than at the next sweep
 
     @timer(interval=5)
     def run_schedule(self):
@@ -85,4 +123,4 @@ class AlertsService(Service):
         with self.unit_of_work.transaction() as session:
             queued += schedule.send_digests(session, utcnow(), self.public_url, zone)
         if queued:
-            self.send_pending_mail()
+            self.mail_sender.wake()

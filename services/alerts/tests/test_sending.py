@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from sqlalchemy import select
 
 from services.alerts import domain, mail, queries
@@ -115,7 +117,10 @@ def test_retried_with_back_off_until_the_give_up_time_then_failed_for_the_dsl_to
     assert inbox.messages[0]["Message-ID"] == mail_rows(sessions)[1].message_id  # the same message as before
 
 
-def test_two_senders_at_once_never_send_the_same_message_twice(sessions, inbox, smtp_port):
+@pytest.mark.parametrize("batch", [1, 50])
+def test_two_senders_at_once_never_send_the_same_message_twice(sessions, inbox, smtp_port, batch):
+    """A sender claims its batch before sending: another sender (another worker or instance) sweeping
+    meanwhile takes only what is left (the other message with a batch of one; nothing with fifty)."""
     setup_school(sessions)
     smtp = mailer(smtp_port)
     now = utcnow()
@@ -135,8 +140,9 @@ def test_two_senders_at_once_never_send_the_same_message_twice(sessions, inbox, 
                 second_sender_sent.append(send(sessions, smtp, now))
             smtp.send(*args, **kwargs)
 
-    assert send(sessions, FirstSender(), now) == 1
-    assert second_sender_sent == [1]  # it took the other message, not the one being sent
+    with sessions() as session:
+        assert mail.send_pending_mail(session, FirstSender(), now, batch=batch) == (1 if batch == 1 else 2)
+    assert second_sender_sent == [1 if batch == 1 else 0]
     assert len(inbox.messages) == 2
     assert sorted(m["To"] for m in inbox.messages) == ["user20@school.test", "user21@school.test"]
 

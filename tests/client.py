@@ -51,3 +51,15 @@ class Api:
             r = self.post("/api/v1/session/second-factor", json={"code": fresh_totp(email)})
             assert r.status_code == 200, r.text
         return self
+
+
+def eventually(fetch, timeout: float = 30.0, step: float = 0.2):
+    """Ask `fetch()` until it answers something true (then that answer) or `timeout` seconds pass (then its
+    last answer): for what another process does soon after, not at once."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = fetch()
+        if found:
+            return found
+        time.sleep(step)
+    return fetch()

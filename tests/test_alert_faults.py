@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from .client import Api
+from .client import Api, eventually
 from .stack import Stack
 
 TEACHER = "teacher@demo.haven.test"
@@ -61,13 +61,7 @@ def fault_stack():
 
 def until(condition, timeout: float, what: str):
     """Poll `condition` until it returns something true; fail saying `what` did not happen."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.1)
-    pytest.fail(f"{what} (waited {timeout:.0f} s)")
+    return eventually(condition, timeout, step=0.1) or pytest.fail(f"{what} (waited {timeout:.0f} s)")
 
 
 def mail_status(stack: Stack) -> Counter:

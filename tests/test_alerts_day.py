@@ -3,23 +3,13 @@ the dashboard's unopened list, an amendment telling the recorder, and the daily-
 from __future__ import annotations
 
 import email
-import time
 import uuid
 from email import policy
 
+from .client import eventually
 from .test_end_to_end import DSL, TEACHER, TEACHER2, record
 
 DEPUTY = "ddsl@demo.haven.test"
-
-
-def wait(predicate, timeout: float = 30.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.2)
-    return predicate()
 
 
 def mails_about(stack, address: str, incident_id: int) -> list[email.message.EmailMessage]:
@@ -31,7 +21,7 @@ def test_an_urgent_concern_is_mailed_at_once_marked_urgent_in_text_and_html_and_
     marker = f"URGENT-MARKER-{uuid.uuid4().hex[:8]}"
     incident = record(api(TEACHER), f"She said {marker} and would not go home.", urgent=True)
     for address in (DSL, DEPUTY):
-        [message] = wait(lambda: mails_about(stack, address, incident["id"]))
+        [message] = eventually(lambda: mails_about(stack, address, incident["id"]))
         assert message["Subject"] == "URGENT: Haven: a new alert for you"
         text = message.get_body(preferencelist=("plain",)).get_content()
         html = message.get_body(preferencelist=("html",)).get_content()
@@ -51,10 +41,10 @@ def test_opening_an_incident_is_the_read_receipt_and_takes_it_off_the_dashboard(
 
     def unopened() -> list[int]:
         return [i["incident_id"] for i in (dsl.get("/api/v1/dashboard").json().get("unopened") or [])]
-    assert wait(lambda: iid in unopened())
+    assert eventually(lambda: iid in unopened())
 
     assert dsl.get(f"/api/v1/incidents/{iid}").status_code == 200
-    receipts = wait(lambda: (lambda v: v if v.get("opened_by") else None)(
+    receipts = eventually(lambda: (lambda v: v if v.get("opened_by") else None)(
         dsl.get(f"/api/v1/incidents/{iid}/alerts").json()))
     assert receipts["opened_by"]["name"] == "Dana Shah" and receipts["opened_at"]
     read = {r["recipient"]["name"]: r["read_at"] for r in receipts["receipts"]}
@@ -72,7 +62,7 @@ def test_an_amendment_by_the_dsl_tells_the_recorder_without_what_changed(stack, 
         "field": "account", "new_value": "Said he had not eaten since Friday lunchtime (confirmed by TA).",
         "reason": "Adding who confirmed it."})
     assert r.status_code == 201, r.text
-    [message] = wait(lambda: [m for m in mails_about(stack, TEACHER, incident["id"])
+    [message] = eventually(lambda: [m for m in mails_about(stack, TEACHER, incident["id"])
                               if "amended a record you made" in " ".join(m.get_body(("plain",)).get_content().split())])
     body = message.as_string()
     assert "confirmed by TA" not in body and "eaten" not in body
@@ -88,11 +78,11 @@ def test_someone_on_the_daily_digest_gets_routine_alerts_in_the_app_only_and_urg
         routine = record(api(TEACHER), "Asked to sit away from the window all day.", alert_user_ids=[tess])
         urgent = record(api(TEACHER), "Asked who would collect her; said not her stepdad.", alert_user_ids=[tess],
                         urgent=True)
-        assert wait(lambda: mails_about(stack, TEACHER2, urgent["id"]))
+        assert eventually(lambda: mails_about(stack, TEACHER2, urgent["id"]))
         alerted = {a["incident_id"] for a in teacher2.get("/api/v1/alerts").json()}
         assert {routine["id"], urgent["id"]} <= alerted
         assert mails_about(stack, TEACHER2, routine["id"]) == []  # held for the digest
         # The DSL team's copies of the routine one went at once: the preference is Tess's alone.
-        assert wait(lambda: mails_about(stack, DSL, routine["id"]))
+        assert eventually(lambda: mails_about(stack, DSL, routine["id"]))
     finally:
         teacher2.put("/api/v1/alerts/preferences", json={"digest": False})

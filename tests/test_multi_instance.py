@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from services.common.events import add_to_outbox, make_event
 
-from .client import Api
+from .client import Api, eventually
 from .stack import Stack
 from .test_end_to_end import DSL, TEACHER, record
 
@@ -59,15 +59,6 @@ class Spy:
         self.connection.release()
 
 
-def wait_until(predicate, timeout: float = 60.0, step: float = 0.25) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
-
-
 def every_process_alive(stack: Stack) -> None:
     dead = [name for name in stack.procs if not stack.alive(name)]
     assert not dead, "\n".join(f"--- {n}\n{stack.log(n)[-2000:]}" for n in dead)
@@ -91,7 +82,7 @@ def test_two_of_everything_record_alert_and_relay_each_thing_once(stack2):
         def recorded_events() -> Counter:
             return Counter(body["incident_id"] for _, body in incident_spy.drain()
                            if body.get("event_type") == "incident_recorded")
-        assert wait_until(lambda: set(recorded_events()) >= wanted), recorded_events()
+        assert eventually(lambda: set(recorded_events()) >= wanted, timeout=60), recorded_events()
 
         # Each DSL-team member e-mailed once per incident.
         def mails() -> Counter:
@@ -103,7 +94,7 @@ def test_two_of_everything_record_alert_and_relay_each_thing_once(stack2):
                             found[(rcpt, incident_id)] += 1
             return found
         everyone = {(rcpt, i) for rcpt in DSL_TEAM for i in wanted}
-        assert wait_until(lambda: set(mails()) >= everyone), sorted(everyone - set(mails()))
+        assert eventually(lambda: set(mails()) >= everyone, timeout=60), sorted(everyone - set(mails()))
 
         # Staff-directory events from the gateways' outbox: both gateways' relays are polling it.
         staff_events = [make_event("staff_member_saved", 1, user_id=100_000 + n, name=f"Supply Teacher {n}",
@@ -121,14 +112,14 @@ def test_two_of_everything_record_alert_and_relay_each_thing_once(stack2):
 
         def staff_published() -> Counter:
             return Counter(mid for mid, _ in staff_spy.drain() if mid in staff_ids)
-        assert wait_until(lambda: set(staff_published()) == staff_ids)
+        assert eventually(lambda: set(staff_published()) == staff_ids, timeout=60)
 
         alerts_db = sa.create_engine(stack2.databases["alerts"].replace("postgresql://", "postgresql+pg8000://"))
         try:
             def directory() -> int:
                 with alerts_db.connect() as conn:
                     return conn.execute(sa.text("SELECT count(*) FROM staff WHERE user_id >= 100000")).scalar()
-            assert wait_until(lambda: directory() == STAFF_EVENTS), directory()
+            assert eventually(lambda: directory() == STAFF_EVENTS, timeout=60), directory()
 
             time.sleep(3)  # give any duplicate the time to arrive
             assert recorded_events() == Counter({i: 1 for i in wanted})

@@ -3,7 +3,6 @@ system posts alerts with its key, the DSL attaches one and dismisses another; a 
 refused. Then a document attached to the incident appears in the pupil's chronology (by event)."""
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -11,6 +10,8 @@ import httpx
 from sqlalchemy import text
 
 from services.common.db import make_engine
+
+from .client import eventually
 
 DSL, TEACHER = "dsl@demo.haven.test", "teacher@demo.haven.test"
 
@@ -27,16 +28,6 @@ def post_alert(stack, key: str | None, **body) -> httpx.Response:
 def alert(upn: str, **extra) -> dict:
     return {"external_id": f"sw-{uuid.uuid4().hex[:12]}", "pupil_identifier": upn, "severity": "high",
             "summary": "Searched for self-harm methods on a school laptop.", "occurred_at": ago(20), **extra}
-
-
-def wait_for(fetch, timeout: float = 20.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        found = fetch()
-        if found:
-            return found
-        time.sleep(0.2)
-    return fetch()
 
 
 def test_monitoring_alerts_reach_the_dsl_tray_and_become_incidents(stack, api):
@@ -123,7 +114,7 @@ def test_monitoring_alerts_reach_the_dsl_tray_and_become_incidents(stack, api):
                 return conn.execute(text(
                     "SELECT pupil_id, incident_id, title FROM chronology WHERE entry_type = 'document' "
                     "AND ref_id = :ref"), {"ref": document_id}).all()
-        found = wait_for(entries)
+        found = eventually(entries, timeout=20)
     finally:
         engine.dispose()
     assert [tuple(row) for row in found] == [(pupil["id"], incident["id"], "Document attached")]

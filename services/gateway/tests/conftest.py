@@ -153,3 +153,20 @@ def dsl(app):
 @pytest.fixture(scope="module")
 def slt(app):
     return signed_in(app, "slt@demo.haven.test", totp_step=0)
+
+
+@pytest.fixture(scope="module")
+def admin(app):
+    """An administrator and nothing else (the demo's business manager)."""
+    return signed_in(app, "admin@demo.haven.test", totp_step=0)
+
+
+@pytest.fixture(scope="module")
+def ddsl(app):
+    """A deputy DSL: the DSL team, not an administrator."""
+    return signed_in(app, "ddsl@demo.haven.test", totp_step=0)
+
+
+@pytest.fixture(scope="module")
+def governor(app):
+    return signed_in(app, "governor@demo.haven.test")

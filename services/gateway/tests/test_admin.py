@@ -48,22 +48,6 @@ def token_of(message) -> str:
 
 
 @pytest.fixture(scope="module")
-def admin(app):
-    """An administrator and nothing else (the demo's business manager)."""
-    return signed_in(app, "admin@demo.haven.test", totp_step=0)
-
-
-@pytest.fixture(scope="module")
-def ddsl(app):
-    return signed_in(app, "ddsl@demo.haven.test", totp_step=0)
-
-
-@pytest.fixture(scope="module")
-def governor(app):
-    return signed_in(app, "governor@demo.haven.test")
-
-
-@pytest.fixture(scope="module")
 def senco(app):
     return signed_in(app, "senco@demo.haven.test", totp_step=0)
 

@@ -16,7 +16,6 @@ from services.common.contracts import alerts as contract
 from services.common.errors import ValidationFailed
 from services.gateway.models import AuditEntry
 
-from .conftest import signed_in
 
 SETTINGS = {"escalate_after_minutes": 15, "digest_time": "07:30", "category_in_email": False,
             "unactioned_after_days": 5}
@@ -27,23 +26,6 @@ FAILED = [{"id": 41, "alert_id": 7, "to_address": "tess@demo.haven.test", "attem
 HANDLER = contract.on_incident_recorded.queue
 # A port nothing listens on: a call that reached for the broker would fail with 503, not answer 404.
 NO_BROKER = "amqp://guest:guest@127.0.0.1:1/"
-
-
-@pytest.fixture(scope="module")
-def admin(app):
-    """An administrator and nothing else."""
-    return signed_in(app, "admin@demo.haven.test", totp_step=0)
-
-
-@pytest.fixture(scope="module")
-def ddsl(app):
-    """A deputy DSL: the DSL team, not an administrator."""
-    return signed_in(app, "ddsl@demo.haven.test", totp_step=0)
-
-
-@pytest.fixture(scope="module")
-def governor(app):
-    return signed_in(app, "governor@demo.haven.test")
 
 
 @pytest.fixture

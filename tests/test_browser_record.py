@@ -260,7 +260,8 @@ def test_pages_fit_the_screen(stack, browser, dsl_page, width):
         pupil = dsl_page.request.get(f"{base}/api/v1/pupils?q=&limit=1").json()[0]
         pages = (("home", "/"), ("form", "/incidents/new"), ("pupil", f"/pupils/{pupil['id']}"),
                  ("cases", "/cases?status=all"), ("tray", "/tray?status=all"), ("roll", "/roll/import"),
-                 ("actions", "/actions"), ("search", "/pupils?q=a"))
+                 ("actions", "/actions"), ("search", "/pupils?q=a"), ("dashboard", "/dashboard"),
+                 ("alerts", "/alerts"), ("alert-settings", "/admin/alerts"))
         for name, path in pages:
             response = dsl_page.goto(base + path)
             assert response.status == 200, (path, response.status)

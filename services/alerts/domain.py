@@ -29,6 +29,8 @@ from .models import Alert, Preference, ProcessedEvent, Reminder, SchoolSettings,
 
 log = logging.getLogger(__name__)
 
+# How far ahead of this process's clock an event's time may be (the publishers' clocks drift a little).
+CLOCK_SKEW = timedelta(minutes=5)
 # An alert group is everyone active in the school who holds the role of the same name.
 GROUP_ROLES = {"dsl": DSL, "slt": SLT}
 
@@ -59,6 +61,10 @@ def _occurred_at(event: dict) -> datetime:
         raise MalformedEvent(f"event {event.get('event_id')}: bad 'occurred_at'") from None
     if when.tzinfo is not None:
         when = when.astimezone(timezone.utc).replace(tzinfo=None)
+    if when > utcnow() + CLOCK_SKEW:
+        # A staff event "from the future" would win over every genuine update after it (issue 9's forged
+        # staff_member_saved): refused, and parked for an operator to see.
+        raise MalformedEvent(f"event {event.get('event_id')}: 'occurred_at' is in the future")
     return when
 
 

@@ -68,8 +68,9 @@ def compose(recipient_name: str, lines: list[str], link: str, urgent: bool = Fal
 
 
 def category_line(category_names: list[str], allowed: bool) -> list[str]:
-    """"Category: …" when the school has chosen to name categories in e-mails (off by default)."""
-    names = [mail_text(n, 100) for n in category_names or []]
+    """"Category: …" when the school has chosen to name categories in e-mails (off by default). Through the
+    allow-list, and without full stops, so a category name cannot carry an address ("go to evil.example")."""
+    names = [" ".join(mail_text(n, 100).replace(".", " ").split()) for n in category_names or []]
     return [f"Category: {', '.join(n for n in names if n)}"] if allowed and any(names) else []
 
 

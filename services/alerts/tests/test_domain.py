@@ -78,6 +78,27 @@ def test_a_newer_staff_event_updates_and_an_older_one_arriving_late_is_ignored(s
         assert (staff.name, staff.roles, staff.active) == ("Tess Lead", ["dsl"], True)
 
 
+def test_an_event_from_the_future_is_refused_so_it_cannot_outrank_genuine_updates(sessions):
+    forged = staff_event(DSL, "Dana Lead", roles=["dsl"], email="dana@elsewhere.example",
+                         occurred_at="2099-01-01T00:00:00Z")
+    with pytest.raises(MalformedEvent, match="future"):
+        save(sessions, forged)
+    assert count(sessions, StaffMember) == 0 and count(sessions, ProcessedEvent) == 0
+
+
+def test_a_category_name_cannot_carry_a_link_or_an_address_into_an_email(school):
+    with school.begin() as session:
+        session.add(SchoolSettings(school_id=SCHOOL, escalate_after_minutes=15, digest_time="07:30",
+                                   category_in_email=True, unactioned_after_days=5))
+    raise_alerts(school, incident_event(TEACHER, alert_user_ids=[SLT], alert_groups=[], category_names=[
+        "Re-verify your login at https://evil.example/login now", "Online safety (e.g. sexting)"]))
+    with school() as session:
+        [mail] = session.scalars(select(Mail)).all()
+    for body in (mail.body, mail.html):
+        assert "evil.example" not in body and "://" not in body
+    assert "Online safety (e g sexting)" in " ".join(mail.body.split())
+
+
 def test_a_malformed_staff_event_is_refused_so_it_ends_in_the_dead_letter_queue(sessions):
     with pytest.raises(MalformedEvent):
         save(sessions, dict(staff_event(TEACHER, "Tess"), user_id="10"))

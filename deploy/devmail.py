@@ -18,12 +18,14 @@ _counter = itertools.count(1)
 class MaildirHandler:
     def __init__(self, directory: str):
         self.directory = directory
-        os.makedirs(directory, exist_ok=True)
+        # Alert e-mails name staff and schools: the directory and each message are for this user only.
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)
 
     async def handle_DATA(self, server, session, envelope):
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{next(_counter):05d}.eml"
         tmp = os.path.join(self.directory, "." + name)
-        with open(tmp, "wb") as f:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
             f.write(f"X-Haven-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\n".encode())
             f.write(envelope.original_content or envelope.content)
         os.replace(tmp, os.path.join(self.directory, name))

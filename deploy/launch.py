@@ -39,7 +39,9 @@ DEV_SECRETS = {
 
 def load_or_create_secrets() -> dict:
     """var/secrets.env, with any secret a newer Haven needs added to an older file."""
-    os.makedirs(VAR, exist_ok=True)
+    # var/ holds the secrets, the databases, the vault and the mail: this user's only.
+    os.makedirs(VAR, mode=0o700, exist_ok=True)
+    os.chmod(VAR, 0o700)
     present = set()
     if os.path.exists(SECRETS):
         with open(SECRETS) as f:
@@ -61,7 +63,7 @@ def load_or_create_secrets() -> dict:
 
 def environment() -> dict:
     env = dict(os.environ)
-    env.setdefault("HAVEN_ENV", "development")
+    env.setdefault("HAVEN_ENV", "development")  # the settings' own default is production
     env.setdefault("HAVEN_COOKIE_SECURE", "false")
     port = env.setdefault("HAVEN_PORT", "8000")
     env.setdefault("HAVEN_PUBLIC_URL", f"http://localhost:{port}")

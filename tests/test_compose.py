@@ -26,9 +26,7 @@ INFRASTRUCTURE = ("rabbitmq", "postgres", "minio", "mailpit")
 SERVICES = {"incidents": IncidentsSettings, "alerts": AlertsSettings, "documents": DocumentsSettings,
             "transfers": TransfersSettings, "gateway": GatewaySettings}
 # Every process that runs the Haven image, with the settings classes it reads.
-PROCESSES = {**{name: (cls,) for name, cls in SERVICES.items()},
-             "seed": (IncidentsSettings, GatewaySettings)}
-SEED_MODULES = ("services.incidents.seed", "services.gateway.seed")
+PROCESSES = {name: (cls,) for name, cls in SERVICES.items()}
 # Read by a library, not by our settings: boto3's credentials.
 FOREIGN = {"documents": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}}
 SECRET_NAME = re.compile(r"PASS|SECRET|_KEY$")
@@ -95,15 +93,8 @@ def test_haven_processes_run_the_haven_image_and_a_module_that_exists(service):
     spec = compose()["services"][service]
     assert spec["build"]["dockerfile"] == "deploy/Dockerfile"
     assert os.path.isfile(os.path.join(ROOT, spec["build"].get("context", "."), "deploy", "Dockerfile"))
-    if service == "seed":
-        command = " ".join(spec["command"])
-        modules = SEED_MODULES
-        assert all(f"python -m {m}" in command for m in modules), command
-    else:
-        modules = (f"services.{service}",)
-        assert spec["command"] == ["python", "-m", f"services.{service}"]
-    for module in modules:
-        assert importlib.util.find_spec(module) is not None, module
+    assert spec["command"] == ["python", "-m", f"services.{service}"]
+    assert importlib.util.find_spec(f"services.{service}") is not None, service
 
 
 # (b) ------------------------------------------------------------------------------------------
@@ -130,7 +121,8 @@ def test_every_required_setting_is_set(service):
 @pytest.mark.parametrize("service", sorted(PROCESSES))
 def test_settings_load_from_the_compose_environment(service, monkeypatch):
     """Catches what the field list cannot: the actor key the validator demands, bad types, and
-    settings the classes refuse together (insecure cookies outside development)."""
+    settings the classes refuse together (insecure cookies outside development). The stack runs as
+    production does: no demo school, secure cookies, HSTS."""
     for key in list(os.environ):
         if key.startswith(("HAVEN_", "AWS_")):
             monkeypatch.delenv(key)
@@ -138,8 +130,7 @@ def test_settings_load_from_the_compose_environment(service, monkeypatch):
         monkeypatch.setenv(key, resolve(value))
     for cls in PROCESSES[service]:
         settings = cls(_env_file=None)  # not the developer's .env
-        if service == "seed":
-            assert settings.is_local, "the seeds refuse to run outside development"
+        assert settings.env == "production" and not settings.is_local, f"{service} runs {settings.env}"
 
 
 # (d) ------------------------------------------------------------------------------------------
@@ -240,7 +231,6 @@ def test_start_up_order_can_be_met():
                 assert services[target].get("restart") == "no", f"{target} must be a one-shot"
     for service in SERVICES:
         assert depends_on(service)["rabbitmq"] == depends_on(service)["postgres"] == "service_healthy"
-    assert depends_on("gateway")["seed"] == "service_completed_successfully"
     gateway = environment("gateway")
     assert gateway["HAVEN_HOST"] == "0.0.0.0", "127.0.0.1 cannot be reached from outside the container"
     assert any(str(p).endswith(f"8000:{gateway['HAVEN_PORT']}") for p in services["gateway"]["ports"])

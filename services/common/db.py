@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, exc, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -46,14 +46,32 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def create_private_file(path: str) -> None:
+    """An SQLite file (records, accounts) readable by its owner only: 0600, in directories this makes
+    0700. SQLite gives its -wal and -shm files the database file's mode. A directory that already
+    exists is left as it is (it may be shared, such as /tmp)."""
+    path = os.path.abspath(path)
+    missing, directory = [], os.path.dirname(path)
+    while not os.path.isdir(directory):
+        missing.append(directory)
+        directory = os.path.dirname(directory)
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:  # another process of this Haven made it first
+            pass
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)  # a file an older Haven created with the umask's mode
+
+
 def make_engine(url: str, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW) -> Engine:
     """`hide_parameters`: a database error's message (which reaches the logs) never carries the
     values of a statement — they can be a pupil's name or the account of a concern."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        path = make_url(url).database  # None or ":memory:" for a database in memory
+        if path and path != ":memory:" and not path.startswith("file:"):
+            create_private_file(path)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
                                hide_parameters=True)
 

@@ -7,13 +7,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .smtp import PLAIN_TEXT_LOGIN_REFUSED, Security
 
 DEVELOPMENT = "development"
+PRODUCTION = "production"
 
 
 class CommonSettings(BaseSettings):
     # A refused setting must not print the value it refused (a key, the mail relay's password).
     model_config = SettingsConfigDict(env_prefix="HAVEN_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
-    env: str = Field(DEVELOPMENT, description="development, test or production")
+    # Production unless told otherwise: a deployment that forgets HAVEN_ENV gets secure cookies, no demo
+    # data and HSTS. Only `make run` (development) and the tests (test) say otherwise.
+    env: str = Field(PRODUCTION, description="development, test or production")
     amqp_uri: str = "amqp://guest:guest@127.0.0.1:5672/"
     # Signs the actor context the gateway hands to services (DESIGN rule 3). No default: the
     # development launcher generates one into var/ and exports it.

@@ -71,6 +71,7 @@ class LocalDirectoryStore:
 
     def prepare(self) -> None:
         os.makedirs(self.root, mode=0o700, exist_ok=True)
+        os.chmod(self.root, 0o700)  # a vault an older Haven made with the umask's mode
 
     def _path(self, key: str) -> str:
         path = os.path.realpath(os.path.join(self.root, *check_key(key).split("/")))
@@ -81,7 +82,7 @@ class LocalDirectoryStore:
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
         directory = os.path.dirname(path)
-        os.makedirs(directory, mode=0o700, exist_ok=True)
+        self._make_directories(directory)
         # mkstemp creates the file 0600; the name starts with "." so no valid key can collide with it.
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
         try:
@@ -101,6 +102,20 @@ class LocalDirectoryStore:
             os.fsync(dir_fd)  # make the rename itself durable
         finally:
             os.close(dir_fd)
+
+    def _make_directories(self, directory: str) -> None:
+        """Each missing level 0700: os.makedirs gives its mode to the last level only."""
+        if not os.path.isdir(self.root):
+            self.prepare()
+        missing = []
+        while directory != self.root and not os.path.isdir(directory):
+            missing.append(directory)
+            directory = os.path.dirname(directory)
+        for directory in reversed(missing):
+            try:
+                os.mkdir(directory, 0o700)
+            except FileExistsError:  # another worker made it first
+                pass
 
     def get(self, key: str) -> bytes:
         try:

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from services.common import topology
 from services.common.db import migrate
@@ -33,6 +34,8 @@ from .admin.front_doors import routers as admin_routers
 
 log = logging.getLogger("haven.gateway")
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
+# A year, subdomains included: once a browser has seen Haven over HTTPS it never tries plain HTTP again.
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 def _field(error: dict) -> str:
@@ -100,6 +103,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                                     "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
         if not request.url.path.startswith("/static/"):  # pages name pupils: never kept by a browser or proxy
             response.headers.setdefault("Cache-Control", "no-store")
+        if not settings.is_local:  # development and the tests run on plain HTTP
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
 
     for router in (activity.router, session.router, health.router, staff.router, categories.router,
@@ -110,6 +115,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(audit_pages.router)
     for router in admin_routers:
         app.include_router(router)
-    app.add_middleware(WriteAudit)  # outermost: every write is audited, one refused at the door too
+    app.add_middleware(WriteAudit)  # every write is audited, one refused at the door too
+    if settings.trusted_proxy_networks:
+        # Outermost, so the audit log, the write audit and the sign-in throttle all see the client the
+        # trusted proxy names. Here rather than in uvicorn's options: one place, whatever server runs the app.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_networks)
     app.mount("/static", web.static_files(), name="static")
     return app

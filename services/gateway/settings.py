@@ -1,6 +1,7 @@
 import base64
+import ipaddress
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from services.common.settings import MailSettings
 
@@ -23,6 +24,11 @@ class GatewaySettings(MailSettings):
     secrets_key: str = ""
     # Reading a safeguarding record needs a second factor given within this many minutes (step-up).
     step_up_minutes: int = 30
+    # The reverse proxies in front of the gateway. X-Forwarded-For and X-Forwarded-Proto are believed
+    # only from these, so the audit log and the sign-in throttle see the real client; from anyone else
+    # they are ignored (a client could otherwise name any address it likes).
+    trusted_proxies: str = Field("", description="comma-separated addresses or networks (CIDR) of the "
+                                 "reverse proxies in front of the gateway; empty: none")
 
     @model_validator(mode="after")
     def _production_safety(self):
@@ -34,7 +40,19 @@ class GatewaySettings(MailSettings):
             key = b""
         if len(key) != 32:
             raise ValueError("HAVEN_SECRETS_KEY must be set to the base64 of 32 random bytes")
+        self.trusted_proxy_networks  # refuses a bad entry now, not at the first request
         return self
+
+    @property
+    def trusted_proxy_networks(self) -> list[str]:
+        """HAVEN_TRUSTED_PROXIES as networks. "*" (trust anyone) is refused: it is no proxy setting at all."""
+        networks = []
+        for item in filter(None, (part.strip() for part in self.trusted_proxies.split(","))):
+            try:
+                networks.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise ValueError(f"HAVEN_TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
+        return networks
 
     @property
     def secrets_key_bytes(self) -> bytes:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from playwright.sync_api import Page, expect
 
 from services.common.db import make_engine, session_factory, transaction
@@ -90,7 +90,8 @@ def web_pages() -> set[str]:
                                      secrets_key=TEST_SECRETS_KEY,
                                      gateway_database_url="postgresql://postgres@127.0.0.1:5432/postgres"))
     app.state.db.engine.dispose()  # made, never connected
-    return {r.path for r in app.routes if isinstance(r, APIRoute) and "GET" in r.methods
+    return {r.path for r in iter_route_contexts(app.routes) if isinstance(r.original_route, APIRoute)
+            and "GET" in r.methods
             and not r.path.startswith("/api/") and r.path != "/favicon.ico"}
 
 

@@ -36,7 +36,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from services.common.contracts import alerts as alerts_contract
 
@@ -393,7 +393,8 @@ def app_routes() -> set[tuple[str, str]]:
                                      secrets_key=TEST_SECRETS_KEY,
                                      gateway_database_url="postgresql://postgres@127.0.0.1:5432/postgres"))
     app.state.db.engine.dispose()  # made, never connected
-    return {(method, r.path) for r in app.routes if isinstance(r, APIRoute)
+    # FastAPI lists an included router's routes behind it: walk through to each route as mounted.
+    return {(method, r.path) for r in iter_route_contexts(app.routes) if isinstance(r.original_route, APIRoute)
             for method in r.methods if method != "HEAD"
             and r.path not in ("/favicon.ico",)}
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from urllib.parse import quote
 
 from fastapi import HTTPException, UploadFile
@@ -15,6 +16,22 @@ from ..schemas import PathId
 from ..usecases import documents
 
 router = api_router("/api/v1", "documents")
+
+# A stored file is whatever someone uploaded. Served from Haven's origin it must never run there: no
+# script, no plugin, no frame (sandbox), no guessing a type from its bytes, and never rendered in the tab.
+DOWNLOAD_HEADERS = {"Content-Security-Policy": "default-src 'none'; sandbox",
+                    "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+_BARE_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
+# Types a browser renders as a page or runs (HTML, SVG, any XML, script, saved web pages) go out opaque.
+_ACTIVE_TYPE = re.compile(r"html|xml|svg|script|^multipart/|^message/")
+
+
+def download_type(content_type: str | None) -> str:
+    """The content type to serve a stored file under: as uploaded, unless a browser could run it."""
+    value = (content_type or "").split(";", 1)[0].strip().lower()
+    if not _BARE_TYPE.fullmatch(value) or _ACTIVE_TYPE.search(value):
+        return "application/octet-stream"
+    return value
 
 
 @router.post("/incidents/{incident_id}/documents", status_code=201, response_model=DocumentView,
@@ -33,6 +50,5 @@ async def download_document(document_id: str, user: CurrentUser, ctx: Ctx):
     # RFC 6266/5987: an ASCII fallback plus the real (UTF-8) name, e.g. "Łukasz.pdf".
     ascii_name = doc["filename"].encode("ascii", "replace").decode().replace('"', "").replace("?", "_")
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(doc['filename'], safe='')}"
-    return Response(base64.b64decode(doc["content_b64"]), media_type=doc["content_type"],
-                    headers={"Content-Disposition": disposition,
-                             "X-Content-SHA256": doc["sha256"], "Cache-Control": "no-store"})
+    return Response(base64.b64decode(doc["content_b64"]), media_type=download_type(doc["content_type"]),
+                    headers={**DOWNLOAD_HEADERS, "Content-Disposition": disposition, "X-Content-SHA256": doc["sha256"]})

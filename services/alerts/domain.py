@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.common.actor import DSL, SLT
+from services.common.contracts.alerts import SchoolAlertSettingsIn
 from services.common.db import utcnow
 from services.common.events import already_processed
 from services.common.smtp import mail_text
@@ -89,6 +90,16 @@ def save_staff_member(session: Session, event: dict) -> bool:
     return True
 
 
+def active_staff(session: Session, school_id: int) -> list[StaffMember]:
+    return session.scalars(select(StaffMember).where(StaffMember.school_id == school_id,
+                                                     StaffMember.active.is_(True)).order_by(StaffMember.user_id)).all()
+
+
+def holding(staff: list[StaffMember], roles) -> list[StaffMember]:
+    """Those of `staff` who hold any of `roles` at their school."""
+    return [s for s in staff if any(role in (s.roles or []) for role in roles)]
+
+
 def resolve_recipients(session: Session, school_id: int, user_ids: list[int],
                        groups: list[str]) -> list[StaffMember]:
     """Named staff and every member of each group: active, in this school, each once.
@@ -112,14 +123,12 @@ def resolve_recipients(session: Session, school_id: int, user_ids: list[int],
             continue
         recipients[staff.user_id] = staff
     if groups:
-        school_staff = session.scalars(select(StaffMember).where(
-            StaffMember.school_id == school_id, StaffMember.active.is_(True))
-            .order_by(StaffMember.user_id)).all()
+        school_staff = active_staff(session, school_id)
         for group in dict.fromkeys(groups):
             role = GROUP_ROLES.get(group)
             if role is None:
                 raise MalformedEvent(f"unknown alert group {group!r}")
-            members = [s for s in school_staff if role in (s.roles or [])]
+            members = holding(school_staff, (role,))
             if not members:
                 raise DirectoryIncomplete(f"alert group {group!r} has no active members in school {school_id}")
             for staff in members:
@@ -128,10 +137,9 @@ def resolve_recipients(session: Session, school_id: int, user_ids: list[int],
 
 
 def school_settings(session: Session, school_id: int) -> SchoolSettings:
-    """The school's alerting settings: its saved row, or the defaults (not saved) until it has one."""
-    return session.get(SchoolSettings, school_id) or SchoolSettings(
-        school_id=school_id, escalate_after_minutes=15, digest_time="07:30", category_in_email=False,
-        unactioned_after_days=5)
+    """The school's alerting settings: its saved row, or the contract's defaults (not saved) until it has one."""
+    return session.get(SchoolSettings, school_id) or SchoolSettings(school_id=school_id,
+                                                                    **SchoolAlertSettingsIn().model_dump())
 
 
 def digest_wanted(session: Session, school_id: int, user_ids) -> set[int]:
@@ -156,7 +164,7 @@ def alert(session: Session, staff: StaffMember, *, kind: str, lines: list[str], 
             session, staff.school_id, [staff.user_id])):
         new.digest_pending = True
     else:
-        mail.queue_mail(session, new, staff, mail.compose(staff.name, lines, link, urgent=urgent), public_url, now)
+        mail.queue_mail(session, staff, mail.compose(staff.name, lines, link, urgent=urgent), public_url, now, new)
     return new
 
 

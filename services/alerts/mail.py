@@ -5,7 +5,8 @@
 - `queue_mail`: one queued message per (alert, recipient), its Message-ID fixed when queued.
 - `send_pending_mail`: claim, send, mark sent, one commit each; back-off on failure for
   `mail_give_up_after_seconds`, then failed (listed for the DSL team and administrators, who may retry).
-- `send_digests`: once a day at the school's digest time, one e-mail per person who chose the digest.
+- `queue_digest`: one e-mail for the alerts held for someone who chose the daily digest (schedule.py
+  decides when).
 
 Sent once as the recipient sees it: a message is marked sent in its own commit straight after the SMTP
 server accepts it. If the sender dies between the two, the message is sent again when its claim lapses,
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import html
 import logging
+import smtplib
 import textwrap
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +26,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from services.common.db import skip_locked
 from services.common.smtp import mail_text
 
 from .models import MAIL_FAILED, MAIL_PENDING, MAIL_SENT, Alert, Mail, StaffMember
@@ -78,11 +81,12 @@ def link_to(public_url: str, path: str) -> str:
     return f"{public_url.rstrip('/')}{path}"
 
 
-def queue_mail(session: Session, alert: Alert, staff: StaffMember, message: Message, public_url: str,
-               now: datetime) -> Mail | None:
-    """Queue an alert's e-mail; the Message-ID is fixed now and reused on every try. None without an address."""
+def queue_mail(session: Session, staff: StaffMember, message: Message, public_url: str, now: datetime,
+               alert: Alert | None = None) -> Mail | None:
+    """Queue one e-mail to `staff` (for `alert`, or a digest of several); its Message-ID is fixed now and
+    reused on every try. None when they have no address: the alert is in the app only."""
     if not staff.email:
-        log.warning("staff member %s has no e-mail address; alert %s is in-app only", staff.user_id, alert.id)
+        log.warning("staff member %s has no e-mail address; their alert is in the app only", staff.user_id)
         return None
     mail = Mail(alert=alert, user_id=staff.user_id, school_id=staff.school_id, to_address=staff.email,
                 message_id=make_msgid(domain=urlsplit(public_url).hostname or "haven.local"),
@@ -110,10 +114,8 @@ def _claim(session: Session, now: datetime, lease: timedelta, batch: int) -> lis
     conditional update is what makes the claim safe on SQLite too. Committing the claim first keeps no
     transaction open across the network.
     """
-    due = select(Mail.id).where(*_due(now)).order_by(Mail.next_attempt_at, Mail.id).limit(batch)
-    if session.bind.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    ids = session.scalars(due).all()
+    ids = session.scalars(skip_locked(select(Mail.id).where(*_due(now)).order_by(Mail.next_attempt_at, Mail.id)
+                                      .limit(batch), session)).all()
     claimed = session.scalars(update(Mail).where(Mail.id.in_(ids), *_due(now)).values(claimed_until=now + lease)
                               .returning(Mail).execution_options(synchronize_session=False)).all() if ids else []
     session.commit()
@@ -136,11 +138,14 @@ class Relay:
         try:
             self.connection.send(mail.to_address, mail.subject, mail.body, html=mail.html,
                                  message_id=mail.message_id)
-        except Exception:
+        except (smtplib.SMTPServerDisconnected, ConnectionError):
             self.idle()
             if fresh:
                 raise
             self.send(mail)  # the kept connection had gone stale: once more on a new one
+        except Exception:
+            self.idle()  # refused mid-conversation: start the next message on a clean connection
+            raise
 
     def idle(self) -> None:
         if self.connection is not None:
@@ -223,21 +228,18 @@ def retry_failed(session: Session, mail: Mail, now: datetime) -> Mail:
 # --- the daily digest -------------------------------------------------------------------------
 
 def queue_digest(session: Session, staff: StaffMember, alerts: list[Alert], public_url: str, now: datetime) -> Mail | None:
-    """One e-mail for a day's non-urgent alerts: how many, of which kinds, and a link to the alerts page."""
+    """One e-mail for a day's non-urgent alerts: how many, and a link to the alerts page."""
     for alert in alerts:
         alert.digest_pending = False
-    if not staff.email or not alerts:
+    if not alerts:
         return None
     count = len(alerts)
     message = compose(staff.name, [f"You have {count} new alert{'s' if count != 1 else ''} in Haven since your "
                                    "last daily e-mail. Urgent alerts are always e-mailed at once."],
                       link_to(public_url, "/alerts"), subject=DIGEST_SUBJECT)
-    mail = Mail(alert_id=None, user_id=staff.user_id, school_id=staff.school_id, to_address=staff.email,
-                message_id=make_msgid(domain=urlsplit(public_url).hostname or "haven.local"),
-                subject=message.subject, body=message.text, html=message.html, status=MAIL_PENDING, attempts=0,
-                queued_at=now, next_attempt_at=now)
-    session.add(mail)
-    session.flush()
-    for alert in alerts:
-        alert.digest_mail_id = mail.id
+    mail = queue_mail(session, staff, message, public_url, now)
+    if mail is not None:
+        session.flush()
+        for alert in alerts:
+            alert.digest_mail_id = mail.id
     return mail

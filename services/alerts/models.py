@@ -133,14 +133,15 @@ class Preference(Base):
 
 
 class SchoolSettings(Base):
-    """A school's alerting settings (the defaults until its administrator saves them)."""
+    """A school's alerting settings, once saved (until then, the contract's defaults:
+    `domain.school_settings`)."""
 
     __tablename__ = "school_settings"
     school_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    escalate_after_minutes: Mapped[int] = mapped_column(Integer, default=15)
-    digest_time: Mapped[str] = mapped_column(String(5), default="07:30")
-    category_in_email: Mapped[bool] = mapped_column(Boolean, default=False)
-    unactioned_after_days: Mapped[int] = mapped_column(Integer, default=5)
+    escalate_after_minutes: Mapped[int] = mapped_column(Integer)
+    digest_time: Mapped[str] = mapped_column(String(5))
+    category_in_email: Mapped[bool] = mapped_column(Boolean)
+    unactioned_after_days: Mapped[int] = mapped_column(Integer)
 
 
 MAIL_PENDING, MAIL_SENT, MAIL_FAILED = "pending", "sent", "failed"

@@ -21,9 +21,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.common.actor import DSL, SLT
+from services.common.db import skip_locked
 
 from . import mail
-from .domain import alert, school_settings
+from .domain import active_staff, alert, holding, school_settings
 from .models import Alert, Escalation, Reminder, SchoolSettings, StaffMember, WatchedIncident
 
 log = logging.getLogger(__name__)
@@ -37,15 +38,11 @@ LADDER_WORDS = {"dsl_team": "a member of the DSL team", "slt": "a member of the 
                 "dsl_team_and_slt": "a member of the DSL team or the senior leadership team"}
 
 
-def _locked(query, session: Session):
-    return query.with_for_update(skip_locked=True) if session.bind.dialect.name == "postgresql" else query
-
-
 def escalate_due(session: Session, now: datetime, public_url: str, batch: int = 50) -> int:
     """Escalate each urgent, unopened incident whose time has come; returns how many were escalated."""
     escalated = 0
     for _ in range(batch):
-        watched = session.scalars(_locked(
+        watched = session.scalars(skip_locked(
             select(WatchedIncident).where(WatchedIncident.next_escalation_at <= now,
                                           WatchedIncident.opened_at.is_(None))
             .order_by(WatchedIncident.next_escalation_at).limit(1), session)).first()
@@ -63,10 +60,7 @@ def _escalate(session: Session, watched: WatchedIncident, now: datetime, public_
     level = watched.escalation_level + 1
     to_group, roles = LADDER[min(level, len(LADDER)) - 1]
     excluded = set(watched.excluded_user_ids or [])
-    staff = [s for s in session.scalars(select(StaffMember).where(StaffMember.school_id == watched.school_id,
-                                                                   StaffMember.active.is_(True))
-                                        .order_by(StaffMember.user_id))
-             if s.user_id not in excluded and any(role in (s.roles or []) for role in roles)]
+    staff = [s for s in holding(active_staff(session, watched.school_id), roles) if s.user_id not in excluded]
     minutes = int((now - (watched.recorded_at or now)).total_seconds() // 60)
     lines = [f"An urgent concern recorded in Haven {minutes} minute{'s' if minutes != 1 else ''} ago has not yet "
              f"been opened by anyone on the DSL team. You are alerted as {LADDER_WORDS[to_group]} "
@@ -106,15 +100,18 @@ def send_reminders(session: Session, now: datetime, public_url: str, zone: str =
     time of day (a morning hour) so nobody is woken by one. Returns how many reminders were raised."""
     today = school_now(now, zone).date()
     tomorrow = today + timedelta(days=1)
-    due = session.scalars(_locked(
+    due = session.scalars(skip_locked(
         select(Reminder).where(Reminder.completed_at.is_(None),
                                ((Reminder.due_on == tomorrow) & Reminder.before_sent_at.is_(None))
                                | ((Reminder.due_on < today) & Reminder.overdue_sent_at.is_(None)))
         .order_by(Reminder.due_on, Reminder.action_id).limit(batch), session)).all()
-    raised = 0
+    raised, morning_come = 0, {}
     for reminder in due:
-        if school_now(_digest_moment(now, school_settings(session, reminder.school_id), zone), zone).date() != today:
-            continue  # the school's digest time has not come yet today
+        if reminder.school_id not in morning_come:  # has the school's digest time come today?
+            moment = _digest_moment(now, school_settings(session, reminder.school_id), zone)
+            morning_come[reminder.school_id] = school_now(moment, zone).date() == today
+        if not morning_come[reminder.school_id]:
+            continue
         overdue = reminder.due_on < today
         # Claimed by a conditional update, so two instances never both send it (the rows' locks end
         # with the first commit below).
@@ -146,7 +143,7 @@ def send_digests(session: Session, now: datetime, public_url: str, zone: str = "
     for school_id in schools:
         moment = _digest_moment(now, school_settings(session, school_id), zone)
         held = defaultdict(list)
-        for held_alert in session.scalars(_locked(
+        for held_alert in session.scalars(skip_locked(
                 select(Alert).where(Alert.school_id == school_id, Alert.digest_pending.is_(True),
                                     Alert.created_at <= moment).order_by(Alert.id), session)):
             held[held_alert.user_id].append(held_alert)

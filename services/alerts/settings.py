@@ -2,6 +2,8 @@ from pydantic import Field
 
 from services.common.settings import MailSettings
 
+from .mail import DEFAULT_GIVE_UP, DEFAULT_LEASE
+
 
 class AlertsSettings(MailSettings):
     alerts_database_url: str = "sqlite:///var/alerts.sqlite3"
@@ -9,10 +11,10 @@ class AlertsSettings(MailSettings):
     public_url: str = "http://localhost:8000"
     # A message being sent is not picked by another sender for this long: longer than the SMTP timeout.
     # After a crash mid-send it is sent again (with the same Message-ID) once this lapses.
-    mail_lease_seconds: int = Field(60, ge=1, le=3600)
+    mail_lease_seconds: int = Field(int(DEFAULT_LEASE.total_seconds()), ge=1, le=3600)
     # A message that cannot be delivered is retried with back-off for this long, then marked failed and
     # shown to the DSL team and the administrators (who can retry it).
-    mail_give_up_after_seconds: int = Field(7200, ge=3600, le=7 * 24 * 3600)
+    mail_give_up_after_seconds: int = Field(int(DEFAULT_GIVE_UP.total_seconds()), ge=3600, le=7 * 24 * 3600)
     # Schools' times of day (digest time, the day an action is due) are read in this zone.
     school_timezone: str = "Europe/London"
 

@@ -115,6 +115,13 @@ def _ping_when_idle(engine: Engine) -> None:
             raise exc.DisconnectionError() from error  # the pool opens a fresh connection instead
 
 
+def skip_locked(query, session: Session):
+    """`query` taking row locks that another worker's transaction skips rather than waits for
+    (FOR UPDATE SKIP LOCKED): how several workers or instances share one queue. SQLite has no row locks;
+    there the callers' conditional updates keep two workers apart."""
+    return query.with_for_update(skip_locked=True) if session.get_bind().dialect.name == "postgresql" else query
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 

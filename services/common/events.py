@@ -16,7 +16,7 @@ from kombu import Connection, Exchange, Producer
 from sqlalchemy import DateTime, Index, Integer, String, Text, bindparam, delete, select, text, update
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
-from .db import utcnow
+from .db import skip_locked, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -151,11 +151,9 @@ def claim_unpublished(session: Session, outbox_model, batch: int) -> list:
     relay — another thread, process or instance — skips them rather than publishing them again.
     SQLite has no row locks: one process per SQLite database (the embedded, single-process setup).
     """
-    query = (select(outbox_model.id, outbox_model.event_type, outbox_model.body, outbox_model.event_id)
-             .where(outbox_model.published_at.is_(None)).order_by(outbox_model.id).limit(batch))
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return session.execute(query).all()
+    return session.execute(skip_locked(
+        select(outbox_model.id, outbox_model.event_type, outbox_model.body, outbox_model.event_id)
+        .where(outbox_model.published_at.is_(None)).order_by(outbox_model.id).limit(batch), session)).all()
 
 
 def mark_published(session: Session, outbox_model, ids: list[int]) -> None:

@@ -5,12 +5,10 @@ import logging
 import time
 from datetime import timedelta
 
-import eventlet
-from eventlet.event import Event as GreenEvent
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-from services.common.adapter import Service, Setting, UnitOfWork, health
+from services.common.adapter import Service, Setting, Sweeper, UnitOfWork, health
 from services.common.contracts import alerts
 from services.common.db import make_engine, session_factory, transaction, utcnow
 from services.common.smtp import SmtpMailer
@@ -24,10 +22,11 @@ IDLE_SECONDS = 5.0   # an SMTP connection unused this long is closed
 
 
 class MailSender(DependencyProvider):
-    """One green thread per process sends queued alert mail, in order, over one SMTP connection it keeps
-    open while mail keeps coming. Woken (`wake()`) after each event that queued mail, and sweeping every
-    second anyway (retries, and messages a sender that died had claimed). Event handlers never wait for
-    the mail relay: a slow relay delays e-mail, not alerts."""
+    """One sweeper per process sends queued alert mail, in order, over one SMTP connection it keeps open
+    while mail keeps coming (closed after IDLE_SECONDS without any). Woken (`wake()`) after each event
+    that queued mail, and sweeping every second anyway (retries, and messages a sender that died had
+    claimed). Event handlers never wait for the mail relay: a slow relay delays e-mail, not alerts. Its own
+    database connection, so sending never waits for the workers' pool."""
 
     def setup(self):
         settings = self.container.config["SETTINGS"]
@@ -36,15 +35,14 @@ class MailSender(DependencyProvider):
         self.relay = mail.Relay(SmtpMailer.from_settings(settings))
         self.engine = make_engine(settings.database_url, pool_size=1, max_overflow=1)
         self.sessions = session_factory(self.engine)
-        self._wake, self._thread, self._last_sent = GreenEvent(), None, 0.0
+        self.sweeper = Sweeper(self.send_once, SWEEP_SECONDS, "alert mail sender")
+        self._last_sent = 0.0
 
     def start(self):
-        self._thread = self.container.spawn_managed_thread(self._run, identifier="mail-sender")
+        self.sweeper.start(self.container, "mail-sender")
 
     def stop(self):
-        if self._thread is not None:
-            self._thread.kill()
-            self._thread = None
+        self.sweeper.stop()
         self.relay.idle()
         self.engine.dispose()
 
@@ -52,30 +50,16 @@ class MailSender(DependencyProvider):
         self.stop()
 
     def get_dependency(self, worker_ctx):
-        return self
-
-    def wake(self) -> None:
-        if not self._wake.ready():
-            self._wake.send(True)
+        return self.sweeper  # `.wake()`
 
     def send_once(self) -> int:
         with transaction(self.sessions) as session:
-            return mail.send_pending_mail(session, self.relay, utcnow(), lease=self.lease, give_up=self.give_up)
-
-    def _run(self):
-        while True:
-            with eventlet.Timeout(SWEEP_SECONDS, False):
-                self._wake.wait()
-            self._wake = GreenEvent()
-            try:
-                while self.send_once():
-                    self._last_sent = time.monotonic()
-            except Exception as exc:  # the database is away: the messages wait for the next sweep
-                log.warning("alert mail sender paused (%s); retrying", type(exc).__name__)
-                self.relay.idle()
-                eventlet.sleep(SWEEP_SECONDS)
-            if time.monotonic() - self._last_sent > IDLE_SECONDS:
-                self.relay.idle()
+            sent = mail.send_pending_mail(session, self.relay, utcnow(), lease=self.lease, give_up=self.give_up)
+        if sent:
+            self._last_sent = time.monotonic()
+        elif time.monotonic() - self._last_sent > IDLE_SECONDS:
+            self.relay.idle()
+        return sent
 
 
 class AlertsService(Service):

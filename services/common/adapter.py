@@ -109,8 +109,7 @@ class UnitOfWork(DependencyProvider):
         self.publisher = None
         if self.outbox_model is not None:
             self.publisher = EventPublisher(settings.amqp_uri, self.container.service_name)
-        self._wake = GreenEvent()
-        self._relay = None
+        self._relay = Sweeper(self.relay_once, RELAY_INTERVAL, "outbox relay")
         sessions = session_factory(self.engine)
         for hook in self.session_hooks:
             hook(sessions)
@@ -118,12 +117,10 @@ class UnitOfWork(DependencyProvider):
 
     def start(self):
         if self.publisher is not None:
-            self._relay = self.container.spawn_managed_thread(self._relay_forever, identifier="outbox-relay")
+            self._relay.start(self.container, "outbox-relay")
 
     def stop(self):
-        if self._relay is not None:
-            self._relay.kill()
-            self._relay = None
+        self._relay.stop()
         if self.publisher is not None:
             self.publisher.close()
         self.engine.dispose()
@@ -135,24 +132,47 @@ class UnitOfWork(DependencyProvider):
         return self.work
 
     def wake_relay(self) -> None:
-        if self.publisher is not None and not self._wake.ready():
-            self._wake.send(True)
+        if self.publisher is not None:
+            self._relay.wake()
 
     def relay_once(self) -> int:
         with self.work.transaction() as session:
             return relay_outbox(session, self.outbox_model, self.publisher)
 
-    def _relay_forever(self):
+
+class Sweeper:
+    """One green thread that calls `sweep()` until it reports nothing done, each time it is woken and every
+    `interval` seconds anyway; a sweep that fails (the broker or the database is away) is logged and tried
+    again an interval later, and what it had to do waits for then. The outbox relay and the alerts
+    service's mail sender are sweepers."""
+
+    def __init__(self, sweep: Callable[[], int], interval: float, name: str):
+        self.sweep, self.interval, self.name = sweep, interval, name
+        self._wake, self._thread = GreenEvent(), None
+
+    def start(self, container, identifier: str) -> None:
+        self._thread = container.spawn_managed_thread(self._run, identifier=identifier)
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._thread.kill()
+            self._thread = None
+
+    def wake(self) -> None:
+        if not self._wake.ready():
+            self._wake.send(True)
+
+    def _run(self):
         while True:
-            with eventlet.Timeout(RELAY_INTERVAL, False):
+            with eventlet.Timeout(self.interval, False):
                 self._wake.wait()
             self._wake = GreenEvent()
             try:
-                while self.relay_once():
+                while self.sweep():
                     pass
-            except Exception as exc:  # the broker or the database is away: the rows wait for the next pass
-                log.warning("outbox relay paused (%s); retrying", type(exc).__name__)
-                eventlet.sleep(RELAY_INTERVAL)
+            except Exception as exc:
+                log.warning("%s paused (%s); retrying", self.name, type(exc).__name__)
+                eventlet.sleep(self.interval)
 
 
 def _check_result(spec: Method, result: Any) -> None:

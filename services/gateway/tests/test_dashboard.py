@@ -52,11 +52,12 @@ def the_day() -> dict:
     }
 
 
+# In the alerts service's order (urgent first, then the longest waiting): the gateway keeps it.
 UNOPENED = [
-    {"incident_id": 21, "urgent": False, "recorded_at": "2026-03-02T08:00:00Z", "categories": ["Behaviour"],
-     "recorded_by": {"id": 4, "name": "Tom Archer"}, "escalation_level": 0},
     {"incident_id": 22, "urgent": True, "recorded_at": "2026-03-02T09:00:00Z", "categories": ["Neglect"],
      "recorded_by": {"id": 4, "name": "Tom Archer"}, "escalation_level": 2},
+    {"incident_id": 21, "urgent": False, "recorded_at": "2026-03-02T08:00:00Z", "categories": ["Behaviour"],
+     "recorded_by": {"id": 4, "name": "Tom Archer"}, "escalation_level": 0},
 ]
 FAILED = [{"id": 61, "alert_id": 71, "to_address": "tom@demo.haven.test", "attempts": 9, "status": "failed",
            "last_error": "connection refused"}]

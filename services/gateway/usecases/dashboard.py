@@ -32,7 +32,7 @@ async def _part(call):
 async def dashboard(ctx: Context, user) -> dict:
     """The DSL team's dashboard (audited), its three parts asked for together:
     `dashboard` (incidents: waiting, overdue, tray, counts, registers), `unopened` (alerts: new incidents
-    nobody on the DSL team has opened, urgent first) and `failed_mail` (alerts: e-mails that did not go);
+    nobody on the DSL team has opened, urgent first: the alerts service's order) and `failed_mail` (alerts: e-mails that did not go);
     `unactioned_after_days` the school's setting the waiting list used (the contract's default, with
     `settings_read` false, when the alerts service did not answer); `unavailable` {part: message} for each
     part whose service did not answer. Raises only when no part could be loaded."""
@@ -52,8 +52,6 @@ async def dashboard(ctx: Context, user) -> dict:
         problems = {"dashboard": found_problem, "unopened": unopened_problem, "failed_mail": failed_problem}
         if all(problems.values()):
             raise found_problem
-        if unopened is not None:  # urgent first, then the longest waiting
-            unopened = sorted(unopened, key=lambda i: (not i.get("urgent"), i.get("recorded_at") or ""))
         return {"dashboard": found, "unopened": unopened, "failed_mail": failed, "unactioned_after_days": days,
                 "settings_read": settings_read,
                 "unavailable": {part: exc.message for part, exc in problems.items() if exc is not None}}

@@ -11,8 +11,13 @@ def _iso(value) -> str | None:
     return value.isoformat() + "Z" if value is not None else None
 
 
+def pupil_summary(p: Pupil) -> dict:
+    """A pupil as lists name them (PupilSummary)."""
+    return {"id": p.id, "name": p.name, "year_group": p.year_group, "form": p.form}
+
+
 def pupil(p: Pupil) -> dict:
-    return {"id": p.id, "name": p.name, "year_group": p.year_group, "form": p.form, "upn": p.upn}
+    return {**pupil_summary(p), "upn": p.upn}
 
 
 def category(c: Category) -> dict:

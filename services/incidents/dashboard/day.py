@@ -20,6 +20,7 @@ from ..fields import iso
 from ..follow_up.actions import action_dict
 from ..models import Action, Category, Decision, Incident, IncidentCategory, Outcome, Pupil, TrayItem
 from ..policy import hidden_incident_ids, require_dsl_team
+from ..schemas import pupil_summary
 from ..tray.items import visible_to
 from . import calendar
 from .registers import registers
@@ -63,8 +64,7 @@ def unactioned(session: Session, actor: Actor, now: datetime, after_days: int) -
                 select(IncidentCategory.incident_id, Category.name).join(Category, Category.id == IncidentCategory.category_id)
                 .where(IncidentCategory.incident_id.in_([r.id for r in rows])).order_by(Category.name)):
             names.setdefault(incident_id, []).append(name)
-    return [{"incident_id": r.id, "pupil": {"id": r.Pupil.id, "name": r.Pupil.name, "year_group": r.Pupil.year_group,
-                                           "form": r.Pupil.form},
+    return [{"incident_id": r.id, "pupil": pupil_summary(r.Pupil),
              "recorded_at": iso(r.recorded_at), "categories": names.get(r.id, []), "urgent": r.urgent,
              "days_waiting": (now - r.recorded_at).days}
             for r in rows]

@@ -13,6 +13,7 @@ from ..chronology.entries import OCCURRED_AT_FORMAT, visible_lines
 from ..models import Case, ChronologyEntry, Pupil
 from ..policy import excluded_pupil_ids
 from ..roll.search import fold
+from ..schemas import pupil_summary
 
 
 def registers(session: Session, actor: Actor) -> list[dict]:
@@ -24,7 +25,7 @@ def registers(session: Session, actor: Actor) -> list[dict]:
     pupils = sorted(pupils, key=lambda p: (fold(p.preferred_surname or p.legal_surname),
                                            fold(p.preferred_forename or p.legal_forename), p.id))
     return [{"flag": flag, "label": FLAG_LABELS[flag],
-             "pupils": [{"pupil": {"id": p.id, "name": p.name, "year_group": p.year_group, "form": p.form},
+             "pupils": [{"pupil": pupil_summary(p),
                          "latest": latest.get(p.id), "open_case": cases.get(p.id)}
                         for p in pupils if getattr(p, flag)]}
             for flag in REGISTER_FLAGS]

@@ -97,7 +97,7 @@ def _incident_summary(i: Incident) -> dict:
 def _case_summary(case: Case, pupil: Pupil, incident_count: int) -> dict:
     return {"id": case.id, "title": case.title, "status": case.status,
             "status_label": STATUS_LABELS.get(case.status, case.status),
-            "pupil": {"id": pupil.id, "name": pupil.name, "year_group": pupil.year_group, "form": pupil.form},
+            "pupil": schemas.pupil_summary(pupil),
             "owner": {"id": case.owner_id, "name": case.owner_name}, "opened_at": iso(case.opened_at),
             "closed_at": iso(case.closed_at), "incident_count": incident_count}
 

@@ -13,6 +13,7 @@ from ..exceptions import Forbidden, NotFound, ValidationFailed
 from ..models import FLAGS, Pupil, PupilLink, StaffRelative
 from ..policy import (excluded_from_pupil, excluded_pupil_ids, may_look_up_pupils, require_dsl_team, sees_details,
                       sees_leavers, sees_safeguarding_details)
+from ..schemas import pupil_summary
 from .search import fold
 
 # --- a pupil's details and family -------------------------------------------------------------
@@ -34,10 +35,6 @@ def _iso(value: date | datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _summary(pupil: Pupil) -> dict:
-    return {"id": pupil.id, "name": pupil.name, "year_group": pupil.year_group, "form": pupil.form}
-
-
 
 
 def require_looks_up_pupils(actor: Actor) -> None:
@@ -51,10 +48,10 @@ def get_pupil(session: Session, actor: Actor, pupil_id) -> dict:
     pupil's parents or carers. Other staff get what the incident form needs."""
     require_looks_up_pupils(actor)
     if not sees_details(actor):
-        return _summary(_load_pupil(session, actor, pupil_id, on_roll_only=True))
+        return pupil_summary(_load_pupil(session, actor, pupil_id, on_roll_only=True))
     pupil = _load_pupil(session, actor, pupil_id)
     details = {
-        **_summary(pupil), "upn": pupil.upn, "legal_name": pupil.legal_name,
+        **pupil_summary(pupil), "upn": pupil.upn, "legal_name": pupil.legal_name,
         "legal_forename": pupil.legal_forename, "legal_surname": pupil.legal_surname,
         "preferred_forename": pupil.preferred_forename, "preferred_surname": pupil.preferred_surname,
         "initials": pupil.initials, "date_of_birth": _iso(pupil.date_of_birth), "sex": pupil.sex,
@@ -91,7 +88,7 @@ def list_siblings(session: Session, actor: Actor, pupil_id) -> list[dict]:
     if not sees_leavers(actor):
         query = query.where(Pupil.on_roll.is_(True))
     siblings = sorted(session.scalars(query), key=lambda p: (fold(p.name), p.id))
-    return [{**_summary(p), "on_roll": p.on_roll} if sees_leavers(actor) else _summary(p) for p in siblings]
+    return [{**pupil_summary(p), "on_roll": p.on_roll} if sees_leavers(actor) else pupil_summary(p) for p in siblings]
 
 
 def _sibling_pair(session: Session, actor: Actor, pupil_id, other_id) -> tuple[Pupil, Pupil]:

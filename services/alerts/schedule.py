@@ -7,20 +7,20 @@
 - `send_digests`: once a day at the school's digest time, each person who chose the daily digest gets
   one e-mail for the non-urgent alerts held for them.
 
-Days and times of day are the school's (`school_timezone`). Each function commits per item, so a crash
+Days and times of day are the school's (services/common/clock.py). Each function commits per item, so a crash
 part-way loses nothing and repeats nothing.
 """
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.common.actor import DSL, SLT
+from services.common.clock import school_time, school_today, stored
 from services.common.db import skip_locked
 
 from . import mail
@@ -79,26 +79,20 @@ def _escalate(session: Session, watched: WatchedIncident, now: datetime, public_
     log.info("incident %s escalated (level %d, %d recipients)", watched.incident_id, level, len(staff))
 
 
-def school_now(now: datetime, zone: str) -> datetime:
-    """`now` (naive UTC, as stored) as the school's wall-clock time."""
-    return now.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone)).replace(tzinfo=None)
-
-
-def _digest_moment(now: datetime, settings: SchoolSettings, zone: str) -> datetime:
-    """The latest time the school's digest time of day has passed, as naive UTC (today's or yesterday's)."""
+def _digest_moment(now: datetime, settings: SchoolSettings) -> datetime:
+    """The latest time the school's digest time of day has passed, as stored (today's or yesterday's)."""
     hours, minutes = (int(part) for part in settings.digest_time.split(":"))
-    local = now.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone))
+    local = school_time(now)
     moment = local.replace(hour=hours, minute=minutes, second=0, microsecond=0)
     if moment > local:
         moment = (local - timedelta(days=1)).replace(hour=hours, minute=minutes, second=0, microsecond=0)
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return stored(moment)
 
 
-def send_reminders(session: Session, now: datetime, public_url: str, zone: str = "Europe/London",
-                   batch: int = 200) -> int:
+def send_reminders(session: Session, now: datetime, public_url: str, batch: int = 200) -> int:
     """Remind owners of actions due tomorrow, and of overdue ones, once each; from the school's digest
     time of day (a morning hour) so nobody is woken by one. Returns how many reminders were raised."""
-    today = school_now(now, zone).date()
+    today = school_today(now)
     tomorrow = today + timedelta(days=1)
     due = session.scalars(skip_locked(
         select(Reminder).where(Reminder.completed_at.is_(None),
@@ -108,8 +102,8 @@ def send_reminders(session: Session, now: datetime, public_url: str, zone: str =
     raised, morning_come = 0, {}
     for reminder in due:
         if reminder.school_id not in morning_come:  # has the school's digest time come today?
-            moment = _digest_moment(now, school_settings(session, reminder.school_id), zone)
-            morning_come[reminder.school_id] = school_now(moment, zone).date() == today
+            moment = _digest_moment(now, school_settings(session, reminder.school_id))
+            morning_come[reminder.school_id] = school_today(moment) == today
         if not morning_come[reminder.school_id]:
             continue
         overdue = reminder.due_on < today
@@ -135,13 +129,13 @@ def send_reminders(session: Session, now: datetime, public_url: str, zone: str =
     return raised
 
 
-def send_digests(session: Session, now: datetime, public_url: str, zone: str = "Europe/London") -> int:
+def send_digests(session: Session, now: datetime, public_url: str) -> int:
     """Each person who chose the daily digest gets one e-mail for the alerts held for them before their
     school's latest digest time (alerts after it wait for the next day's). Returns how many were queued."""
     queued = 0
     schools = session.scalars(select(Alert.school_id).where(Alert.digest_pending.is_(True)).distinct()).all()
     for school_id in schools:
-        moment = _digest_moment(now, school_settings(session, school_id), zone)
+        moment = _digest_moment(now, school_settings(session, school_id))
         held = defaultdict(list)
         for held_alert in session.scalars(skip_locked(
                 select(Alert).where(Alert.school_id == school_id, Alert.digest_pending.is_(True),

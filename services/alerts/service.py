@@ -99,12 +99,11 @@ class AlertsService(Service):
     @timer(interval=5)
     def run_schedule(self):
         """Escalations, due-date reminders and daily digests; then send what they queued."""
-        zone = self.unit_of_work.settings.school_timezone
         with self.unit_of_work.transaction() as session:
             queued = schedule.escalate_due(session, utcnow(), self.public_url)
         with self.unit_of_work.transaction() as session:
-            queued += schedule.send_reminders(session, utcnow(), self.public_url, zone)
+            queued += schedule.send_reminders(session, utcnow(), self.public_url)
         with self.unit_of_work.transaction() as session:
-            queued += schedule.send_digests(session, utcnow(), self.public_url, zone)
+            queued += schedule.send_digests(session, utcnow(), self.public_url)
         if queued:
             self.mail_sender.wake()

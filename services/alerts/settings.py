@@ -15,8 +15,6 @@ class AlertsSettings(MailSettings):
     # A message that cannot be delivered is retried with back-off for this long, then marked failed and
     # shown to the DSL team and the administrators (who can retry it).
     mail_give_up_after_seconds: int = Field(int(DEFAULT_GIVE_UP.total_seconds()), ge=3600, le=7 * 24 * 3600)
-    # Schools' times of day (digest time, the day an action is due) are read in this zone.
-    school_timezone: str = "Europe/London"
 
     @property
     def database_url(self) -> str:

@@ -211,7 +211,7 @@ def assign(sessions, action_id, due_on, assigned_to=TEACHER):
 
 def remind(sessions, now) -> int:
     with sessions() as session:
-        return schedule.send_reminders(session, now, PUBLIC_URL, "Europe/London")
+        return schedule.send_reminders(session, now, PUBLIC_URL)
 
 
 def test_an_action_reminds_its_owner_the_day_before_and_once_when_overdue_after_the_morning_hour(school):
@@ -257,7 +257,7 @@ def set_digest(sessions, user_id, roles=("staff",), digest=True):
 
 def digests(sessions, now) -> int:
     with sessions() as session:
-        return schedule.send_digests(session, now, PUBLIC_URL, "Europe/London")
+        return schedule.send_digests(session, now, PUBLIC_URL)
 
 
 def test_a_digest_holds_non_urgent_alerts_for_one_email_at_the_schools_time_and_urgent_ones_go_at_once(school):

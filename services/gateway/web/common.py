@@ -5,7 +5,6 @@ import os
 import re
 from datetime import date, datetime, timezone
 from urllib.parse import quote, urlsplit
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -13,13 +12,13 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from services.common.clock import SCHOOL_TIME  # what staff mean by "9:30" when they type it
 from services.common.errors import HavenError, ValidationFailed
 from ..deps import SignedInUser
 from ..usecases import Context, staff
 from . import labels
 
 HERE = os.path.dirname(__file__)
-SCHOOL_TIME = ZoneInfo("Europe/London")  # what staff mean by "9:30" when they type it
 ALERT_GROUP_NAMES = labels.ALERT_GROUPS
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 

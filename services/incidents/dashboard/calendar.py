@@ -1,6 +1,6 @@
 """This week and this term, as the DSL's dashboard counts them.
 
-Days are the school's days in England (Europe/London): an incident recorded at 00:30 on a Monday in
+Days are the school's days in England (services/common/clock.py): an incident recorded at 00:30 on a Monday in
 British Summer Time belongs to that Monday's week, though the database stores it as 23:30 on Sunday
 (UTC). Weeks start on Monday.
 
@@ -13,17 +13,12 @@ hold them yet, so a term is approximated by the span of the usual English school
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
-SCHOOL_TIME = ZoneInfo("Europe/London")
+from services.common.clock import day_starts_at, school_today  # noqa: F401  (this module's days, as named here)
+
 # (first month, name): each term runs from the 1st of its month to the day before the next one starts.
 TERMS = ((9, "Autumn"), (4, "Summer"), (1, "Spring"))
-
-
-def school_today(now: datetime) -> date:
-    """`now` as the database keeps times (UTC, without a zone): the date at the school."""
-    return now.replace(tzinfo=timezone.utc).astimezone(SCHOOL_TIME).date()
 
 
 def week_starts_on(today: date) -> date:
@@ -36,8 +31,3 @@ def term(today: date) -> tuple[str, date]:
         if today.month >= month:
             return name, date(today.year, month, 1)
     raise AssertionError("every month is in a term")  # January is Spring's
-
-
-def day_starts_at(day: date) -> datetime:
-    """Midnight at the school on `day`, as the database keeps times (UTC, without a zone)."""
-    return datetime.combine(day, time(), SCHOOL_TIME).astimezone(timezone.utc).replace(tzinfo=None)

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from services.common.contracts.incidents import OUTCOME_TYPE_LABELS
 
-from ..models import Amendment, ChronologyEntry, Incident, IncidentSummary, Outcome
+from ..models import ChronologyEntry, Incident, IncidentSummary, Outcome
+from ..schemas import current_values
 
 EXCERPT_CHARS = 160
 ELLIPSIS = "…"
@@ -49,37 +50,17 @@ def of_line(entry: ChronologyEntry) -> dict:
     return {"excerpt": entry.excerpt, "recorded_by": entry.recorded_by_name, "outcome": entry.outcome}
 
 
-def current(session: Session, incident_ids) -> dict[int, dict]:
-    """The details of these incidents' lines, worked out from the records: three queries, whatever
-    their number."""
-    ids = sorted(set(incident_ids))
-    if not ids:
-        return {}
-    incidents = session.execute(select(Incident.id, Incident.account, Incident.recorded_by_name, IncidentSummary.summary)
-                                .outerjoin(IncidentSummary, IncidentSummary.incident_id == Incident.id)
-                                .where(Incident.id.in_(ids))).all()
-    accounts: dict[int, str] = {}
-    for incident_id, value in session.execute(select(Amendment.incident_id, Amendment.new_value)
-                                              .where(Amendment.incident_id.in_(ids), Amendment.field == "account")
-                                              .order_by(Amendment.id)):
-        accounts[incident_id] = value  # in id order: the latest correction is the one kept
-    outcomes: dict[int, str] = {}
-    for incident_id, outcome_type in session.execute(select(Outcome.incident_id, Outcome.outcome_type)
-                                                     .where(Outcome.incident_id.in_(ids))
-                                                     .order_by(Outcome.recorded_at, Outcome.id)):
-        outcomes[incident_id] = OUTCOME_TYPE_LABELS.get(outcome_type, outcome_type)
-    return {incident_id: {"excerpt": excerpt(accounts.get(incident_id, account), summary),
-                          "recorded_by": recorded_by, "outcome": outcomes.get(incident_id)}
-            for incident_id, account, recorded_by, summary in incidents}
-
-
-def refresh(session: Session, *incident_ids: int) -> None:
-    """Bring these incidents' lines (in every chronology they are in) up to date with their records.
-    The stored JSON `line` does not hold the details, so a plain UPDATE leaves it as it is."""
+def refresh(session: Session, incident: Incident) -> None:
+    """Bring the incident's lines (in every chronology it is in) up to date with its record: the account as
+    last corrected (`schemas.current_values`), the DSL's summary, the latest outcome. The stored JSON `line`
+    does not hold the details, so a plain UPDATE leaves it as it is."""
     session.flush()
-    for incident_id, found in current(session, incident_ids).items():
-        session.execute(update(ChronologyEntry)
-                        .where(ChronologyEntry.incident_id == incident_id, ChronologyEntry.entry_type == "incident")
-                        .values(excerpt=found["excerpt"], recorded_by_name=found["recorded_by"],
-                                outcome=found["outcome"])
-                        .execution_options(synchronize_session="fetch"))
+    summary = session.get(IncidentSummary, incident.id)
+    outcome = session.scalars(select(Outcome.outcome_type).where(Outcome.incident_id == incident.id)
+                              .order_by(Outcome.recorded_at.desc(), Outcome.id.desc()).limit(1)).first()
+    session.execute(update(ChronologyEntry)
+                    .where(ChronologyEntry.incident_id == incident.id, ChronologyEntry.entry_type == "incident")
+                    .values(excerpt=excerpt(current_values(incident)["account"], summary and summary.summary),
+                            recorded_by_name=incident.recorded_by_name,
+                            outcome=OUTCOME_TYPE_LABELS.get(outcome, outcome) if outcome else None)
+                    .execution_options(synchronize_session="fetch"))

@@ -120,7 +120,7 @@ def record_outcome(session: Session, actor: Actor, incident_id: int, outcome: di
     session.flush()
     chronicle(session, incident, entry_type="outcome", ref_id=outcome.id, occurred_at=outcome.recorded_at,
               title="Outcome: " + _lower_first(OUTCOME_TYPE_LABELS[outcome_type]))
-    details.refresh(session, incident.id)  # the incident's lines show its latest outcome
+    details.refresh(session, incident)  # the incident's lines show its latest outcome
     return outcome_dict(outcome)
 
 

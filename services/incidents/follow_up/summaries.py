@@ -33,5 +33,5 @@ def set_incident_summary(session: Session, actor: Actor, incident_id: int, summa
                                     set_by_name=actor.name, set_at=utcnow()))
     else:
         row.summary, row.set_by, row.set_by_name, row.set_at = text, actor.user_id, actor.name, utcnow()
-    details.refresh(session, incident.id)  # its lines show the summary, or the account's words again
+    details.refresh(session, incident)  # its lines show the summary, or the account's words again
     return {"incident_id": incident.id, "summary": text or None}

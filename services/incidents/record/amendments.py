@@ -84,7 +84,7 @@ def amend_incident(session: Session, actor: Actor, incident_id: int, data: dict)
     if field in ("occurred_at", "record_type"):
         _refile_in_chronology(session, incident)
     if field == "account":
-        details.refresh(session, incident.id)  # the DSL's lines show the corrected account
+        details.refresh(session, incident)  # the DSL's lines show the corrected account
     add_to_outbox(session, OutboxEvent, make_event(
         "incident_amended", incident.school_id, incident_id=incident.id, pupil_id=incident.pupil_id,
         amendment_id=amendment.id, field=field, amended_by=actor.user_id,

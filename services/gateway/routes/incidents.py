@@ -13,7 +13,7 @@ from services.common.contracts import incidents as contract
 from ..deps import Ctx, CurrentUser, DslUser, Recorder, audits
 from ..schemas import (AmendedView, AmendmentRequest, IncidentRequest, IncidentTextsRequest, IncidentView, PathId,
                        TextWarnings, _without)
-from ..usecases import dashboard, incidents
+from ..usecases import alerts, incidents
 
 router = api_router("/api/v1", "incidents")
 
@@ -100,17 +100,17 @@ async def set_excluded_staff(incident_id: PathId, body: ExcludedStaffRequest, us
 
 @router.get("/incidents/{incident_id}/alerts", response_model=alerts_contract.IncidentAlertsView,
             summary="Who has been alerted about an incident, its escalations, and who has opened it (audited)")
-@audits(dashboard.READ_INCIDENT_ALERTS, "incident_id")
+@audits(alerts.READ_INCIDENT_ALERTS, "incident_id")
 async def incident_alerts(incident_id: PathId, user: CurrentUser, ctx: Ctx):
     """For the DSL team and the member of staff who recorded it (the alerts service decides): each
     recipient with when they were alerted, when they opened it (or not yet) and how the e-mail went."""
-    return await dashboard.incident_alerts(ctx, user, incident_id)
+    return await alerts.incident_alerts(ctx, user, incident_id)
 
 
 @router.post("/incidents/{incident_id}/summary", response_model=contract.IncidentSummaryView,
              summary="Write the one-line summary the incident's chronology line shows (DSL team)")
-@audits(dashboard.SET_INCIDENT_SUMMARY, "incident_id")
+@audits(incidents.SET_INCIDENT_SUMMARY, "incident_id")
 async def set_summary(incident_id: PathId, body: SummaryRequest, user: DslUser, ctx: Ctx):
     """The DSL team's chronology shows it in place of the account's first 160 characters; an empty
     summary clears it. The record itself is not changed."""
-    return await dashboard.set_summary(ctx, user, incident_id, body.summary)
+    return await incidents.set_summary(ctx, user, incident_id, body.summary)

@@ -1,18 +1,14 @@
-"""The DSL's day: the dashboard (what is new and unopened, waiting, overdue, failed, and the registers),
-who has been alerted about an incident and who has opened it (the read receipts), and the one-line
-summary a DSL writes for an incident's chronology line."""
+"""The DSL's day: the dashboard (what is new and unopened, waiting, overdue, failed, and the registers)."""
 from __future__ import annotations
 
 import asyncio
 
 from services.common.contracts.incidents import DashboardQuery
-from services.common.errors import HavenError, ServiceUnavailable
+from services.common.errors import ServiceUnavailable
 
 from .context import AuditLabel, Context
 
 READ_DASHBOARD = AuditLabel("read_dashboard", "dashboard")
-READ_INCIDENT_ALERTS = AuditLabel("read_incident_alerts", "incident")
-SET_INCIDENT_SUMMARY = AuditLabel("set_incident_summary", "incident")
 
 # The dashboard's parts, each from one service: a part whose service is down is left out (None) and
 # named in `unavailable`, so the rest of the DSL's day still shows.
@@ -56,33 +52,3 @@ async def dashboard(ctx: Context, user) -> dict:
                 "settings_read": settings_read,
                 "unavailable": {part: exc.message for part, exc in problems.items() if exc is not None}}
     return await ctx.audited(user, READ_DASHBOARD, None, read)
-
-
-async def incident_alerts(ctx: Context, user, incident_id: int) -> dict:
-    """Who was alerted about an incident, its escalations, and who has opened it (audited). The alerts
-    service decides who may see them (the DSL team and the incident's recorder)."""
-    return await ctx.audited(user, READ_INCIDENT_ALERTS, incident_id,
-                             lambda: ctx.clients.alerts.incident_alerts(user.actor_token, incident_id=incident_id))
-
-
-async def incident_alerts_for_page(ctx: Context, user, incident: dict) -> tuple[dict | None, str | None]:
-    """(the receipts, None) for the incident page; (None, None) when this reader is not shown them; (None, a
-    calm message) when the alerts service is not answering. Asked only for the DSL team and the recorder,
-    whom the alerts service may show them to: anyone else would only be refused (and audited as refused)."""
-    recorder = (incident.get("recorded_by") or {}).get("id")
-    if not (user.is_dsl or (recorder is not None and recorder == user.id)):
-        return None, None
-    try:
-        return await incident_alerts(ctx, user, incident["id"]), None
-    except ServiceUnavailable:
-        return None, "Who has been alerted cannot be shown just now. The alerts themselves are not affected."
-    except HavenError:
-        return None, None  # refused or not known to the alerts service: the section is not shown
-
-
-async def set_summary(ctx: Context, user, incident_id: int, summary: str) -> dict:
-    """The DSL's one-line summary for the incident's chronology line; an empty one clears it (the line then
-    shows the account's first 160 characters)."""
-    return await ctx.audited(user, SET_INCIDENT_SUMMARY, incident_id,
-                             lambda: ctx.clients.incidents.set_incident_summary(
-                                 user.actor_token, incident_id=incident_id, summary=summary))

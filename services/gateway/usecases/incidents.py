@@ -16,6 +16,7 @@ READ_BODY_MAP = AuditLabel("read_body_map", "incident")
 AMEND_INCIDENT = AuditLabel("amend_incident", "incident")
 RESTRICT_INCIDENT = AuditLabel("restrict_incident", "incident")
 SET_EXCLUDED_STAFF = AuditLabel("set_excluded_staff", "incident")
+SET_INCIDENT_SUMMARY = AuditLabel("set_incident_summary", "incident")
 
 
 async def record_incident(ctx: Context, user, incident: IncidentIn | dict) -> dict:
@@ -113,3 +114,11 @@ async def body_map_outline_or_none(ctx: Context, user) -> dict | None:
         return await body_map_outline(ctx, user)
     except HavenError:
         return None
+
+
+async def set_summary(ctx: Context, user, incident_id: int, summary: str) -> dict:
+    """The DSL's one-line summary for the incident's chronology line; an empty one clears it (the line then
+    shows the account's first 160 characters)."""
+    return await ctx.audited(user, SET_INCIDENT_SUMMARY, incident_id,
+                             lambda: ctx.clients.incidents.set_incident_summary(
+                                 user.actor_token, incident_id=incident_id, summary=summary))

@@ -16,12 +16,10 @@ from services.common.errors import HavenError, StepUpRequired, ValidationFailed
 
 from ..deps import Ctx, CurrentUser, DslUser, Recorder
 from ..schemas import PathId
-from ..usecases import Context, dashboard, documents, follow_up, incidents
-from ..usecases.alerts import mark_read
+from ..usecases import Context, alerts, documents, follow_up, incidents
 from . import bodymap_form, labels
 from .common import (FormErrors, as_id, error_page, form_text, redirect, render, save_staff_list, staff_list,
-                     to_local_input,
-                     to_utc_iso, who_was_alerted)
+                     to_local_input, to_utc_iso, who_was_alerted)
 from .incident_form import categories_for, read_upload
 
 router = APIRouter(include_in_schema=False)
@@ -123,7 +121,7 @@ async def incident_view(request, user, ctx: Context, incident_id: int, forms: di
             optional(follow_up.decisions(ctx, user, incident_id)) if follow_ups else nothing(),
             optional(follow_up.outcomes(ctx, user, incident_id)) if follow_ups else nothing(),
             attached_files(), cases_for(ctx, user, incident), category_colours(),
-            dashboard.incident_alerts_for_page(ctx, user, incident))
+            alerts.incident_alerts_for_page(ctx, user, incident))
     colours = {c["id"]: c.get("colour") for c in categories}
     incident["categories"] = [{**c, "colour": colours.get(c["id"])} for c in incident.get("categories") or []]
     staff = await staff_list(ctx, user)
@@ -169,7 +167,7 @@ async def incident_page(request: Request, incident_id: PathId, user: CurrentUser
     if alert is not None:
         # Opening the record from an alert is the read receipt the DSL relies on.
         try:
-            await mark_read(ctx, user, alert)
+            await alerts.mark_read(ctx, user, alert)
         except HavenError:
             pass
     return await incident_view(request, user, ctx, incident_id, attached=attached, done=done[:20])
@@ -370,7 +368,7 @@ async def set_summary(request: Request, incident_id: PathId, user: DslUser, ctx:
     form = await request.form()
     summary = form_text(form, "summary", 1_000)
     try:
-        await dashboard.set_summary(ctx, user, incident_id, summary.strip())
+        await incidents.set_summary(ctx, user, incident_id, summary.strip())
     except ValidationFailed as exc:
         return await incident_view(request, user, ctx, incident_id,
                                    {"summary": {"typed": {"summary": summary}, "errors": FormErrors(

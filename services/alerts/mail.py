@@ -14,7 +14,6 @@ with the same Message-ID, and a mail client shows the two as one.
 """
 from __future__ import annotations
 
-import html
 import logging
 import smtplib
 import textwrap
@@ -27,7 +26,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from services.common.db import skip_locked
-from services.common.smtp import mail_text
+from services.common.smtp import html_from_text, mail_text
 
 from .models import MAIL_FAILED, MAIL_PENDING, MAIL_SENT, Alert, Mail, StaffMember
 
@@ -63,11 +62,7 @@ def compose(recipient_name: str, lines: list[str], link: str, urgent: bool = Fal
     text = "\n\n".join([greeting, *(textwrap.fill(line, 72) for line in lines),
                         f"Open it in Haven (you will be asked to sign in):\n{link}",
                         textwrap.fill(NOTHING_ABOUT_THE_PUPIL, 72)]) + "\n"
-    paragraphs = "".join(f"<p>{html.escape(line)}</p>" for line in [greeting, *lines])
-    body = (f"<!DOCTYPE html><html lang=\"en\"><body>{paragraphs}"
-            f"<p><a href=\"{html.escape(link, quote=True)}\">Open it in Haven</a> (you will be asked to sign in).</p>"
-            f"<p>{html.escape(NOTHING_ABOUT_THE_PUPIL)}</p></body></html>")
-    return Message(subject, text, body)
+    return Message(subject, text, html_from_text(text))
 
 
 def category_line(category_names: list[str], allowed: bool) -> list[str]:

@@ -70,11 +70,11 @@ def incident_alerts(session: Session, actor: Actor, incident_id: int) -> dict:
 
 def _mail_status(session: Session, alerts: list[Alert]) -> dict[int, str]:
     """Each alert's e-mail as a word: pending, sent, failed, digest (held for one), or none."""
-    ids = [a.id for a in alerts] + [a.digest_mail_id for a in alerts if a.digest_mail_id]
+    digest_ids = {a.digest_mail_id for a in alerts if a.digest_mail_id}
     by_alert, by_id = {}, {}
-    if ids:
+    if alerts:
         for mail in session.scalars(select(Mail).where(Mail.alert_id.in_([a.id for a in alerts])
-                                                       | Mail.id.in_(ids))):
+                                                       | Mail.id.in_(digest_ids))):
             by_id[mail.id] = mail.status
             if mail.alert_id is not None:
                 by_alert[mail.alert_id] = mail.status

@@ -26,10 +26,8 @@ BROKER_DOWN = "The message broker could not be reached, so the dead letters cann
 
 def known_queues() -> dict[str, dict]:
     """Each event handler's queue → which service handles which event there."""
-    handlers = {s.queue: s for s in contracts.subscriptions()}
-    return {name: {"queue": name, "service": handlers[name].service, "handler": handlers[name].handler,
-                   "event": f"{handlers[name].event.service}.{handlers[name].event.name}"}
-            for name in dlq.handler_queues()}
+    return {s.queue: {"queue": s.queue, "service": s.service, "handler": s.handler,
+                      "event": f"{s.event.service}.{s.event.name}"} for s in contracts.subscriptions()}
 
 
 def _on_broker(amqp_uri: str, work):

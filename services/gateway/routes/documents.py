@@ -18,9 +18,9 @@ from ..usecases import documents
 router = api_router("/api/v1", "documents")
 
 # A stored file is whatever someone uploaded. Served from Haven's origin it must never run there: no
-# script, no plugin, no frame (sandbox), no guessing a type from its bytes, and never rendered in the tab.
-DOWNLOAD_HEADERS = {"Content-Security-Policy": "default-src 'none'; sandbox",
-                    "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+# script, no plugin, no frame (sandbox) and never rendered in the tab. (No guessing a type from its bytes,
+# and no keeping it in a cache: the app's header middleware sends nosniff and no-store on every answer.)
+DOWNLOAD_HEADERS = {"Content-Security-Policy": "default-src 'none'; sandbox"}
 _BARE_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
 # Types a browser renders as a page or runs (HTML, SVG, any XML, script, saved web pages) go out opaque.
 _ACTIVE_TYPE = re.compile(r"html|xml|svg|script|^multipart/|^message/")

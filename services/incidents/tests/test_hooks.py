@@ -22,7 +22,9 @@ def test_registering_on_one_factory_leaves_another_alone(engine):
     registered, other = session_factory(engine), session_factory(engine)
     assert hooks.register(registered) is registered
     assert listening(registered)
-    assert not listening(other)
+    # Asked by behaviour, not `event.contains(other, …)`: SQLAlchemy's registry is keyed by id(), and a
+    # new factory can take the address of one collected earlier in the run (a CI failure, once).
+    assert line_written(other) is None
     assert not listening(Session)  # nor every session in the process
 
 

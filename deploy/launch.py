@@ -19,6 +19,9 @@ import urllib.request
 from urllib.parse import urlparse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # run as a script: `python deploy/launch.py`
+from services.common import keys  # noqa: E402
+
 VAR = os.path.join(ROOT, "var")
 SECRETS = os.path.join(VAR, "secrets.env")
 PY = sys.executable
@@ -30,7 +33,6 @@ def log(msg: str) -> None:
 
 
 DEV_SECRETS = {
-    "HAVEN_ACTOR_KEY": lambda: secrets.token_urlsafe(48),
     "HAVEN_MASTER_KEY": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
     # The gateway's own key for second-factor secrets and saved forms at rest (not the vault's key).
     "HAVEN_SECRETS_KEY": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
@@ -52,12 +54,12 @@ def load_or_create_secrets() -> dict:
             for name in missing:
                 f.write(f"{name}={DEV_SECRETS[name]()}\n")
         log(f"generated development secrets in var/secrets.env ({', '.join(missing)})")
-    values = {}
-    with open(SECRETS) as f:
-        for line in f:
-            if "=" in line:
-                k, v = line.strip().split("=", 1)
-                values[k] = v
+    values = keys.read_env(SECRETS)
+    values.pop("HAVEN_ACTOR_KEY", None)  # before per-process Ed25519 keys: no longer read
+    added = keys.ensure(values)  # each process's signing key (services/common/keys.py)
+    if added:
+        keys.write_env(SECRETS, values)
+        log(f"generated signing keys in var/secrets.env ({', '.join(added)})")
     return values
 
 
@@ -100,7 +102,9 @@ class Supervisor:
         self.restarts: dict[str, int] = {}
 
     def start(self, name: str, args: list[str]) -> None:
-        proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
+        # Each process gets its own signing key and no other's.
+        env = keys.for_process(self.env, name if name in keys.OWNERS else None)
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.procs[name] = (proc, args)
         threading.Thread(target=self._pump, args=(name, proc), daemon=True).start()
@@ -155,8 +159,8 @@ def main() -> None:
     os.chdir(ROOT)
     env = environment()
     check_broker(env.get("HAVEN_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/"))
-    for module in ("services.incidents.seed", "services.gateway.seed"):
-        subprocess.run([PY, "-m", module], cwd=ROOT, env=env, check=True)
+    for owner in ("incidents", "gateway"):
+        subprocess.run([PY, "-m", f"services.{owner}.seed"], cwd=ROOT, env=keys.for_process(env, owner), check=True)
     sup = Supervisor(env)
     signal.signal(signal.SIGTERM, lambda *_: (sup.stop(), sys.exit(0)))
     signal.signal(signal.SIGINT, lambda *_: (sup.stop(), sys.exit(0)))

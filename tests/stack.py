@@ -23,6 +23,7 @@ import uuid
 
 from aiosmtpd.controller import Controller
 
+from services.common import keys
 from services.common.testing import PG_HOST, PG_PORT, PG_USER, create_database, drop_database
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -140,12 +141,14 @@ class Stack:
         self.s3.start()
         s3_host, s3_port = self.s3.get_host_and_port()
         self.mail.controller.start()
+        self.keys: dict[str, str] = {}
+        keys.ensure(self.keys)
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("HAVEN_")},
             "HAVEN_ENV": "test",
             "HAVEN_CHECK_RESULTS": "true",  # every RPC answer checked against its contract
             "HAVEN_AMQP_URI": self.amqp_uri,
-            "HAVEN_ACTOR_KEY": secrets.token_urlsafe(48),
+            **self.keys,  # every process's signing key and HAVEN_PUBLIC_KEYS; each process sees only its own
             "HAVEN_MASTER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
             "HAVEN_SECRETS_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
             "HAVEN_PORT": str(self.port),
@@ -164,14 +167,24 @@ class Stack:
             **{f"HAVEN_{name.upper()}_DATABASE_URL": url for name, url in self.databases.items()},
             **self.extra_env,
         }
-        for module in ("services.incidents.seed", "services.gateway.seed"):
-            subprocess.run([sys.executable, "-m", module], cwd=ROOT, env=self.env, check=True,
-                           stdout=subprocess.DEVNULL)
+        for owner in ("incidents", "gateway"):
+            subprocess.run([sys.executable, "-m", f"services.{owner}.seed"], cwd=ROOT,
+                           env=keys.for_process(self.env, owner), check=True, stdout=subprocess.DEVNULL)
         for name in (*SERVICES, "gateway"):
             for instance in self.instance_names(name):
                 self.start_process(instance)
         self.wait_healthy()
         return self
+
+    def signing_key(self, owner: str):
+        """A process's own private key (what the gateway, or a publisher, signs with)."""
+        return keys.SigningKey.parse(self.keys[keys.signing_variable(owner)])
+
+    def actor_context(self, actor, method: str, kwargs: dict, ttl: float = 30, key=None) -> str:
+        """An actor context for one call, as the gateway would sign it (or with `key`, as a process that
+        is not the gateway might try)."""
+        from services.common.actor import sign
+        return sign(actor, key or self.signing_key("gateway"), method, kwargs, ttl)
 
     def instance_names(self, name: str) -> list[str]:
         """"alerts" → ["alerts", "alerts-2", …], one per instance."""
@@ -196,9 +209,9 @@ class Stack:
     def start_process(self, name: str) -> None:
         """`name` is a service ("alerts", "gateway") or one of its instances ("alerts-2")."""
         service, _, number = name.partition("-")
-        env = self.env
+        env = keys.for_process(self.env, service)
         if service == "gateway" and number:
-            env = {**self.env, "HAVEN_PORT": str(self.ports[int(number) - 1])}
+            env["HAVEN_PORT"] = str(self.ports[int(number) - 1])
         log = open(os.path.join(self.tmp, f"{name}.log"), "ab")
         self.procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{service}"], cwd=ROOT, env=env,
                                             stdout=log, stderr=subprocess.STDOUT)

@@ -82,11 +82,11 @@ OTHER_VISITS = [("teacher", "/incidents/999999999", 404), ("teacher", "/tray", 4
 
 def web_pages() -> set[str]:
     """The app's GET routes that answer with a page (not the JSON API, its documents or static files)."""
-    from services.common.testing import TEST_SECRETS_KEY
+    from services.common.testing import TEST_SECRETS_KEY, key_settings
     from services.gateway.app import create_app
     from services.gateway.settings import GatewaySettings
 
-    app = create_app(GatewaySettings(env="test", cookie_secure=False, actor_key="k" * 40,
+    app = create_app(GatewaySettings(env="test", cookie_secure=False, **key_settings("gateway"),
                                      secrets_key=TEST_SECRETS_KEY,
                                      gateway_database_url="postgresql://postgres@127.0.0.1:5432/postgres"))
     app.state.db.engine.dispose()  # made, never connected

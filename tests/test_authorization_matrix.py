@@ -385,11 +385,11 @@ expect("POST", "/tray/{item_id}/dismiss",                            "U U F F F 
 
 def app_routes() -> set[tuple[str, str]]:
     """Every (method, path) the gateway answers, from the app itself (not a hand list)."""
-    from services.common.testing import TEST_SECRETS_KEY
+    from services.common.testing import TEST_SECRETS_KEY, key_settings
     from services.gateway.app import create_app
     from services.gateway.settings import GatewaySettings
 
-    app = create_app(GatewaySettings(env="test", cookie_secure=False, actor_key="k" * 40,
+    app = create_app(GatewaySettings(env="test", cookie_secure=False, **key_settings("gateway"),
                                      secrets_key=TEST_SECRETS_KEY,
                                      gateway_database_url="postgresql://postgres@127.0.0.1:5432/postgres"))
     app.state.db.engine.dispose()  # made, never connected

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from services.common import keys
 from services.alerts.settings import AlertsSettings
 from services.documents.settings import DocumentsSettings
 from services.gateway.settings import GatewaySettings
@@ -54,9 +55,16 @@ def environment(service: str) -> dict[str, str]:
     return {key: str(value) for key, value in env.items()}
 
 
+# Keys must parse: stand-ins made as `python -m services.common.keys ensure` would make them.
+KEY_STAND_INS: dict[str, str] = {}
+keys.ensure(KEY_STAND_INS)
+
+
 def resolve(value: str) -> str:
     """The value as compose would pass it, with STAND_IN for whatever comes from .env."""
     def one(m: re.Match) -> str:
+        if m["name"] in KEY_STAND_INS:
+            return KEY_STAND_INS[m["name"]]
         return m["arg"] if m["op"] in ("-", ":-") else STAND_IN
     return INTERPOLATION.sub(one, value).replace("$$", "$")
 
@@ -171,11 +179,18 @@ def test_the_broker_is_the_rabbitmq_service_with_its_user(service):
     assert INTERPOLATION.search(raw)["name"] == INTERPOLATION.search(rabbit["RABBITMQ_DEFAULT_PASS"])["name"]
 
 
-def test_every_process_shares_one_broker_and_one_actor_key():
-    for key in ("HAVEN_AMQP_URI", "HAVEN_ACTOR_KEY"):
-        values = {environment(s)[key] for s in PROCESSES}
-        assert len(values) == 1, f"{key} differs between processes: {values}"
-    assert environment("gateway")["HAVEN_ACTOR_KEY"].startswith("${HAVEN_ACTOR_KEY:?")
+def test_every_process_shares_one_broker():
+    values = {environment(s)["HAVEN_AMQP_URI"] for s in PROCESSES}
+    assert len(values) == 1, f"HAVEN_AMQP_URI differs between processes: {values}"
+
+
+def test_every_process_trusts_the_public_keys_and_holds_its_own_signing_key_alone():
+    assert len({environment(s)["HAVEN_PUBLIC_KEYS"] for s in PROCESSES}) == 1
+    for process in PROCESSES:
+        held = {name for name in environment(process) if name.endswith("_SIGNING_KEY")}
+        assert held == {f"HAVEN_{process.upper()}_SIGNING_KEY"}, process
+        assert environment(process)[f"HAVEN_{process.upper()}_SIGNING_KEY"].startswith(
+            f"${{HAVEN_{process.upper()}_SIGNING_KEY:?")
 
 
 # (e) ------------------------------------------------------------------------------------------

@@ -9,11 +9,16 @@ from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.common.db import utcnow
+from services.common.spent import SpentTokenMixin
 from services.common.events import ProcessedEventMixin
 
 
 class Base(DeclarativeBase):
     pass
+
+
+class SpentToken(SpentTokenMixin, Base):
+    """Actor contexts already accepted (services/common/spent.py): each is good for one call."""
 
 
 class ProcessedEvent(ProcessedEventMixin, Base):

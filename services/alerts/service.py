@@ -14,6 +14,7 @@ from services.common.db import make_engine, session_factory, transaction, utcnow
 from services.common.smtp import SmtpMailer
 
 from . import domain, mail, queries, schedule
+from .models import SpentToken
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class MailSender(DependencyProvider):
 class AlertsService(Service):
     name = "alerts"
 
-    unit_of_work = UnitOfWork()
+    unit_of_work = UnitOfWork(spent_model=SpentToken)
     mail_sender = MailSender()
     public_url = Setting("public_url")
 

@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from services.common.settings import MailSettings
 
@@ -6,6 +6,8 @@ from .mail import DEFAULT_GIVE_UP, DEFAULT_LEASE
 
 
 class AlertsSettings(MailSettings):
+    OWNER = "alerts"
+    alerts_signing_key: SecretStr = SecretStr("")  # HAVEN_ALERTS_SIGNING_KEY, this process only
     alerts_database_url: str = "sqlite:///var/alerts.sqlite3"
     # Where staff open Haven; alert e-mails link to `{public_url}/incidents/{id}`.
     public_url: str = "http://localhost:8000"

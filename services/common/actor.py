@@ -1,18 +1,21 @@
 """The actor context: who is asking, signed by the gateway, checked by every service (DESIGN rule 3).
 
-A token is `base64url(json).base64url(hmac-sha256)`; it expires after a short time so a captured
-token is of little use, and a service refuses one that is unsigned, tampered with or stale.
+A context is `base64url(json claims).base64url(Ed25519 signature)`, signed with the gateway's key
+alone (services hold only its public key, services/common/keys.py), for one call: the method it is
+sent to, a hash of that call's arguments, a single-use id and a lifetime of the method's timeout and
+a little more. A copy taken off the bus is useless: replayed, it is spent; sent to another method or
+with other arguments, it does not match; later, it has expired.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 
 from .errors import Unauthenticated
+from .keys import KeyRing, SigningKey, b64url, unb64url
 
 DSL, SLT, STAFF = "dsl", "slt", "staff"
 ADMIN, GOVERNOR, TRUST_ADMIN = "admin", "governor", "trust_admin"
@@ -99,37 +102,92 @@ class Actor:
         return self.second_factor_verified and any(g.covers(category_id, year_group) for g in self.grants)
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+# Signed bytes start with this, so an actor context can never pass for any other thing a key signs (an event).
+PURPOSE = b"haven-actor-v2\n"
+ISSUER = "gateway"  # the only process whose key may sign an actor context
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def args_hash(kwargs: dict) -> str:
+    """The call's keyword arguments, as the gateway sent them and as the service received them."""
+    canonical = json.dumps(kwargs, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def sign(actor: Actor, key: str) -> str:
-    body = _b64(json.dumps(asdict(actor), separators=(",", ":")).encode())
-    mac = hmac.new(key.encode(), body.encode(), hashlib.sha256).digest()
-    return f"{body}.{_b64(mac)}"
-
-
-def verify(token: object, key: str, max_age: float, now: float | None = None) -> Actor:
-    if not isinstance(token, str) or token.count(".") != 1:
-        raise Unauthenticated()
-    body, mac = token.split(".")
-    expected = hmac.new(key.encode(), body.encode(), hashlib.sha256).digest()
-    try:
-        given = _unb64(mac)
-    except ValueError:
-        raise Unauthenticated() from None
-    if not hmac.compare_digest(expected, given):
-        raise Unauthenticated()
-    data = json.loads(_unb64(body))
+def sign(actor: Actor, key: SigningKey, method: str, kwargs: dict, ttl: float,
+         delegates: tuple[str, ...] = (), now: float | None = None) -> str:
+    """A context for one call: `method` (a routing key such as "incidents.get_incident") with exactly
+    these arguments, once, within `ttl` seconds. `delegates`: methods the receiving service may call
+    on this actor's behalf while it serves the call (each once; their arguments are its own)."""
     now = time.time() if now is None else now
-    if not (now - max_age <= data["issued_at"] <= now + 5):
-        raise Unauthenticated("The actor context has expired.")
+    claims = {"kid": key.kid, "aud": method, "args": args_hash(kwargs), "jti": uuid.uuid4().hex,
+              "iat": now, "exp": now + ttl, "delegates": list(delegates), "actor": asdict(actor)}
+    body = b64url(json.dumps(claims, separators=(",", ":")).encode())
+    return f"{body}.{b64url(key.sign(PURPOSE + body.encode()))}"
+
+
+@dataclass(frozen=True)
+class ActorPass:
+    """The gateway's hold on a caller: the actor, and the key to sign a context for each call it makes
+    (services/gateway/clients binds it to the method and the arguments as it sends them)."""
+
+    actor: Actor
+    key: SigningKey = field(repr=False)
+    default_timeout: float = 10.0
+    slack: float = 15.0  # beyond the call's own timeout: clock drift between hosts
+
+    def for_call(self, method: str, kwargs: dict, timeout: float | None,
+                 delegates: tuple[str, ...] = ()) -> str:
+        return sign(self.actor, self.key, method, kwargs, (timeout or self.default_timeout) + self.slack, delegates)
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A context that passed: who, and the single-use id to spend (`spend` in services/common/spent.py)."""
+
+    actor: Actor
+    token_id: str  # the jti, or "<jti>><method>" for a delegated call: each may be used once
+    expires_at: float
+
+
+class Refused(Unauthenticated):
+    """A context that is not good for this call; `reason` is for the log (the caller learns only 401)."""
+
+    def __init__(self, reason: str):
+        super().__init__()
+        self.reason = reason
+
+
+def verify(token: object, ring: KeyRing, method: str, kwargs: dict, now: float | None = None) -> Verified:
+    """The actor of a call to `method` with `kwargs`, if the gateway signed this context for it.
+
+    Refused: a context that is not the gateway's (another process's key, or none we trust), tampered
+    with, outside its lifetime, or made for another method or other arguments (re-targeted). Whether it
+    was used before is for the service's database to tell (services/common/spent.py)."""
+    if not isinstance(token, str) or token.count(".") != 1 or len(token) > 16_384:
+        raise Refused("not an actor context")
+    body, mac = token.split(".")
+    try:
+        signature = unb64url(mac)
+        claims = json.loads(unb64url(body))
+        kid = claims["kid"]
+    except (ValueError, KeyError, TypeError):
+        raise Refused("not an actor context") from None
+    if not ring.verify(ISSUER, kid, signature, PURPOSE + body.encode()):
+        raise Refused(f"not signed by a gateway key we trust (key {str(kid)[:40]!r})")
+    now = time.time() if now is None else now
+    if not (claims["iat"] - 5 <= now <= claims["exp"]):
+        raise Refused("expired")
+    if claims["aud"] == method:
+        if claims["args"] != args_hash(kwargs):
+            raise Refused(f"made for {method} with other arguments")
+        token_id = claims["jti"]
+    elif method in claims.get("delegates", ()):
+        token_id = f"{claims['jti']}>{method}"
+    else:
+        raise Refused(f"made for {claims['aud']}, not {method}")
+    data = dict(claims["actor"])
     data["roles"] = tuple(data["roles"])
     data["grants"] = tuple(Grant(categories=tuple(g["categories"]),
                                  year_groups=None if g["year_groups"] is None else tuple(g["year_groups"]))
                            for g in data.get("grants") or ())
-    return Actor(**data)
+    return Verified(Actor(**data), token_id, float(claims["exp"]))

@@ -31,10 +31,12 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from . import spent
+from .actor import Refused
 from .actor import verify as verify_actor
 from .contracts.base import Method, Subscription, where_invalid
 from .db import make_engine, session_factory, transaction
-from .errors import Conflict, ValidationFailed
+from .errors import Conflict, Unauthenticated, ValidationFailed
 from .events import EventPublisher, relay_outbox
 from .nameko_ext import event_handler, park, rpc
 
@@ -47,30 +49,43 @@ DEFAULT_CONFLICT = "Someone changed this at the same moment. Reload the page and
 class Work:
     """What a worker gets from `UnitOfWork`: plain Python, so tests can build one over a database."""
 
-    def __init__(self, settings, sessions, wake_relay: Callable[[], None] = lambda: None):
+    def __init__(self, settings, sessions, wake_relay: Callable[[], None] = lambda: None, spent_model=None):
         self.settings, self.sessions, self.wake_relay = settings, sessions, wake_relay
+        self.spent_model = spent_model  # where this service remembers the actor contexts it accepted
         self.check_results = bool(getattr(settings, "check_results", False))
 
     def transaction(self):
         return transaction(self.sessions)
 
-    def verify(self, token):
-        return verify_actor(token, self.settings.actor_key, float(self.settings.actor_ttl_seconds))
+    def admit(self, session, spec: Method, token, kwargs: dict):
+        """The actor of this call, if the gateway signed the context for it and it was not used before.
+        A refusal is logged with its reason (never the context itself); the caller learns only 401."""
+        try:
+            verified = verify_actor(token, self.settings.key_ring, spec.routing_key, kwargs)
+            if self.spent_model is None:
+                raise Refused("this service keeps no record of spent contexts")
+            if not spent.spend(session, verified.token_id, verified.expires_at):
+                raise Refused(f"replayed (user {verified.actor.user_id})")
+        except Refused as refused:
+            log.warning("refused an actor context for %s: %s", spec.routing_key, refused.reason)
+            raise Unauthenticated() from None
+        spent.prune(session, self.spent_model)
+        return verified.actor
 
     def run(self, spec: Method, use_case: "UseCase", args: tuple, kwargs: dict, deps: dict) -> Any:
         """One RPC: actor, arguments, transaction, commit, relay; the answer as JSON-ready data."""
-        actor = None
-        if spec.actor:
-            if len(args) != 1:
-                raise ValidationFailed.one("actor", "The call must carry exactly one signed actor context.")
-            actor = self.verify(args[0])
-        elif args:
+        if spec.actor and len(args) != 1:
+            raise ValidationFailed.one("actor", "The call must carry exactly one signed actor context.")
+        if not spec.actor and args:
             raise ValidationFailed.one("args", "This method takes no positional arguments.")
-        command = spec.parse(kwargs)
-        available = {"actor": actor, "actor_token": args[0] if args else None, "command": command,
-                     "settings": self.settings, **deps}
         try:
             with self.transaction() as session:
+                # The context is checked against the arguments as they came, before the contract
+                # reads them; it is spent in the transaction that does the work.
+                actor = self.admit(session, spec, args[0], kwargs) if spec.actor else None
+                command = spec.parse(kwargs)
+                available = {"actor": actor, "actor_token": args[0] if args else None, "command": command,
+                             "settings": self.settings, **deps}
                 result = use_case.call(session, available, command)
         except IntegrityError:
             # Two writes at the same instant (e.g. one submission from two tabs): the other won.
@@ -97,23 +112,26 @@ class UnitOfWork(DependencyProvider):
     locked while published, so several processes can relay one outbox.
     """
 
-    def __init__(self, outbox_model=None, session_hooks: tuple[Callable, ...] = ()):
+    def __init__(self, outbox_model=None, session_hooks: tuple[Callable, ...] = (), spent_model=None):
         # `session_hooks`: called once with the process's session factory at start-up, to register
         # listeners visibly (e.g. the incidents service's search index and chronology hooks).
+        # `spent_model`: the service's SpentToken table (services/common/spent.py); a service whose
+        # methods take an actor cannot serve them without it.
         self.outbox_model = outbox_model
         self.session_hooks = session_hooks
+        self.spent_model = spent_model
 
     def setup(self):
         settings = self.container.config["SETTINGS"]
         self.engine = make_engine(settings.database_url)
         self.publisher = None
         if self.outbox_model is not None:
-            self.publisher = EventPublisher(settings.amqp_uri, self.container.service_name)
+            self.publisher = EventPublisher(settings.amqp_uri, self.container.service_name, settings.signing_key)
         self._relay = Sweeper(self.relay_once, RELAY_INTERVAL, "outbox relay")
         sessions = session_factory(self.engine)
         for hook in self.session_hooks:
             hook(sessions)
-        self.work = Work(settings, sessions, self.wake_relay)
+        self.work = Work(settings, sessions, self.wake_relay, self.spent_model)
 
     def start(self):
         if self.publisher is not None:
@@ -271,9 +289,13 @@ class Service:
         super().__init_subclass__(**kwargs)
         deps = tuple(n for n, v in vars(cls).items()
                      if isinstance(v, DependencyProvider) and n != "unit_of_work")
+        uow = vars(cls).get("unit_of_work")
         for spec, fn in cls.methods.items():
             if spec.service != cls.name:
                 raise TypeError(f"{cls.__name__} cannot serve {spec.routing_key}")
+            if spec.actor and uow is not None and uow.spent_model is None:
+                raise TypeError(f"{cls.__name__} serves {spec.routing_key}, which takes an actor: give its "
+                                "UnitOfWork a spent_model (services/common/spent.py)")
             use_case = UseCase(fn, tuple(spec.command.model_fields), spec.routing_key)
             setattr(cls, spec.name, _rpc_entrypoint(spec, use_case, deps))
         for spec, fn in cls.handlers.items():

@@ -1,9 +1,12 @@
 """Settings shared by every Haven process, read once from the environment (and `.env`)."""
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from typing import ClassVar
+
+from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .keys import BadKey, KeyRing, SigningKey, signing_variable
 from .smtp import PLAIN_TEXT_LOGIN_REFUSED, Security
 
 DEVELOPMENT = "development"
@@ -18,19 +21,47 @@ class CommonSettings(BaseSettings):
     # data and HSTS. Only `make run` (development) and the tests (test) say otherwise.
     env: str = Field(PRODUCTION, description="development, test or production")
     amqp_uri: str = "amqp://guest:guest@127.0.0.1:5672/"
-    # Signs the actor context the gateway hands to services (DESIGN rule 3). No default: the
-    # development launcher generates one into var/ and exports it.
-    actor_key: str = ""
-    actor_ttl_seconds: int = 120
+    # The process this is ("gateway", "incidents"…): it signs with HAVEN_<OWNER>_SIGNING_KEY (services/common/
+    # keys.py), which each process's settings class declares. No default: the development launcher
+    # generates the keys into var/ and gives each process its own.
+    OWNER: ClassVar[str | None] = None
+    public_keys: str = Field("", description="the public keys this process trusts: <key id>:<base64>,… "
+                             "(python -m services.common.keys)")
+    # How long an actor context is good for beyond its method's own timeout (clock drift between hosts).
+    actor_ttl_seconds: int = Field(15, ge=1, le=300)
     rpc_timeout_seconds: float = 10.0
     # The test suite sets this: every RPC answer is checked against its contract's result model.
     check_results: bool = False
 
+    _key_ring: KeyRing = PrivateAttr()
+    _signing_key: SigningKey | None = PrivateAttr(None)
+
     @model_validator(mode="after")
-    def _secrets_present(self):
-        if len(self.actor_key) < 32:
-            raise ValueError("HAVEN_ACTOR_KEY must be set to a random string of at least 32 characters")
+    def _keys_present(self):
+        try:
+            self._key_ring = KeyRing.parse(self.public_keys)
+            if self.OWNER is not None:
+                own = getattr(self, f"{self.OWNER}_signing_key").get_secret_value()
+                if not own:
+                    raise BadKey(f"{signing_variable(self.OWNER)} must be set (python -m services.common.keys)")
+                self._signing_key = SigningKey.parse(own, signing_variable(self.OWNER), self.OWNER)
+        except BadKey as exc:
+            raise ValueError(str(exc)) from None
+        if "gateway" not in self._key_ring.owners():
+            raise ValueError("HAVEN_PUBLIC_KEYS must hold the gateway's public key (python -m services.common.keys)")
         return self
+
+    @property
+    def key_ring(self) -> KeyRing:
+        """The public keys this process trusts (actor contexts from the gateway, events from each publisher)."""
+        return self._key_ring
+
+    @property
+    def signing_key(self) -> SigningKey:
+        """This process's own private key."""
+        if self._signing_key is None:
+            raise BadKey(f"{type(self).__name__} names no process to sign for")
+        return self._signing_key
 
     @property
     def is_development(self) -> bool:

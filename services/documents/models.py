@@ -7,11 +7,16 @@ from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common.db import utcnow
+from services.common.spent import SpentTokenMixin
 from services.common.events import OutboxMixin
 
 
 class Base(DeclarativeBase):
     pass
+
+
+class SpentToken(SpentTokenMixin, Base):
+    """Actor contexts already accepted (services/common/spent.py): each is good for one call."""
 
 
 class OutboxEvent(OutboxMixin, Base):

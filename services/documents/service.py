@@ -6,14 +6,14 @@ from services.common.contracts import documents
 
 from . import domain
 from .dependencies import DocumentVault, IncidentAccess
-from .models import OutboxEvent
+from .models import OutboxEvent, SpentToken
 
 
 
 class DocumentsService(Service):
     name = "documents"
 
-    unit_of_work = UnitOfWork(OutboxEvent)
+    unit_of_work = UnitOfWork(OutboxEvent, spent_model=SpentToken)
     vault = DocumentVault()
     check_access = IncidentAccess()
     max_bytes = Setting("max_document_bytes")

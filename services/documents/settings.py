@@ -12,6 +12,8 @@ MIB = 1024 * 1024
 
 
 class DocumentsSettings(CommonSettings):
+    OWNER = "documents"
+    documents_signing_key: SecretStr = SecretStr("")  # HAVEN_DOCUMENTS_SIGNING_KEY, this process only
     documents_database_url: str = "sqlite:///var/documents.sqlite3"
     vault_backend: Literal["local", "s3"] = "local"
     vault_dir: str = "var/vault"

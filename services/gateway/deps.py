@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.common.actor import DSL, Actor, sign
+from services.common.actor import DSL, Actor, ActorPass
 
 from . import accounts, integrations, throttle
 from .clients import Clients
@@ -48,7 +48,7 @@ class SignedInUser:
     csrf_token: str
     second_factor_required: bool
     actor: Actor
-    actor_token: str
+    actor_token: ActorPass  # signed afresh for each call, by the clients (services/gateway/clients)
     enrolment_required: bool = False  # must hold a second factor and has none yet
     school_count: int = 1  # schools the account holds roles at (more than one: it may switch)
 
@@ -72,7 +72,7 @@ class SignedInUser:
 class IntegrationCaller:
     id: int
     school_id: int
-    actor_token: str
+    actor_token: ActorPass
 
 
 def settings(request: Request) -> GatewaySettings:
@@ -145,7 +145,7 @@ async def _signed_in(request: Request, cfg: Settings, db: Database) -> SignedInU
         owing = not accounts.fully_signed_in(login, user, grants, here.roles)
         return SignedInUser(id=user.id, school_id=here.school_id, name=user.name, email=user.email,
                             roles=here.roles, csrf_token=login.csrf_token,
-                            second_factor_required=owing, actor=actor, actor_token=sign(actor, cfg.actor_key),
+                            second_factor_required=owing, actor=actor, actor_token=cfg.actor_pass(actor),
                             enrolment_required=owing and accounts.needs_enrolment(session, user, grants, here.roles),
                             # Only the pages' navigation shows it ("Your schools"): not counted for the API.
                             school_count=1 if for_api else accounts.school_count(session, user))
@@ -259,7 +259,7 @@ async def _integration(request: Request, db: Database, cfg: Settings,
             accounts.audit(session, action="integration_key", outcome="refused:401", ip=client_ip(request))
             return str(refused)
         return IntegrationCaller(id=integration.id, school_id=integration.school_id,
-                                 actor_token=sign(integrations.actor_for(integration), cfg.actor_key))
+                                 actor_token=cfg.actor_pass(integrations.actor_for(integration)))
 
     caller = await db.run(check)
     if isinstance(caller, str):

@@ -1,14 +1,17 @@
 import base64
 import ipaddress
 
-from pydantic import Field, model_validator
+from pydantic import Field, model_validator, SecretStr
 
+from services.common.actor import Actor, ActorPass
 from services.common.settings import MailSettings
 
 
 class GatewaySettings(MailSettings):
     """The gateway (its mail: set-password links, through the same relay as the alerts service)."""
 
+    OWNER = "gateway"
+    gateway_signing_key: SecretStr = SecretStr("")  # HAVEN_GATEWAY_SIGNING_KEY, this process only
     gateway_database_url: str = "sqlite:///var/gateway.sqlite3"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -53,6 +56,10 @@ class GatewaySettings(MailSettings):
             except ValueError:
                 raise ValueError(f"HAVEN_TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
         return networks
+
+    def actor_pass(self, actor: Actor) -> ActorPass:
+        """What the clients sign each call's actor context with (the gateway's key alone)."""
+        return ActorPass(actor, self.signing_key, self.rpc_timeout_seconds, self.actor_ttl_seconds)
 
     @property
     def secrets_key_bytes(self) -> bytes:

@@ -11,6 +11,7 @@ from services.common.contracts.incidents import (  # noqa: F401  (the word lists
     CASE_STATUSES, DECISION_TYPES, ENTRY_TYPES, FLAGS, LINK_ROLES, MARK_TYPES, OUTCOME_TYPES, RECORD_TYPES,
     SEN_STATUSES, SENSITIVITIES, SEVERITIES, TRAY_STATUSES)
 from services.common.db import utcnow
+from services.common.spent import SpentTokenMixin
 from services.common.events import OutboxMixin, ProcessedEventMixin
 
 
@@ -19,6 +20,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention={
         "ix": "ix_%(column_0_label)s", "uq": "uq_%(table_name)s_%(column_0_name)s",
         "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s", "pk": "pk_%(table_name)s"})
+
+
+class SpentToken(SpentTokenMixin, Base):
+    """Actor contexts already accepted (services/common/spent.py): each is good for one call."""
 
 
 class OutboxEvent(OutboxMixin, Base):

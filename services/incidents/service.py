@@ -8,7 +8,7 @@ from . import consumers, hooks
 from .chronology import entries as chronology, front_sheet
 from .dashboard import day as dashboard
 from .follow_up import actions, cases, decisions, summaries
-from .models import OutboxEvent
+from .models import OutboxEvent, SpentToken
 from .record import access, amendments, categories, incidents as record
 from .roll import importer, pupils, search
 from .tray import items as tray
@@ -19,7 +19,7 @@ class IncidentsService(Service):
     name = "incidents"
 
     # The search index and the chronology listen to this process's sessions, registered here.
-    unit_of_work = UnitOfWork(OutboxEvent, session_hooks=(hooks.register,))
+    unit_of_work = UnitOfWork(OutboxEvent, session_hooks=(hooks.register,), spent_model=SpentToken)
 
     methods = {
         incidents.health: health,

@@ -9,6 +9,7 @@ document and its typed client from the same ones, so a name or a rule exists onc
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
@@ -70,6 +71,41 @@ def RequiredText(max_length: int, message: str, **field_kwargs) -> Any:  # noqa:
     # minLength is stated for the document; the check is `present`, which says what to write.
     return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_no_surrogates),
                      AfterValidator(present), Field(json_schema_extra={"minLength": 1}, **field_kwargs)]
+
+
+# A name Haven may later put in an e-mail (a category's, a member of staff's, a school's) must not carry a
+# link, an address or a second line (issue 9: a category named "Re-verify your login at https://…").
+# E-mail shows names through smtp.mail_text's allow-list as well; this refuses them at the door, with a
+# message, while apostrophes, hyphens, accents and full stops ("St. Mary's C.E.") stay welcome.
+# A domain is letters, a full stop, then a lower-case ending: "evil.example", not "St.Mary's" nor "C.E."
+# (whatever its case, e-mail shows a domain split: mail_text).
+_ADDRESS = re.compile(r"://|@|\b[Ww][Ww][Ww]\.|\b[\w-]{2,}\.[a-z]{2,24}\b")
+_JOINERS = "\u200c\u200d"  # format characters that Persian and Indic names need
+NAME_LINK_MESSAGE = ("A name cannot hold a web or e-mail address (://, www., @, or a domain such as "
+                     "example.com): Haven may show it in e-mails.")
+NAME_CONTROL_MESSAGE = "A name must be one line of text, without control characters."
+
+
+def name_problem(value: str) -> str | None:
+    """What is wrong with `value` as a name that may reach an e-mail, or None."""
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c not in _JOINERS for c in value):
+        return NAME_CONTROL_MESSAGE
+    if _ADDRESS.search(value):
+        return NAME_LINK_MESSAGE
+    return None
+
+
+def _a_name(value: str) -> str:
+    problem = name_problem(value)
+    if problem:
+        raise PydanticCustomError("name_text", problem)
+    return value
+
+
+def Name(max_length: int, min_length: int = 0, **field_kwargs) -> Any:  # noqa: N802 (a type factory)
+    """Text that names something (a category, a person, a school) and may reach an e-mail."""
+    return Annotated[str, StringConstraints(max_length=max_length, min_length=min_length),
+                     AfterValidator(_no_surrogates), AfterValidator(_a_name), Field(**field_kwargs)]
 
 
 EARLIEST = datetime(1990, 1, 1)
@@ -224,6 +260,9 @@ class Method:
     actor: bool = True
     timeout: float | None = None
     conflict: str | None = None  # the message when two writes collide at the database
+    # Methods (routing keys) the service may call with the caller's own actor context while it serves this
+    # one: the gateway names them in the context it signs (services/common/actor.py).
+    delegates: tuple[str, ...] = ()
 
     @property
     def routing_key(self) -> str:

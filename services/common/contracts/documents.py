@@ -55,8 +55,10 @@ class DocumentStored(Event):
 
 
 health = contract.method("health", NoArguments, str, actor=False)
-store_document = contract.method("store_document", StoreDocument, DocumentView, timeout=60)
-get_document = contract.method("get_document", DocumentRef, DocumentContent, timeout=60)
-list_documents = contract.method("list_documents", IncidentDocuments, list[DocumentView])
+# Each asks the incidents service, with the caller's own context, whether the caller may see the incident.
+ASKS_INCIDENTS = ("incidents.check_incident_access",)
+store_document = contract.method("store_document", StoreDocument, DocumentView, timeout=60, delegates=ASKS_INCIDENTS)
+get_document = contract.method("get_document", DocumentRef, DocumentContent, timeout=60, delegates=ASKS_INCIDENTS)
+list_documents = contract.method("list_documents", IncidentDocuments, list[DocumentView], delegates=ASKS_INCIDENTS)
 
 document_stored = contract.event("document_stored", DocumentStored)

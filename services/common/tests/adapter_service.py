@@ -19,7 +19,9 @@ from services.common import events as events_module  # noqa: E402
 from services.common.adapter import Service, UnitOfWork  # noqa: E402
 from services.common.contracts.base import Contract, Event, Id, ServiceContract, Text, View  # noqa: E402
 from services.common.events import OutboxMixin, add_to_outbox, make_event  # noqa: E402
-from services.common.testing import TEST_ACTOR_KEY  # noqa: E402
+from services.common.keys import KeyRing  # noqa: E402
+from services.common.spent import SpentTokenMixin  # noqa: E402
+from services.common.testing import TEST_KEYS, TEST_PUBLIC_KEYS  # noqa: E402
 
 contract = ServiceContract("adaptertest")
 
@@ -59,6 +61,10 @@ class OutboxEvent(OutboxMixin, Base):
     pass
 
 
+class SpentToken(SpentTokenMixin, Base):
+    pass
+
+
 def record_note(session, actor, pupil_id, text):
     note = Note(pupil_id=pupil_id, text=text)
     session.add(note)
@@ -69,7 +75,7 @@ def record_note(session, actor, pupil_id, text):
 
 class AdapterTestService(Service):
     name = "adaptertest"
-    unit_of_work = UnitOfWork(OutboxEvent)
+    unit_of_work = UnitOfWork(OutboxEvent, spent_model=SpentToken)
     methods = {save_note: record_note}
 
 
@@ -91,8 +97,8 @@ def fail_first_publishes(count: int) -> None:
 if __name__ == "__main__":
     amqp_uri, database_url, failures = sys.argv[1], sys.argv[2], int(sys.argv[3])
     fail_first_publishes(failures)
-    settings = SimpleNamespace(amqp_uri=amqp_uri, database_url=database_url, actor_key=TEST_ACTOR_KEY,
-                               actor_ttl_seconds=120, check_results=True)
+    settings = SimpleNamespace(amqp_uri=amqp_uri, database_url=database_url, key_ring=KeyRing.parse(TEST_PUBLIC_KEYS),
+                               signing_key=TEST_KEYS["incidents"], actor_ttl_seconds=15, check_results=True)
     runner = ServiceRunner({"AMQP_URI": amqp_uri, "SETTINGS": settings, "serializer": "json"})
     runner.add_service(AdapterTestService)
     runner.start()

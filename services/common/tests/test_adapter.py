@@ -12,15 +12,15 @@ import uuid
 
 import pika
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from services.common.actor import Actor, sign
 from services.common.adapter import Service, UnitOfWork
 from services.common.db import make_engine, session_factory
 from services.common.errors import Unauthenticated, ValidationFailed, error_from_remote
-from services.common.testing import TEST_ACTOR_KEY, fresh_database
+from services.common.testing import TEST_KEYS, fresh_database
 
-from .adapter_service import Base, Note, OutboxEvent, note_saved, save_note
+from .adapter_service import Base, Note, OutboxEvent, SpentToken, note_saved, save_note
 
 
 @pytest.fixture
@@ -105,14 +105,22 @@ def service(vhost, database):
         proc.wait(timeout=20)
 
 
-def actor_token():
-    return sign(Actor(user_id=3, school_id=1, name="Ms Teacher", roles=("staff",)), TEST_ACTOR_KEY)
+TEACHER = Actor(user_id=3, school_id=1, name="Ms Teacher", roles=("staff",))
+
+
+def signed(**kwargs) -> str:
+    """A context the gateway would sign for exactly this call of save_note."""
+    return sign(TEACHER, TEST_KEYS["gateway"], "adaptertest.save_note", kwargs, 30)
+
+
+def save(bus, **kwargs):
+    return bus.call("save_note", signed(**kwargs), **kwargs)
 
 
 def test_a_relay_failure_after_the_commit_never_fails_the_command(service, database):
     sessions = database[1]
     bus = service(failed_publishes=3)
-    saved = bus.call("save_note", actor_token(), pupil_id=7, text="seen at the gate")
+    saved = save(bus, pupil_id=7, text="seen at the gate")
     assert saved["pupil_id"] == 7  # the client has the saved record, though its event could not go yet
     with sessions() as session:
         assert session.get(Note, saved["id"]) is not None
@@ -126,11 +134,11 @@ def test_a_relay_failure_after_the_commit_never_fails_the_command(service, datab
 def test_arguments_outside_the_contract_are_field_errors_and_nothing_is_saved(service, database):
     bus = service()
     with pytest.raises(ValidationFailed) as refused:
-        bus.call("save_note", actor_token(), pupil_id=2**70, text="\ud800", colour="red")
+        save(bus, pupil_id=2**70, text="\ud800", colour="red")
     assert {e["field"] for e in refused.value.errors} == {"pupil_id", "text", "colour"}
     with pytest.raises(Unauthenticated):
         bus.call("save_note", "not a token", pupil_id=1, text="x")
-    assert bus.call("save_note", actor_token(), pupil_id=1, text="x")["pupil_id"] == 1  # still serving
+    assert save(bus, pupil_id=1, text="x")["pupil_id"] == 1  # still serving
     with database[1]() as session:
         assert [n.pupil_id for n in session.scalars(select(Note))] == [1]
 
@@ -140,5 +148,24 @@ def test_a_use_case_that_does_not_take_the_contracts_fields_is_refused_at_import
         return {}
 
     with pytest.raises(TypeError, match="does not take"):
-        type("Broken", (Service,), {"name": "adaptertest", "unit_of_work": UnitOfWork(),
+        type("Broken", (Service,), {"name": "adaptertest", "unit_of_work": UnitOfWork(spent_model=SpentToken),
                                     "methods": {save_note: wrong}})
+
+
+def test_a_service_that_cannot_remember_spent_contexts_is_refused_at_import():
+    with pytest.raises(TypeError, match="spent_model"):
+        type("Forgetful", (Service,), {"name": "adaptertest", "unit_of_work": UnitOfWork(OutboxEvent),
+                                       "methods": {save_note: lambda session, actor, pupil_id, text: {}}})
+
+
+def test_a_context_copied_off_the_bus_is_good_once_and_for_its_own_call_only(service, database):
+    bus = service()
+    token = signed(pupil_id=5, text="first")
+    assert bus.call("save_note", token, pupil_id=5, text="first")["pupil_id"] == 5
+    with pytest.raises(Unauthenticated):  # replayed as it was
+        bus.call("save_note", token, pupil_id=5, text="first")
+    with pytest.raises(Unauthenticated):  # re-used with other arguments
+        bus.call("save_note", signed(pupil_id=5, text="first"), pupil_id=6, text="changed")
+    with database[1]() as session:
+        assert [(n.pupil_id, n.text) for n in session.scalars(select(Note))] == [(5, "first")]
+        assert session.scalar(select(func.count()).select_from(SpentToken)) == 1

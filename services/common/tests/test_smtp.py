@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import re
 import smtplib
 import socket
 import ssl
@@ -20,10 +21,10 @@ from pydantic import ValidationError
 
 from services.common.settings import MailSettings
 from services.common.smtp import SmtpMailer, SmtpSecurityError, html_from_text, mail_text
+from services.common.testing import key_settings
 
 FROM = "Haven <haven@school.test>"
 USER, PASSWORD = "haven-relay", "correct horse battery staple"
-ACTOR_KEY = "k" * 40
 
 
 def free_port() -> int:
@@ -172,9 +173,19 @@ def test_a_message_without_html_is_plain_text_and_gets_a_message_id(relay):
 
 def test_names_reach_an_email_only_through_the_allow_list():
     assert mail_text("Dana <a href='https://evil.test'>Lead</a>\nSchool") == \
-        "Dana a href 'https evil.test' Lead a School"
+        "Dana a href 'https evil. test' Lead a School"
     assert mail_text("Siân O’Brien-Smith (Head)") == "Siân O’Brien-Smith (Head)"
     assert len(mail_text("x" * 500)) == 200
+
+
+def test_a_name_cannot_bring_an_address_a_mail_client_would_link():
+    for crafted in ("Re-verify your login at https://evil.example", "Visit www.evil.example today",
+                    "Mail reset@evil.example", "St Mary's\r\nBcc: x@evil.example", "evil.example/login",
+                    "Dana\u2028www.evil.example", "evil．example"):
+        shown = mail_text(crafted)
+        assert not re.search(r"://|@|\w\.\w|[\r\n\u2028]", shown), (crafted, shown)
+    assert mail_text("J.R. Smith, St. Mary's C.E. Primary") == "J. R. Smith, St. Mary's C. E. Primary"
+    assert mail_text("Zoë d’Arcy-Núñez & Co (Year 6)") == "Zoë d’Arcy-Núñez & Co (Year 6)"
 
 
 def test_several_messages_go_over_one_connection_and_one_login(relay, ca):
@@ -270,27 +281,27 @@ def test_settings_refuse_a_login_over_plain_text_without_showing_the_password(mo
     monkeypatch.delenv("HAVEN_SMTP_SECURITY", raising=False)
     monkeypatch.delenv("HAVEN_SMTP_STARTTLS", raising=False)
     with pytest.raises(ValidationError, match="HAVEN_SMTP_SECURITY to starttls or tls") as refused:
-        MailSettings(actor_key=ACTOR_KEY, smtp_security="none", smtp_username=USER, smtp_password=PASSWORD)
+        MailSettings(**key_settings(), smtp_security="none", smtp_username=USER, smtp_password=PASSWORD)
     assert PASSWORD not in str(refused.value)
-    assert MailSettings(actor_key=ACTOR_KEY).smtp_security == "starttls"
-    assert MailSettings(actor_key=ACTOR_KEY, smtp_security="tls", smtp_username=USER).smtp_security == "tls"
+    assert MailSettings(**key_settings()).smtp_security == "starttls"
+    assert MailSettings(**key_settings(), smtp_security="tls", smtp_username=USER).smtp_security == "tls"
 
 
 def test_the_old_starttls_false_setting_still_means_plain_text(monkeypatch):
     monkeypatch.delenv("HAVEN_SMTP_SECURITY", raising=False)
     monkeypatch.setenv("HAVEN_SMTP_STARTTLS", "false")
-    assert MailSettings(actor_key=ACTOR_KEY).smtp_security == "none"
+    assert MailSettings(**key_settings()).smtp_security == "none"
     monkeypatch.setenv("HAVEN_SMTP_SECURITY", "tls")  # the new setting wins
-    assert MailSettings(actor_key=ACTOR_KEY).smtp_security == "tls"
+    assert MailSettings(**key_settings()).smtp_security == "tls"
     monkeypatch.setenv("HAVEN_SMTP_STARTTLS", "true")
     monkeypatch.delenv("HAVEN_SMTP_SECURITY")
-    assert MailSettings(actor_key=ACTOR_KEY).smtp_security == "starttls"
+    assert MailSettings(**key_settings()).smtp_security == "starttls"
 
 
 def test_the_mailer_is_built_from_the_settings(relay, ca, monkeypatch):
     monkeypatch.delenv("HAVEN_SMTP_STARTTLS", raising=False)
     server = relay(login=True, tls_context=ca.server_context("127.0.0.1"), require_starttls=True)
-    settings = MailSettings(actor_key=ACTOR_KEY, smtp_host="127.0.0.1", smtp_port=server.port, mail_from=FROM,
+    settings = MailSettings(**key_settings(), smtp_host="127.0.0.1", smtp_port=server.port, mail_from=FROM,
                             smtp_username=USER, smtp_password=PASSWORD, smtp_ca_file=ca.ca_file,
                             smtp_timeout_seconds=5)
     SmtpMailer.from_settings(settings).send("dana@school.test", "Subject", "Hello\n")

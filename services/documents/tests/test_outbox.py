@@ -8,16 +8,15 @@ import pytest
 from nameko.testing.services import worker_factory
 from sqlalchemy import select
 
-from services.common.actor import sign
 from services.common.errors import ValidationFailed
 from services.common.adapter import Work
 from services.common.events import relay_outbox
 from services.documents import domain
-from services.documents.models import Document, OutboxEvent
+from services.documents.models import Document, OutboxEvent, SpentToken
 from services.documents.service import DocumentsService
 
 from .conftest import SCHOOL, FakeIncidents, b64, make_actor
-from .test_service import ACTOR_KEY, SETTINGS
+from .test_service import SETTINGS, signed
 
 FILENAME = "letter-from-dr-okafor-about-jo.pdf"
 
@@ -70,12 +69,13 @@ def test_the_service_wakes_the_relay_after_the_upload_and_the_relay_publishes_it
     so an unreachable broker can never fail an upload (tested with a real broker in
     services/common/tests/test_adapter.py)."""
     woken = []
-    worker = worker_factory(DocumentsService, unit_of_work=Work(SETTINGS, sessions, lambda: woken.append(1)),
+    worker = worker_factory(DocumentsService, unit_of_work=Work(SETTINGS, sessions, lambda: woken.append(1), SpentToken),
                             vault=local_vault, check_access=lambda incident_id, purpose: {
                                 "incident_id": incident_id, "pupil_id": 1, "school_id": SCHOOL},
                             max_bytes=1024)
-    stored = worker.store_document(sign(make_actor(), ACTOR_KEY), incident_id=incident_id, filename="note.txt",
-                                   content_type="text/plain", content_b64=b64(b"hello"))
+    note = {"incident_id": incident_id, "filename": "note.txt", "content_type": "text/plain",
+            "content_b64": b64(b"hello")}
+    stored = worker.store_document(signed("store_document", actor=make_actor(), **note), **note)
     assert woken == [1]
     (event,) = events_for(db, incident_id)
 

@@ -13,17 +13,24 @@ from nameko.exceptions import UnknownService, deserialize, serialize
 from nameko.testing.services import worker_factory
 
 from services.common.actor import sign, verify
+from services.common.contracts.documents import ASKS_INCIDENTS
+from services.common.keys import KeyRing
+from services.common.testing import TEST_KEYS, TEST_PUBLIC_KEYS
 from services.common.errors import Forbidden, ServiceUnavailable, Unauthenticated, ValidationFailed
 from services.common.adapter import Work
 from services.documents.dependencies import DocumentVault, IncidentAccess
+from services.documents.models import SpentToken
 from services.documents.service import DocumentsService
 
 from .conftest import b64, make_actor
 
-ACTOR_KEY = "test-actor-key-" + "x" * 30
+RING = KeyRing.parse(TEST_PUBLIC_KEYS)
+SETTINGS = SimpleNamespace(key_ring=RING, actor_ttl_seconds=15, check_results=True)
 
 
-SETTINGS = SimpleNamespace(actor_key=ACTOR_KEY, actor_ttl_seconds=120, check_results=True)
+def signed(method: str, actor=None, key=TEST_KEYS["gateway"], **kwargs) -> str:
+    """The context the gateway signs for one call of documents.<method> with these arguments."""
+    return sign(actor or make_actor(user_id=7), key, f"documents.{method}", kwargs, 30, ASKS_INCIDENTS)
 
 
 class FakeIncidentsProxy:
@@ -37,7 +44,9 @@ class FakeIncidentsProxy:
         self.calls.append((token, incident_id, purpose))
         if self.raises:
             raise self.raises
-        return {"incident_id": incident_id, "pupil_id": 1, "school_id": verify(token, ACTOR_KEY, 120).school_id}
+        asked = {"incident_id": incident_id, "purpose": purpose}
+        return {"incident_id": incident_id, "pupil_id": 1,
+                "school_id": verify(token, RING, "incidents.check_incident_access", asked).actor.school_id}
 
 
 @pytest.fixture
@@ -45,7 +54,7 @@ def service(sessions, local_vault):
     incidents = FakeIncidentsProxy()
     # check_access is built per call from the caller's token, as IncidentAccess does.
     checks = _access_provider(incidents, timeout=5)
-    worker = worker_factory(DocumentsService, unit_of_work=Work(SETTINGS, sessions), vault=local_vault,
+    worker = worker_factory(DocumentsService, unit_of_work=Work(SETTINGS, sessions, spent_model=SpentToken), vault=local_vault,
                             check_access=_LateBound(checks), max_bytes=1024)
     return worker, incidents
 
@@ -66,37 +75,48 @@ class _LateBound:
         return self.checks(self.token)(incident_id, purpose)
 
 
+def call(worker, method: str, **kwargs):
+    """As the bus would: the call's own context, which the access check then forwards to incidents."""
+    token = worker.check_access.token = signed(method, **kwargs)
+    return token, getattr(worker, method)(token, **kwargs)
+
+
 def test_the_service_passes_the_callers_own_token_to_incidents(service):
     worker, incidents = service
-    token = sign(make_actor(user_id=7), ACTOR_KEY)
-    worker.check_access.token = token
-    stored = worker.store_document(token, incident_id=31, filename="note.txt", content_type="text/plain",
-                                   content_b64=b64(b"hello"))
-    fetched = worker.get_document(token, document_id=stored["id"])
-    listed = worker.list_documents(token, incident_id=31)
+    note = {"incident_id": 31, "filename": "note.txt", "content_type": "text/plain", "content_b64": b64(b"hello")}
+    stored_with, stored = call(worker, "store_document", **note)
+    fetched_with, fetched = call(worker, "get_document", document_id=stored["id"])
+    listed_with, listed = call(worker, "list_documents", incident_id=31)
     assert base64.b64decode(fetched["content_b64"]) == b"hello" and listed == [stored]
-    assert incidents.calls == [(token, 31, "attach"), (token, 31, "read"), (token, 31, "read")]
+    assert incidents.calls == [(stored_with, 31, "attach"), (fetched_with, 31, "read"), (listed_with, 31, "read")]
     with pytest.raises(ValidationFailed):  # the configured limit reaches the domain
-        worker.store_document(token, incident_id=31, filename="big.txt", content_type="text/plain",
-                              content_b64=b64(b"x" * 1025))
+        call(worker, "store_document", **{**note, "filename": "big.txt", "content_b64": b64(b"x" * 1025)})
+
+
+def test_a_context_is_good_for_one_call(service):
+    worker, incidents = service
+    token, listed = call(worker, "list_documents", incident_id=31)
+    with pytest.raises(Unauthenticated):
+        worker.list_documents(token, incident_id=31)  # the same message again
+    with pytest.raises(Unauthenticated):
+        worker.list_documents(token, incident_id=32)  # the context re-used for another incident
+    assert [c[1] for c in incidents.calls] == [31]
 
 
 def test_an_unsigned_actor_is_refused_before_anything_is_asked(service):
     worker, incidents = service
-    forged = sign(make_actor(), "another key entirely, forty characters..")
-    with pytest.raises(Unauthenticated):
-        worker.store_document(forged, incident_id=31, filename="note.txt", content_type="text/plain",
-                              content_b64=b64(b"hello"))
+    note = {"incident_id": 31, "filename": "note.txt", "content_type": "text/plain", "content_b64": b64(b"hello")}
+    for key in (TEST_KEYS["documents"], TEST_KEYS["incidents"]):  # a service's own key mints nothing
+        with pytest.raises(Unauthenticated):
+            worker.store_document(signed("store_document", key=key, **note), **note)
     assert incidents.calls == []
 
 
 def test_arguments_outside_the_contract_are_refused_with_field_errors(service):
     worker, incidents = service
-    token = sign(make_actor(user_id=7), ACTOR_KEY)
-    worker.check_access.token = token
     with pytest.raises(ValidationFailed) as refused:
-        worker.store_document(token, incident_id=36053394819455548506096271360, filename="a\ud800.txt",
-                              content_type="text/plain", content_b64=b64(b"hello"), extra=1)
+        call(worker, "store_document", incident_id=36053394819455548506096271360, filename="a\ud800.txt",
+             content_type="text/plain", content_b64=b64(b"hello"), extra=1)
     fields = {e["field"] for e in refused.value.errors}
     assert fields == {"incident_id", "filename", "extra"}
     assert incidents.calls == []

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.common.errors import IntegrityFailed
+from services.common.testing import key_settings
 from services.documents.settings import DocumentsSettings
 from services.documents.vault import LocalDirectoryStore, Vault, decode_master_key
 
@@ -133,13 +134,12 @@ def test_master_key_of_the_wrong_length_is_refused(tmp_path):
 
 def test_settings_refuse_a_missing_or_short_master_key(monkeypatch):
     monkeypatch.delenv("HAVEN_MASTER_KEY", raising=False)
-    actor_key = "k" * 40
     with pytest.raises(ValidationError, match="HAVEN_MASTER_KEY"):
-        DocumentsSettings(_env_file=None, actor_key=actor_key, master_key=base64.b64encode(b"x" * 31).decode())
+        DocumentsSettings(_env_file=None, **key_settings("documents"), master_key=base64.b64encode(b"x" * 31).decode())
     with pytest.raises(ValidationError, match="master_key"):
-        DocumentsSettings(_env_file=None, actor_key=actor_key)
+        DocumentsSettings(_env_file=None, **key_settings("documents"))
     good = base64.b64encode(os.urandom(32)).decode()
-    settings = DocumentsSettings(_env_file=None, actor_key=actor_key, master_key=good)
+    settings = DocumentsSettings(_env_file=None, **key_settings("documents"), master_key=good)
     assert good not in repr(settings)  # a secret, kept out of logs
     assert settings.master_key.get_secret_value() == good and settings.max_document_bytes == 20 * 1024 * 1024
     assert settings.vault_backend == "local" and settings.s3_endpoint_url is None

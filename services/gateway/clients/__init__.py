@@ -1,8 +1,8 @@
 """Typed clients for the services, built from their contracts (services/common/contracts).
 
 `clients.incidents.get_incident(user.actor_token, incident_id=5)` sends
-`{"args": [actor_token], "kwargs": {"incident_id": 5}}` to `incidents.get_incident` with the method's
-own timeout. A method name exists once, in its contract: asking for one the contract does not declare
+`{"args": [context], "kwargs": {"incident_id": 5}}` to `incidents.get_incident` with the method's
+own timeout, the context signed for that method and those arguments alone. A method name exists once, in its contract: asking for one the contract does not declare
 is an AttributeError here, not a message no service will ever answer.
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from services.common.actor import ActorPass
 from services.common.contracts import alerts, documents, incidents, transfers
 from services.common.contracts.base import Method, ServiceContract
 
@@ -33,17 +34,19 @@ class MethodClient:
                             f"not a {type(command).__name__}")
         return command.model_dump(mode="json", exclude_unset=True)
 
-    async def __call__(self, *actor_token: str, command: BaseModel | None = None, **fields) -> Any:
-        return await self.send(actor_token, self.command(command, **fields))
+    async def __call__(self, *actor: ActorPass, command: BaseModel | None = None, **fields) -> Any:
+        return await self.send(actor, self.command(command, **fields))
 
-    async def send(self, actor_token: tuple[str, ...], kwargs: dict, timeout: float | None = None) -> Any:
-        """The call with its keyword arguments already built; `timeout` overrides the method's own."""
-        if self.spec.actor and len(actor_token) != 1:
-            raise TypeError(f"{self.spec.routing_key} needs the caller's actor token")
-        if not self.spec.actor and actor_token:
+    async def send(self, actor: tuple[ActorPass, ...], kwargs: dict, timeout: float | None = None) -> Any:
+        """The call with its keyword arguments already built; `timeout` overrides the method's own.
+        The caller's context is signed here, for this method and these arguments only."""
+        if self.spec.actor and (len(actor) != 1 or not isinstance(actor[0], ActorPass)):
+            raise TypeError(f"{self.spec.routing_key} needs the caller (an ActorPass)")
+        if not self.spec.actor and actor:
             raise TypeError(f"{self.spec.routing_key} takes no actor")
-        return await self.rpc.send(self.spec.service, self.spec.name, list(actor_token), kwargs,
-                                   self.spec.timeout if timeout is None else timeout)
+        timeout = self.spec.timeout if timeout is None else timeout
+        args = [actor[0].for_call(self.spec.routing_key, kwargs, timeout, self.spec.delegates)] if actor else []
+        return await self.rpc.send(self.spec.service, self.spec.name, args, kwargs, timeout)
 
 
 class ServiceClient:

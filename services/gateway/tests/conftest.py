@@ -12,7 +12,7 @@ from sqlalchemy import select
 from fastapi.testclient import TestClient
 
 from services.common.db import make_engine, migrate, session_factory
-from services.common.testing import TEST_SECRETS_KEY, fresh_database
+from services.common.testing import TEST_SECRETS_KEY, fresh_database, key_settings
 from services.gateway import accounts, mailer
 from services.gateway.app import create_app
 from services.gateway.clients import Clients
@@ -82,6 +82,15 @@ def staff(session, email: str) -> StaffMember:
 
 # --- the app with a fake RPC client -------------------------------------------------------------------
 
+def actor_of(call: dict):
+    """The actor a recorded call carried, checked as the service would check it (for its method and
+    arguments, signed with the gateway's key)."""
+    from services.common.actor import verify
+    from services.common.keys import KeyRing
+    from services.common.testing import TEST_PUBLIC_KEYS
+    return verify(call["args"][0], KeyRing.parse(TEST_PUBLIC_KEYS), call["key"], call["kwargs"]).actor
+
+
 class FakeRpc:
     """Records each call as it would go on the wire; answers from `answers[routing_key]` (a value, an
     exception to raise, or a function of the kwargs)."""
@@ -108,7 +117,7 @@ class FakeRpc:
 @pytest.fixture(scope="module")
 def app(engine):
     settings = GatewaySettings(gateway_database_url=engine.url.render_as_string(hide_password=False),
-                               actor_key="k" * 40, env="test", cookie_secure=False,
+                               **key_settings("gateway"), env="test", cookie_secure=False,
                                secrets_key=TEST_SECRETS_KEY)
     app = create_app(settings)  # no lifespan: nothing connects to a broker
     app.state.rpc = FakeRpc()

@@ -740,8 +740,9 @@ def test_a_name_brings_no_link_or_markup_into_the_email(admin, sent):
 
 @pytest.fixture
 def bootstrap_env(monkeypatch, engine):
-    from services.common.testing import TEST_SECRETS_KEY
-    for name, value in {"HAVEN_ENV": "test", "HAVEN_COOKIE_SECURE": "false", "HAVEN_ACTOR_KEY": "k" * 40,
+    from services.common.testing import TEST_KEYS, TEST_PUBLIC_KEYS, TEST_SECRETS_KEY
+    for name, value in {"HAVEN_ENV": "test", "HAVEN_COOKIE_SECURE": "false", "HAVEN_PUBLIC_KEYS": TEST_PUBLIC_KEYS,
+                        "HAVEN_GATEWAY_SIGNING_KEY": TEST_KEYS["gateway"].text(),
                         "HAVEN_SECRETS_KEY": TEST_SECRETS_KEY, "HAVEN_PUBLIC_URL": "https://haven.example",
                         "HAVEN_GATEWAY_DATABASE_URL": engine.url.render_as_string(hide_password=False)}.items():
         monkeypatch.setenv(name, value)

@@ -13,7 +13,7 @@ import pytest
 from fastapi import Depends, FastAPI, HTTPException, Request, UploadFile
 from pydantic import BaseModel
 
-from services.common.testing import TEST_SECRETS_KEY
+from services.common.testing import TEST_SECRETS_KEY, key_settings
 from services.gateway import input_guard
 from services.gateway.limits import DEFAULT_BODY_BYTES, MB, BodyLimit, RequestLimits, upload_limits
 from services.gateway.settings import GatewaySettings
@@ -209,7 +209,7 @@ def test_only_the_upload_method_and_path_get_the_upload_limit():
 
 
 def test_the_gateways_upload_limits():
-    settings = GatewaySettings(env="test", actor_key="k" * 40, secrets_key=TEST_SECRETS_KEY, max_upload_bytes=20 * MB)
+    settings = GatewaySettings(env="test", **key_settings("gateway"), secrets_key=TEST_SECRETS_KEY, max_upload_bytes=20 * MB)
     app = RequestLimits(None, settings=settings)
     assert app.default_bytes == DEFAULT_BODY_BYTES == MB
     for path in ("/api/v1/incidents/12/documents", "/incidents/12/documents", "/incidents/new"):
@@ -429,7 +429,7 @@ def gateway(tmp_path_factory):
     from services.gateway.app import MIGRATIONS, create_app
     url = f"sqlite:///{tmp_path_factory.mktemp('gateway')}/gateway.sqlite3"
     migrate(url, MIGRATIONS)  # a refused write is audited (write_audit.py): the log must be there
-    settings = GatewaySettings(env="test", actor_key="k" * 40, secrets_key=TEST_SECRETS_KEY, gateway_database_url=url,
+    settings = GatewaySettings(env="test", **key_settings("gateway"), secrets_key=TEST_SECRETS_KEY, gateway_database_url=url,
                                cookie_secure=False, amqp_uri="amqp://guest:guest@127.0.0.1:1/")
     return create_app(settings)  # its lifespan is not run: nothing here reaches the bus
 

@@ -9,10 +9,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from services.common.actor import Actor, ActorPass, Refused, verify
 from services.common.errors import Forbidden, ValidationFailed
+from services.common.keys import KeyRing
+from services.common.testing import TEST_KEYS, TEST_PUBLIC_KEYS
 from services.gateway.clients import Clients
 
-from .conftest import FakeRpc, staff
+from .conftest import FakeRpc, actor_of, staff
+
+RING = KeyRing.parse(TEST_PUBLIC_KEYS)
 
 HUGE = "36053394819455548506096271360"
 
@@ -34,24 +39,42 @@ def audit_outcomes(engine, action: str, object_id) -> list[str]:
 
 # --- the typed client -------------------------------------------------------------------------------
 
+CALLER = ActorPass(Actor(user_id=4, school_id=1, name="Ms Teacher", roles=("staff",)), TEST_KEYS["gateway"])
+
+
 def test_the_typed_client_sends_the_routing_key_the_actor_and_the_command_as_kwargs():
     rpc = FakeRpc()
     clients = Clients(rpc)
-    asyncio.run(clients.incidents.get_incident("token", incident_id=5))
-    asyncio.run(clients.incidents.import_roll("token", content_b64="YQ==", file_format="csv"))
+    asyncio.run(clients.incidents.get_incident(CALLER, incident_id=5))
+    asyncio.run(clients.incidents.import_roll(CALLER, content_b64="YQ==", file_format="csv"))
+    asyncio.run(clients.documents.list_documents(CALLER, incident_id=5))
     asyncio.run(clients.alerts.health.send((), {}, 3))
-    assert rpc.calls == [
-        {"key": "incidents.get_incident", "args": ["token"], "kwargs": {"incident_id": 5}, "timeout": None},
-        {"key": "incidents.import_roll", "args": ["token"], "kwargs": {"content_b64": "YQ==", "file_format": "csv"},
-         "timeout": 120},
-        {"key": "alerts.health", "args": [], "kwargs": {}, "timeout": 3}]
+    assert [{k: v for k, v in call.items() if k != "args"} for call in rpc.calls] == [
+        {"key": "incidents.get_incident", "kwargs": {"incident_id": 5}, "timeout": None},
+        {"key": "incidents.import_roll", "kwargs": {"content_b64": "YQ==", "file_format": "csv"}, "timeout": 120},
+        {"key": "documents.list_documents", "kwargs": {"incident_id": 5}, "timeout": None},
+        {"key": "alerts.health", "kwargs": {}, "timeout": 3}]
+    assert rpc.calls[-1]["args"] == []
+    # Each call carries a context of its own, signed for that method and those arguments
+    contexts = [call["args"][0] for call in rpc.calls[:3]]
+    assert len(set(contexts)) == 3 and all(actor_of(call) == CALLER.actor for call in rpc.calls[:3])
+    assert verify(contexts[2], RING, "incidents.check_incident_access", {}).actor == CALLER.actor  # delegated
+    with pytest.raises(Refused):
+        verify(contexts[0], RING, "incidents.get_case", {"case_id": 5})
+
+
+def test_a_bare_token_string_is_never_sent():
+    rpc = FakeRpc()
+    with pytest.raises(TypeError):
+        asyncio.run(Clients(rpc).incidents.get_incident("token", incident_id=5))
+    assert rpc.calls == []
 
 
 def test_the_typed_client_checks_the_command_before_anything_is_sent():
     rpc = FakeRpc()
     clients = Clients(rpc)
     with pytest.raises(ValidationFailed) as refused:
-        asyncio.run(clients.incidents.get_incident("token", incident_id=int(HUGE)))
+        asyncio.run(clients.incidents.get_incident(CALLER, incident_id=int(HUGE)))
     assert refused.value.errors[0]["field"] == "incident_id"
     with pytest.raises(AttributeError):
         clients.incidents.get_incidnet  # noqa: B018 — a name not in the contract

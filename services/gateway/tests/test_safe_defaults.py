@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from services.common.settings import CommonSettings
-from services.common.testing import TEST_SECRETS_KEY
+from services.common.testing import TEST_SECRETS_KEY, key_settings
 from services.gateway.app import HSTS, create_app
 from services.gateway.models import AuditEntry
 from services.gateway.settings import GatewaySettings
@@ -33,7 +33,7 @@ def no_haven_env(monkeypatch):
 
 
 def production_app(engine, **settings):
-    return create_app(GatewaySettings(_env_file=None, env="production", actor_key="k" * 40,
+    return create_app(GatewaySettings(_env_file=None, env="production", **key_settings("gateway"),
                                       secrets_key=TEST_SECRETS_KEY, **settings,
                                       gateway_database_url=engine.url.render_as_string(hide_password=False)))
 
@@ -50,13 +50,13 @@ def request(app, method: str, path: str, client: str, **kwargs) -> httpx.Respons
 # HAVEN_ENV ----------------------------------------------------------------------------------------
 
 def test_without_haven_env_every_process_runs_as_production(no_haven_env):
-    settings = CommonSettings(_env_file=None, actor_key="k" * 40)
+    settings = CommonSettings(_env_file=None, **key_settings())
     assert settings.env == "production" and not settings.is_local and not settings.is_development
 
 
 def test_without_haven_env_the_gateway_refuses_insecure_cookies(no_haven_env):
     with pytest.raises(ValidationError, match="HAVEN_COOKIE_SECURE"):
-        GatewaySettings(_env_file=None, actor_key="k" * 40, secrets_key=TEST_SECRETS_KEY, cookie_secure=False)
+        GatewaySettings(_env_file=None, **key_settings("gateway"), secrets_key=TEST_SECRETS_KEY, cookie_secure=False)
 
 
 def test_make_run_sets_development_itself(no_haven_env, monkeypatch, tmp_path):
@@ -82,7 +82,7 @@ def test_production_sends_hsts(engine):
 
 @pytest.mark.parametrize("env", ["development", "test"])
 def test_development_and_tests_on_plain_http_send_no_hsts(engine, env):
-    app = create_app(GatewaySettings(_env_file=None, env=env, cookie_secure=False, actor_key="k" * 40,
+    app = create_app(GatewaySettings(_env_file=None, env=env, cookie_secure=False, **key_settings("gateway"),
                                      secrets_key=TEST_SECRETS_KEY,
                                      gateway_database_url=engine.url.render_as_string(hide_password=False)))
     r = request(app, "GET", "/api/v1/openapi.json", CLIENT)
@@ -122,7 +122,7 @@ def test_forwarded_for_from_anyone_else_is_ignored(engine):
 @pytest.mark.parametrize("value", ["*", "proxy.example", "10.0.0.0/33"])
 def test_a_trusted_proxy_must_be_an_address_or_network(value):
     with pytest.raises(ValidationError, match="HAVEN_TRUSTED_PROXIES"):
-        GatewaySettings(_env_file=None, env="test", cookie_secure=False, actor_key="k" * 40,
+        GatewaySettings(_env_file=None, env="test", cookie_secure=False, **key_settings("gateway"),
                         secrets_key=TEST_SECRETS_KEY, trusted_proxies=value)
 
 

@@ -13,12 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, update
 
-from services.common.actor import verify
 from services.common.db import session_factory, utcnow
 from services.common.errors import StepUpRequired
 from services.gateway import accounts, throttle
 from services.gateway.models import AuditEntry, LoginSession, SignInThrottle, StaffMember
 from services.gateway.seed import DEMO_PASSWORD, DEMO_SCHOOL_ID
+
+from .conftest import actor_of
 
 PUBLIC = "http://localhost:8000"  # the test app's settings.public_url
 
@@ -394,8 +395,7 @@ def test_the_actor_sent_to_a_service_carries_the_step_up_deadline(app, engine, r
     r = client.get("/api/v1/incidents/5")
     assert r.status_code == 401 and "second factor again" in r.json()["detail"]
     assert r.json()["step_up"] == "/api/v1/session/step-up"  # what to call to go on
-    token = rpc.calls[-1]["args"][0] if rpc.calls[-1]["args"] else next(iter(rpc.calls[-1]["kwargs"].values()))
-    actor = verify(token, "k" * 40, 120)
+    actor = actor_of(rpc.calls[-1])
     assert actor.stepped_up() and abs(actor.step_up_until - (actor.second_factor_at + 30 * 60)) < 1
     assert client.get("/api/v1/session").status_code == 200  # the session did not end
 

@@ -13,16 +13,14 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from services.common.actor import verify
 from services.common.db import session_factory
 from services.gateway import accounts
 from services.gateway.models import AuditEntry, Membership, OutboxEvent, School, StaffGroup, GroupMember
 from services.gateway.seed import DEMO_PASSWORD, DEMO_SCHOOL_ID, DEMO_TOTP_SECRET
 
-from .conftest import signed_in, staff
+from .conftest import actor_of, signed_in, staff
 
 BIRCH, ELM, LONE = 2, 3, 4  # Birch is in the demo school's trust; Elm in another; Lone in none
-ACTOR_KEY = "k" * 40
 
 
 pytestmark = pytest.mark.usefixtures("sent")  # the gateway's mail, caught (conftest.py)
@@ -62,7 +60,7 @@ def member_of(db, email: str, school_id: int, roles, job_title=None, active=True
 
 
 def actor_of_last_call(rpc):
-    return verify(rpc.calls[-1]["args"][0], ACTOR_KEY, max_age=60)
+    return actor_of(rpc.calls[-1])
 
 
 def new_account(db, roles=("staff",), school_id=DEMO_SCHOOL_ID, factor=False, name="Pat Trust") -> str:

@@ -14,11 +14,13 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from kombu import Connection, Exchange, Queue
 from sqlalchemy.orm import Session
 
+from services.common.actor import Actor
 from services.common.events import add_to_outbox, make_event
 
 from .client import Api, eventually
@@ -137,3 +139,72 @@ def test_two_of_everything_record_alert_and_relay_each_thing_once(stack2):
     finally:
         incident_spy.close()
         staff_spy.close()
+
+
+# --- key rotation ------------------------------------------------------------------------------------
+
+def test_the_gateways_key_is_rotated_without_downtime_and_the_old_one_then_refused(stack2):
+    """README "Keys": the new public key is trusted everywhere first (each instance restarted in turn),
+    then the gateways sign with the new key, and after the overlap the old one is retired. Staff
+    reading through either gateway (as a load balancer would send them) see no failed request, and a
+    context signed with the retired key is refused."""
+    import threading
+
+    from services.common import keys
+
+    from .test_actor_contexts import call, refused
+
+    dsl = Api(stack2.base_url).login(DSL)
+    failures, answered, done = [], [], threading.Event()
+
+    def staff_keep_reading():
+        n = 0
+        while not done.is_set():
+            for base in (stack2.base_urls[n % 2], stack2.base_urls[(n + 1) % 2]):  # the other on refusal
+                try:
+                    r = dsl.http.get(base + "/api/v1/alerts")
+                except httpx.TransportError:
+                    continue  # that gateway is restarting: the balancer tries the other
+                (answered if r.status_code == 200 else failures).append((base, r.status_code, r.text[:200]))
+                break
+            else:
+                failures.append(("no gateway answered", 0, ""))
+            n += 1
+            time.sleep(0.05)
+
+    def restart_in_turn(names):
+        """The first instance of each, then the second: one of each keeps serving all along."""
+        for batch in ([n for n in names if "-" not in n], [n for n in names if "-" in n]):
+            for name in batch:
+                stack2.stop_process(name)
+                stack2.start_process(name)
+            if batch[0].startswith("gateway"):
+                stack2.wait_healthy()
+            else:
+                eventually(stack2._every_instance_consumes, timeout=60)
+
+    services = [n for s in ("incidents", "alerts", "documents", "transfers") for n in stack2.instance_names(s)]
+    old_key = stack2.signing_key("gateway")
+    reader = threading.Thread(target=staff_keep_reading, daemon=True)
+    reader.start()
+    try:
+        new_kid, old_kid = keys.rotate(stack2.keys, "gateway")
+        assert old_kid == old_key.kid
+        stack2.env.update(stack2.keys)
+        restart_in_turn(services)  # 1. every verifier trusts both keys
+        restart_in_turn(stack2.instance_names("gateway"))  # 2. the gateways sign with the new one
+        assert stack2.signing_key("gateway").kid == new_kid
+        teacher = Actor(user_id=1, school_id=1, name="T", roles=("staff",))
+        for key in (old_key, stack2.signing_key("gateway")):  # the overlap: both accepted
+            token = stack2.actor_context(teacher, "alerts.list_alerts", {}, key=key)
+            assert isinstance(call(stack2, "alerts.list_alerts", [token], {}), list)
+        keys.retire(stack2.keys, old_kid)  # 3. after the overlap
+        stack2.env.update(stack2.keys)
+        restart_in_turn(services)
+    finally:
+        done.set()
+        reader.join(10)
+    assert failures == [] and len(answered) > 50
+    refused(stack2, "alerts.list_alerts", [stack2.actor_context(teacher, "alerts.list_alerts", {}, key=old_key)], {})
+    assert "not signed by a gateway key we trust" in stack2.log("alerts") + stack2.log("alerts-2")
+    assert dsl.get("/api/v1/alerts").status_code == 200

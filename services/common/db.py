@@ -2,19 +2,22 @@
 from __future__ import annotations
 
 import os
+import ssl
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from alembic import command
 from alembic.config import Config
+from pg8000.exceptions import InterfaceError as DriverInterfaceError
 from sqlalchemy import create_engine, event, exc, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from . import pg
 from .errors import HavenError
+from .tls import TlsSetupError, client_context
 
 # Connections a process keeps open: enough for every worker of a service (runner.MAX_WORKERS = 20)
 # and its relay at once, so a burst never opens (and then closes) connections beyond the pool —
@@ -64,9 +67,65 @@ def create_private_file(path: str) -> None:
     os.chmod(path, 0o600)  # a file an older Haven created with the umask's mode
 
 
-def make_engine(url: str, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW) -> Engine:
+# --- PostgreSQL over TLS -------------------------------------------------------------------------
+# libpq's own URL options, so a database URL reads as PostgreSQL's tools read it:
+#     postgresql://haven_incidents:…@postgres:5432/haven_incidents?sslmode=verify-full&sslrootcert=/certs/ca.pem
+# (sslcert= and sslkey= for a client certificate). pg8000 takes none of them: they become its ssl_context.
+# Only modes that verify the server, or none at all, said so: libpq's require/prefer/allow encrypt
+# without checking who answers, and pg8000's own default does the same. A URL to another machine must
+# say which it wants; a URL to this one (tests, `make run`) goes without TLS unless it asks.
+SSL_OPTIONS = ("sslmode", "sslrootcert", "sslcert", "sslkey")
+CHECKS_HOST_NAME = {"verify-full": True, "verify-ca": False}
+THIS_MACHINE = (None, "", "localhost", "127.0.0.1", "::1")
+
+
+def postgres_tls(url: str) -> tuple[URL, dict]:
+    """The URL without libpq's TLS options, and pg8000's connect arguments for them (raises
+    TlsSetupError for a mode Haven refuses or a file that is not there)."""
+    parsed = make_url(url)
+    options = {name: parsed.query[name] for name in SSL_OPTIONS if name in parsed.query}
+    parsed = parsed.difference_update_query(SSL_OPTIONS)
+    where = f"the database URL for {parsed.host or 'this machine'}"
+    mode = options.get("sslmode")
+    if mode is None and parsed.host not in THIS_MACHINE and "unix_sock" not in parsed.query:
+        raise TlsSetupError(f"{where} must say how the connection is protected: add "
+                            "?sslmode=verify-full&sslrootcert=<CA file> (README \"TLS\"), or sslmode=disable "
+                            "on a network that nobody else can reach")
+    if mode in (None, "disable"):
+        return parsed, {"ssl_context": False}  # False, not None: pg8000's None tries TLS unverified
+    if mode not in CHECKS_HOST_NAME:
+        raise TlsSetupError(f"{where}: sslmode={mode} would not check the server's certificate; use "
+                            "verify-full with sslrootcert=<CA file> (or disable)")
+    root = options.get("sslrootcert")
+    context = client_context(None if root in (None, "system") else root, options.get("sslcert"),
+                             options.get("sslkey"), check_hostname=CHECKS_HOST_NAME[mode])
+    return parsed, {"ssl_context": context}
+
+
+def _explain_tls_failures(url: URL, mode: str | None):
+    """The driver's words for a TLS failure are not an operator's: say which server, and what to check."""
+    def connect(open_connection):
+        where = f"PostgreSQL at {url.host}:{url.port or 5432}"
+        try:
+            return open_connection()
+        except ssl.SSLCertVerificationError as error:
+            raise DriverInterfaceError(f"{where} failed the certificate check ({error.verify_message}): "
+                                       "check sslrootcert= and the host name in the database URL") from error
+        except ssl.SSLError as error:
+            raise DriverInterfaceError(f"the TLS handshake with {where} failed ({error.reason})") from error
+        except DriverInterfaceError as error:
+            if "refuses SSL" not in str(error):
+                raise
+            raise DriverInterfaceError(f"{where} does not offer TLS, and the database URL asks for "
+                                       f"sslmode={mode}: turn ssl on in the server (README \"TLS\")") from error
+    return connect
+
+
+def make_engine(url: str, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW,
+                pooled: bool = True) -> Engine:
     """`hide_parameters`: a database error's message (which reaches the logs) never carries the
-    values of a statement — they can be a pupil's name or the account of a concern."""
+    values of a statement — they can be a pupil's name or the account of a concern. `pooled=False`:
+    a connection per use (migrations). PostgreSQL URLs may carry libpq's TLS options (postgres_tls)."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         path = make_url(url).database  # None or ":memory:" for a database in memory
@@ -83,14 +142,21 @@ def make_engine(url: str, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OV
             cur.close()
 
         return engine
-    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=3600,
-                           hide_parameters=True)
+    mode, connect_args = None, {}
+    if url.startswith("postgresql"):
+        mode = make_url(url).query.get("sslmode")
+        url, connect_args = postgres_tls(url)
+    pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_recycle": 3600} if pooled \
+        else {"poolclass": NullPool}
+    engine = create_engine(url, connect_args=connect_args, hide_parameters=True, **pool)
     if engine.dialect.driver == "pg8000":
         pg.install()
+        explained = _explain_tls_failures(engine.url, mode)
 
         @event.listens_for(engine, "do_connect")
-        def _pipelined(_dialect, _record, cargs, cparams):
-            return pg.connect(cargs, cparams)  # one round trip per statement (services/common/pg.py)
+        def _pipelined(dialect, _record, cargs, cparams):
+            # One round trip per statement (services/common/pg.py), where this pg8000 allows it.
+            return explained(lambda: pg.connect(cargs, cparams) or dialect.connect(*cargs, **cparams))
 
     _ping_when_idle(engine)
     return engine
@@ -161,7 +227,7 @@ def migrate(url: str, migrations_dir: str) -> None:
     if not url.startswith("postgresql"):
         command.upgrade(cfg, "head")  # SQLite: one process per database
         return
-    engine = create_engine(url, poolclass=NullPool)
+    engine = make_engine(url, pooled=False)
     try:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})

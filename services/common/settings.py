@@ -6,6 +6,7 @@ from typing import ClassVar
 from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from . import amqp
 from .keys import BadKey, KeyRing, SigningKey, signing_variable
 from .smtp import PLAIN_TEXT_LOGIN_REFUSED, Security
 
@@ -49,6 +50,16 @@ class CommonSettings(BaseSettings):
             raise ValueError(str(exc)) from None
         if "gateway" not in self._key_ring.owners():
             raise ValueError("HAVEN_PUBLIC_KEYS must hold the gateway's public key (python -m services.common.keys)")
+        return self
+
+    # --- TLS (README "TLS") ---------------------------------------------------------------------------
+    # No settings of its own: the options are written in the URLs, amqps://…?cacertfile=<CA file> and
+    # postgresql://…?sslmode=verify-full&sslrootcert=<CA file>, so every connection made from a URL carries
+    # them (services/common/amqp.py, db.postgres_tls). What can be checked without the files is checked
+    # here, so a refused option (verify_none, TLS options on amqp://) stops the process with its reason.
+    @model_validator(mode="after")
+    def _broker_tls(self):
+        amqp.broker(self.amqp_uri)  # raises BadBrokerUri, a ValueError
         return self
 
     @property

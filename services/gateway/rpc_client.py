@@ -18,6 +18,7 @@ import uuid
 import pika
 from pika.adapters.asyncio_connection import AsyncioConnection
 
+from services.common import amqp
 from services.common.errors import HavenError, ServiceTimeout, ServiceUnavailable, error_from_remote
 
 log = logging.getLogger("haven.gateway.rpc")
@@ -35,7 +36,7 @@ class RemoteFault(HavenError):
 class RpcClient:
     def __init__(self, amqp_uri: str, default_timeout: float = 10.0, reconnect_max_delay: float = 10.0,
                  connection_name: str = "haven-gateway"):
-        self.parameters = pika.URLParameters(amqp_uri)
+        self.parameters = amqp.pika_parameters(amqp_uri)
         self.parameters.heartbeat = 30
         self.parameters.client_properties = {"connection_name": connection_name}
         self.default_timeout = default_timeout
@@ -82,7 +83,7 @@ class RpcClient:
         self._loop.call_later(delay, self._connect)
 
     def _on_open_error(self, _conn, exc) -> None:
-        log.warning("cannot connect to the broker: %s", exc)
+        log.warning("cannot connect to the broker: %r", exc)  # its str() is empty for a refused certificate
         self._schedule_reconnect()
 
     def _on_closed(self, _conn, reason) -> None:
@@ -196,8 +197,9 @@ class RpcClient:
 
     # --- events (publisher confirms) ----------------------------------------------------------
     async def publish_event(self, source: str, event_type: str, body: str, event_id: str,
-                            timeout: float = 10.0) -> None:
-        """Publish to `<source>.events` and wait for the broker's confirm."""
+                            headers: dict | None = None, timeout: float = 10.0) -> None:
+        """Publish to `<source>.events` and wait for the broker's confirm; `headers` carry its signature
+        (relay.py signs `body.encode()`, the bytes sent here)."""
         if not self._ready.is_set():
             await asyncio.wait_for(self._ready.wait(), timeout)
         self._delivery_tag += 1
@@ -206,7 +208,7 @@ class RpcClient:
         self._event_channel.basic_publish(
             f"{source}.events", event_type, body.encode(),
             pika.BasicProperties(content_type="application/json", content_encoding="utf-8",
-                                 delivery_mode=2, message_id=event_id))
+                                 delivery_mode=2, message_id=event_id, headers=headers))
         await asyncio.wait_for(future, timeout)
 
     def _on_confirm(self, frame) -> None:

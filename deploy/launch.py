@@ -1,8 +1,9 @@
 """`make run`: the whole of Haven on one machine, on its embedded defaults, with the demo school.
 
 Generates development secrets into var/secrets.env on first run (never in the repo), checks that
-RabbitMQ answers, seeds the demo school once, starts the mail sink, every service and the gateway,
-restarts a service that crashes, and prints where to sign in. Ctrl-C stops everything.
+RabbitMQ answers, gives each process its own broker user and declares the topology (deploy/rabbitmq.py),
+seeds the demo school once, starts the mail sink, every service and the gateway, restarts a service
+that crashes, and prints where to sign in. Ctrl-C stops everything.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from urllib.parse import urlparse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # run as a script: `python deploy/launch.py`
-from services.common import keys  # noqa: E402
+from deploy import rabbitmq  # noqa: E402
+from services.common import keys, topology  # noqa: E402
 
 VAR = os.path.join(ROOT, "var")
 SECRETS = os.path.join(VAR, "secrets.env")
@@ -36,6 +38,8 @@ DEV_SECRETS = {
     "HAVEN_MASTER_KEY": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
     # The gateway's own key for second-factor secrets and saved forms at rest (not the vault's key).
     "HAVEN_SECRETS_KEY": lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+    # Each process's own broker user (deploy/rabbitmq.py): GATEWAY_BROKER_PASSWORD, …
+    **{rabbitmq.password_variable(owner): lambda: secrets.token_urlsafe(32) for owner in rabbitmq.OWNERS},
 }
 
 
@@ -97,13 +101,13 @@ def check_broker(uri: str) -> None:
 class Supervisor:
     """Runs each process, prefixes its output, restarts it if it dies, stops all on exit."""
 
-    def __init__(self, env: dict):
+    def __init__(self, env: dict, amqp_uris: dict[str, str] | None = None):
         self.env, self.procs, self.stopping = env, {}, False
+        self.amqp_uris = amqp_uris or {}
         self.restarts: dict[str, int] = {}
 
     def start(self, name: str, args: list[str]) -> None:
-        # Each process gets its own signing key and no other's.
-        env = keys.for_process(self.env, name if name in keys.OWNERS else None)
+        env = process_env(self.env, name, self.amqp_uris)
         proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.procs[name] = (proc, args)
@@ -155,13 +159,42 @@ def wait_healthy(port: str, timeout: float = 120) -> bool:
     return False
 
 
+def process_env(env: dict, name: str, amqp_uris: dict[str, str]) -> dict:
+    """What one process sees: its own signing key and broker user, and no other's (nor any broker password)."""
+    owner = name if name in keys.OWNERS else None
+    env = {k: v for k, v in keys.for_process(env, owner).items()
+           if k not in {rabbitmq.password_variable(o) for o in rabbitmq.OWNERS}}
+    if owner in amqp_uris:
+        env["HAVEN_AMQP_URI"] = amqp_uris[owner]
+    return env
+
+
+def broker_users(env: dict) -> dict[str, str]:
+    """Each process's user, its permissions and the topology, applied with rabbitmqctl before anything starts
+    (deploy/rabbitmq.py); each process's HAVEN_AMQP_URI. Where rabbitmqctl cannot be used (another user's
+    broker), every process keeps HAVEN_AMQP_URI's account, said so loudly."""
+    admin_uri = env.get("HAVEN_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+    passwords = {owner: env[rabbitmq.password_variable(owner)] for owner in rabbitmq.OWNERS}
+    try:
+        rabbitmq.apply_with_rabbitmqctl(rabbitmq.definitions(rabbitmq.vhost_of(admin_uri), passwords))
+    except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
+        log(f"WARNING: could not create the per-process broker users ({exc}); every process connects with "
+            "HAVEN_AMQP_URI's own account. Run `python -m deploy.rabbitmq apply` as the broker's administrator.")
+        topology.declare(admin_uri)
+        return {}
+    log("broker users applied: each process connects as its own haven-<process> user")
+    return rabbitmq.process_uris(admin_uri, passwords)
+
+
 def main() -> None:
     os.chdir(ROOT)
     env = environment()
     check_broker(env.get("HAVEN_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/"))
+    amqp_uris = broker_users(env)
     for owner in ("incidents", "gateway"):
-        subprocess.run([PY, "-m", f"services.{owner}.seed"], cwd=ROOT, env=keys.for_process(env, owner), check=True)
-    sup = Supervisor(env)
+        subprocess.run([PY, "-m", f"services.{owner}.seed"], cwd=ROOT, env=process_env(env, owner, amqp_uris),
+                       check=True)
+    sup = Supervisor(env, amqp_uris)
     signal.signal(signal.SIGTERM, lambda *_: (sup.stop(), sys.exit(0)))
     signal.signal(signal.SIGINT, lambda *_: (sup.stop(), sys.exit(0)))
     sup.start("mail", [PY, "-m", "deploy.devmail", "--port", env["HAVEN_SMTP_PORT"], "--dir", "var/mail"])

@@ -23,6 +23,7 @@ import uuid
 
 from aiosmtpd.controller import Controller
 
+from deploy import rabbitmq
 from services.common import keys
 from services.common.testing import PG_HOST, PG_PORT, PG_USER, create_database, drop_database
 
@@ -120,7 +121,12 @@ class Stack:
         self.extra_env = dict(env or {})
         self.tmp = tempfile.mkdtemp(prefix="haven-test-")
         self.vhost = f"haven-test-{uuid.uuid4().hex[:8]}"
+        # An administrator's account (guest), for the tests' own inspection and fault injection; each
+        # process connects as its own least-privileged user instead (`amqp_uris`, deploy/rabbitmq.py).
         self.amqp_uri = f"amqp://guest:guest@127.0.0.1:5672/{self.vhost}"
+        self.broker_passwords = rabbitmq.new_passwords()  # random, for this run only
+        self.broker_prefix = f"{self.vhost}-"  # users are broker-wide: one set per stack
+        self.amqp_uris = rabbitmq.process_uris(self.amqp_uri, self.broker_passwords, self.broker_prefix)
         self.ports = [free_port() for _ in range(instances)]
         self.port = self.ports[0]
         self.base_urls = [f"http://127.0.0.1:{port}" for port in self.ports]
@@ -134,6 +140,8 @@ class Stack:
     def start(self) -> "Stack":
         rabbitmqctl("add_vhost", self.vhost)
         rabbitmqctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
+        # Every process's user and the topology, before any process starts (services/common/topology.py).
+        rabbitmq.apply_with_rabbitmqctl(rabbitmq.definitions(self.vhost, self.broker_passwords, self.broker_prefix))
         for name in (*SERVICES, "gateway"):
             self.databases[name] = create_database(f"haven_test_{name}")
         from moto.server import ThreadedMotoServer
@@ -169,7 +177,7 @@ class Stack:
         }
         for owner in ("incidents", "gateway"):
             subprocess.run([sys.executable, "-m", f"services.{owner}.seed"], cwd=ROOT,
-                           env=keys.for_process(self.env, owner), check=True, stdout=subprocess.DEVNULL)
+                           env=self.process_env(owner), check=True, stdout=subprocess.DEVNULL)
         for name in (*SERVICES, "gateway"):
             for instance in self.instance_names(name):
                 self.start_process(instance)
@@ -185,6 +193,13 @@ class Stack:
         is not the gateway might try)."""
         from services.common.actor import sign
         return sign(actor, key or self.signing_key("gateway"), method, kwargs, ttl)
+
+    def process_env(self, owner: str) -> dict[str, str]:
+        """The environment one process of `owner` runs with: its own signing key and broker user only."""
+        return {**keys.for_process(self.env, owner), "HAVEN_AMQP_URI": self.amqp_uris[owner]}
+
+    def broker_user(self, owner: str) -> str:
+        return rabbitmq.user_name(owner, self.broker_prefix)
 
     def instance_names(self, name: str) -> list[str]:
         """"alerts" → ["alerts", "alerts-2", …], one per instance."""
@@ -205,11 +220,12 @@ class Stack:
             rabbitmqctl("delete_vhost", self.vhost)
         except Exception:
             pass
+        rabbitmq.delete_users([self.broker_user(owner) for owner in rabbitmq.OWNERS])
 
     def start_process(self, name: str) -> None:
         """`name` is a service ("alerts", "gateway") or one of its instances ("alerts-2")."""
         service, _, number = name.partition("-")
-        env = keys.for_process(self.env, service)
+        env = self.process_env(service)
         if service == "gateway" and number:
             env["HAVEN_PORT"] = str(self.ports[int(number) - 1])
         log = open(os.path.join(self.tmp, f"{name}.log"), "ab")

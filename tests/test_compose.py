@@ -170,20 +170,6 @@ def test_databases_are_each_services_own_on_postgres(service):
     assert created_databases() == {f"haven_{s}" for s in SERVICES}
 
 
-@pytest.mark.parametrize("service", sorted(PROCESSES))
-def test_the_broker_is_the_rabbitmq_service_with_its_user(service):
-    raw = environment(service)["HAVEN_AMQP_URI"]
-    url, rabbit = urlsplit(resolve(raw)), environment("rabbitmq")
-    assert (url.scheme, url.hostname, url.port) == ("amqp", "rabbitmq", 5672), raw
-    assert url.username == rabbit["RABBITMQ_DEFAULT_USER"]
-    assert INTERPOLATION.search(raw)["name"] == INTERPOLATION.search(rabbit["RABBITMQ_DEFAULT_PASS"])["name"]
-
-
-def test_every_process_shares_one_broker():
-    values = {environment(s)["HAVEN_AMQP_URI"] for s in PROCESSES}
-    assert len(values) == 1, f"HAVEN_AMQP_URI differs between processes: {values}"
-
-
 def test_every_process_trusts_the_public_keys_and_holds_its_own_signing_key_alone():
     assert len({environment(s)["HAVEN_PUBLIC_KEYS"] for s in PROCESSES}) == 1
     for process in PROCESSES:
@@ -191,6 +177,34 @@ def test_every_process_trusts_the_public_keys_and_holds_its_own_signing_key_alon
         assert held == {f"HAVEN_{process.upper()}_SIGNING_KEY"}, process
         assert environment(process)[f"HAVEN_{process.upper()}_SIGNING_KEY"].startswith(
             f"${{HAVEN_{process.upper()}_SIGNING_KEY:?")
+
+
+# TLS (README "TLS") -------------------------------------------------------------------------------
+
+def test_tls_in_the_stack():
+    """The broker and the databases are reached over TLS, verified against the CA the `certs` step
+    writes, and the servers use that step's certificates and accept nothing else from the network."""
+    services = compose()["services"]
+    assert services["certs"]["command"][:4] == ["python", "-m", "deploy.certs", "--out"]
+    assert {"rabbitmq", "postgres"} <= set(services["certs"]["command"])
+    for server in ("rabbitmq", "postgres"):
+        assert depends_on(server)["certs"] == "service_completed_successfully"
+        assert "certs:/certs:ro" in services[server]["volumes"]
+    for process in PROCESSES:
+        env = environment(process)
+        assert "certs:/certs:ro" in services[process]["volumes"]
+        assert urlsplit(resolve(env["HAVEN_AMQP_URI"])).query == "cacertfile=/certs/ca.pem"
+        for key, raw in env.items():
+            if key.endswith("_DATABASE_URL"):
+                assert urlsplit(resolve(raw)).query == "sslmode=verify-full&sslrootcert=/certs/ca.pem", raw
+    rabbit_conf = read("deploy", "rabbitmq-tls.conf")
+    assert "listeners.tcp = none" in rabbit_conf and "ssl_options.certfile = /certs/rabbitmq.pem" in rabbit_conf
+    assert any(v.endswith(":/etc/rabbitmq/conf.d/20-haven-tls.conf:ro") for v in services["rabbitmq"]["volumes"])
+    assert "ssl=on" in services["postgres"]["command"]
+    hba = [line.split() for line in read("deploy", "postgres", "pg_hba.conf").splitlines()
+           if line.strip() and not line.startswith("#")]
+    assert ["hostnossl", "all", "all", "all", "reject"] in hba
+    assert all(rule[0] != "host" or rule[3] in ("127.0.0.1/32", "::1/128") for rule in hba)
 
 
 # (e) ------------------------------------------------------------------------------------------

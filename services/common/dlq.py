@@ -3,9 +3,10 @@
     python -m services.common.dlq list
     python -m services.common.dlq replay evt-incidents-incident_recorded--alerts.on_incident_recorded
 
-`replay` puts each parked message back where it first arrived (its original exchange and routing
-key, kept in its headers), with its retry count reset. Uses HAVEN_AMQP_URI. The gateway's
-administrator pages (/admin/dead-letters) do the same for the event handlers' queues.
+`replay` puts each parked message back with its retry count reset: an event handler's straight into
+that handler's queue, anything else where it first arrived (its original exchange and routing key,
+kept in its headers). Uses HAVEN_AMQP_URI. The gateway's administrator pages (/admin/dead-letters) do
+the same for the event handlers' queues.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 
 import pika
 
-from . import contracts
+from . import amqp, contracts
 from .topology import handler_queue_names
 
 SUFFIX = ".dead-letter"
@@ -40,7 +41,7 @@ def rpc_queues() -> list[str]:
 def open_channel(amqp_uri: str):
     """A short-lived blocking connection's channel, with publisher confirms: a replayed message is acked
     off the dead-letter queue only once the broker has taken it back."""
-    parameters = pika.URLParameters(amqp_uri)
+    parameters = amqp.pika_parameters(amqp_uri)
     parameters.connection_attempts, parameters.socket_timeout = 1, 5
     connection = pika.BlockingConnection(parameters)
     try:
@@ -69,6 +70,7 @@ def replay(channel, queue: str) -> int:
     """Move every message from `<queue>.dead-letter` back to where it came from: as many as wait there
     now, so a message its handler parks again at once is not replayed in an endless loop."""
     moved = 0
+    handlers = set(handler_queues())
     waiting = list_dead_letters(channel, [queue + SUFFIX]).get(queue + SUFFIX, 0)
     while moved < waiting:
         method, props, body = channel.basic_get(queue + SUFFIX)
@@ -79,10 +81,15 @@ def replay(channel, queue: str) -> int:
         routing_key = headers.pop("x-haven-original-routing-key", "") or queue
         headers.pop("x-haven-reason", None)
         headers.pop(RETRY_HEADER, None)
-        if exchange == "":
-            routing_key = queue  # it came straight to the queue (a retry): send it there again
+        if exchange == "" or queue in handlers:
+            # Straight back to the queue it was parked from, through the default exchange: that handler
+            # alone gets it again (not every other handler of the event), and whoever replays needs no
+            # right to publish on the service's events exchange (deploy/rabbitmq.py). Its signature
+            # still names the exchange and event it was first published with (signed.py).
+            exchange, routing_key = "", queue
         props.headers = headers
-        channel.basic_publish(exchange, routing_key, body, props)
+        # mandatory: with nowhere to go the broker returns it (UnroutableError), and it stays parked.
+        channel.basic_publish(exchange, routing_key, body, props, mandatory=True)
         channel.basic_ack(method.delivery_tag)
         moved += 1
     return moved

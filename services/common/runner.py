@@ -11,7 +11,7 @@ import signal
 import eventlet
 from nameko.runners import ServiceRunner
 
-from . import topology
+from . import amqp, topology
 from .db import migrate
 from .startup import configure_logging, wait_for_broker
 
@@ -25,8 +25,8 @@ def run(service_cls, settings) -> None:
     wait_for_broker(settings.amqp_uri)
     service_dir = os.path.dirname(os.path.abspath(__import__(service_cls.__module__, fromlist=["_"]).__file__))
     migrate(settings.database_url, os.path.join(service_dir, "migrations"))
-    topology.declare(settings.amqp_uri)
-    runner = ServiceRunner({"AMQP_URI": settings.amqp_uri, "SETTINGS": settings,
+    topology.declare(settings.amqp_uri, service_cls.name)
+    runner = ServiceRunner({**amqp.nameko_config(settings.amqp_uri), "SETTINGS": settings,
                             "max_workers": MAX_WORKERS, "serializer": "json"})
     runner.add_service(service_cls)
     stop = eventlet.event.Event()

@@ -276,8 +276,9 @@ def test_a_parked_event_is_counted_and_replayed_to_its_handler_and_the_replay_is
     finally:
         connection.close()
     assert replayed == body and props.headers.get("x-keep") == "yes" and "x-haven-reason" not in props.headers
-    event = contract.on_incident_recorded.event
-    assert method.exchange == event.exchange and method.routing_key == event.name
+    # Straight back into the handler's own queue (the default exchange): the gateway may not publish on
+    # incidents.events (deploy/rabbitmq.py), and the event's signature binds its own exchange, not this hop.
+    assert method.exchange == "" and method.routing_key == HANDLER
 
     entry = db(lambda s: s.scalars(select(AuditEntry).where(AuditEntry.action == "replay_dead_letters")
                                    .order_by(AuditEntry.id.desc())).first())

@@ -90,10 +90,11 @@ def free_port() -> int:
 
 def check_broker(uri: str) -> None:
     u = urlparse(uri)
+    port = u.port or (5671 if u.scheme == "amqps" else 5672)
     try:
-        socket.create_connection((u.hostname or "127.0.0.1", u.port or 5672), timeout=3).close()
+        socket.create_connection((u.hostname or "127.0.0.1", port), timeout=3).close()
     except OSError:
-        sys.exit(f"RabbitMQ is not reachable at {u.hostname}:{u.port or 5672}.\n"
+        sys.exit(f"RabbitMQ is not reachable at {u.hostname}:{port}.\n"
                  "Start it (Debian: `apt-get install rabbitmq-server && rabbitmq-server -detached`), "
                  "or set HAVEN_AMQP_URI, then run `make run` again.")
 

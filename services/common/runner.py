@@ -1,4 +1,4 @@
-"""How every Nameko service starts: wait for the broker, migrate, declare the topology, run.
+"""How every Nameko service starts: wait for the broker, migrate, check the topology is there, run.
 
 Call from a service's `__main__` after `import services.common.green`.
 """

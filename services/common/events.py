@@ -2,6 +2,8 @@
 
 The outbox keeps each event in the same transaction as the change it reports; the relay publishes
 it afterwards with publisher confirms, so a crash between the two can delay an event, never lose it.
+Each is signed with the publishing process's own key as it goes out (signed.py), and consumers
+verify that before they look at it.
 """
 from __future__ import annotations
 
@@ -12,11 +14,15 @@ import time
 import uuid
 from datetime import datetime, timedelta
 
-from kombu import Connection, Exchange, Producer
+from kombu import Exchange, Producer
 from sqlalchemy import DateTime, Index, Integer, String, Text, bindparam, delete, select, text, update
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
+from .contracts import base as base_contract
+from . import amqp
 from .db import skip_locked, utcnow
+from .keys import SigningKey
+from .signed import sign
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +88,24 @@ def make_event(event_type: str, school_id: int, **ids) -> dict:
             "occurred_at": utcnow().isoformat() + "Z", "school_id": school_id, **ids}
 
 
+# How far ahead of this process's clock an event may say it happened (the publishers' clocks drift a
+# little): the contracts' own allowance.
+CLOCK_SKEW = base_contract.CLOCK_SKEW
+
+
+def untimely(event: dict, now: datetime | None = None) -> str | None:
+    """Why an event's `occurred_at` cannot be believed, or None. An event "from the future" would win
+    over every genuine one after it wherever the newest fact wins (the staff directory: issue 9), so a
+    consumer refuses it whoever signed it."""
+    try:
+        moment = base_contract.parse_moment(event["occurred_at"])
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return "occurred_at is not a date and time"
+    if moment > (now or utcnow()) + CLOCK_SKEW:
+        return "occurred_at is in the future"
+    return None
+
+
 def add_to_outbox(session: Session, outbox_model, event: dict) -> None:
     session.add(outbox_model(event_id=event["event_id"], event_type=event["event_type"],
                              body=json.dumps(event)))
@@ -120,11 +144,13 @@ def already_processed(session: Session, processed_model, event: dict) -> bool:
 
 
 class EventPublisher:
-    """Publishes to `<service>.events` with publisher confirms over one reused connection."""
+    """Publishes to `<service>.events` with publisher confirms over one reused connection, each event
+    signed with `key`, the process's own (consumers refuse an unsigned one)."""
 
-    def __init__(self, amqp_uri: str, service: str):
+    def __init__(self, amqp_uri: str, service: str, key: SigningKey):
         self.exchange = events_exchange(service)
-        self.connection = Connection(amqp_uri, transport_options={"confirm_publish": True})
+        self.key = key
+        self.connection = amqp.connection(amqp_uri, transport_options={"confirm_publish": True})
         self._lock = threading.Lock()  # one channel: publish from one green thread at a time
         self._producer: Producer | None = None
 
@@ -136,8 +162,11 @@ class EventPublisher:
         # One producer for as long as its channel lives (kombu re-opens the channel on retry).
         if self._producer is None or self._producer.channel is not self.connection.default_channel:
             self._producer = Producer(self.connection.default_channel, exchange=self.exchange)
-        self._producer.publish(body, routing_key=event_type, content_type="application/json",
+        # Signed over the very bytes that travel (kombu sends bytes as they are).
+        data = body.encode("utf-8")
+        self._producer.publish(data, routing_key=event_type, content_type="application/json",
                                content_encoding="utf-8", delivery_mode=2, message_id=event_id,
+                               headers=sign(self.key, self.exchange.name, event_type, data),
                                declare=[self.exchange], retry=True, retry_policy={"max_retries": 3})
 
     def close(self) -> None:

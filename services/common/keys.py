@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 OWNERS = ("gateway", "incidents", "alerts", "documents", "transfers")
-KID = re.compile(r"^(?P<owner>[a-z]+)-[0-9]{8}-[0-9a-f]{6}$")
+KID = re.compile(r"(?P<owner>[a-z]+)-[0-9]{8}-[0-9a-f]{6}")
 
 
 class BadKey(ValueError):
@@ -39,7 +39,7 @@ class BadKey(ValueError):
 
 
 def owner_of(kid: str) -> str:
-    match = KID.match(kid)
+    match = KID.fullmatch(kid) if isinstance(kid, str) else None
     if not match or match["owner"] not in OWNERS:
         raise BadKey(f"{kid!r} is not a key id (owner-yyyymmdd-hex, owner one of {', '.join(OWNERS)})")
     return match["owner"]

@@ -2,16 +2,19 @@
 
 - `rpc`: survives malformed requests (no content type, no reply_to, undecodable or mis-shaped
   bodies): they are moved to `<service>.dead-letter` and acked, and the service carries on.
-- `event_handler`: a handler that raises is retried with back-off through a TTL queue and, when
-  the retries run out, parked in `<queue>.dead-letter` for an operator to replay (DESIGN rule 5).
+- `event_handler`: an event its publisher did not sign, or from the future, is parked at once
+  (signed.py; issue 9); a handler that raises is retried with back-off through a TTL queue and,
+  when the retries run out, parked in `<queue>.dead-letter` for an operator to replay (DESIGN rule 5).
 
 The transaction, the actor check and the outbox relay are the one adapter's (adapter.py).
 """
 from __future__ import annotations
 
 import logging
+import re
 
-from kombu import Connection, Exchange, Producer, Queue
+from kombu import Exchange, Producer, Queue
+from nameko import constants as nameko_config
 from nameko import exceptions as nameko_exceptions
 from nameko.events import EventHandler
 from nameko.messaging import QueueConsumer
@@ -19,9 +22,10 @@ from nameko.rpc import Rpc, RpcConsumer
 from pydantic import ValidationError
 
 from .contracts.base import where_invalid
-from . import errors
+from . import amqp, errors, signed
 from .errors import HavenError
 from .dlq import RETRY_HEADER
+from .events import untimely
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +53,7 @@ def dead_letter_queue(name: str) -> Queue:
 
 
 def _raw_publish(amqp_uri: str, body, routing_key: str, declare: list, **properties) -> None:
-    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+    with amqp.connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
         producer = Producer(conn.default_channel, exchange=Exchange(""))
         producer.publish(body, routing_key=routing_key, declare=declare, delivery_mode=2,
                          retry=True, retry_policy={"max_retries": 3}, **properties)
@@ -71,6 +75,22 @@ def park(amqp_uri: str, queue_name: str, message, reason: str) -> None:
 
 class HardenedQueueConsumer(QueueConsumer):
     """A QueueConsumer that parks undecodable messages instead of dying on them."""
+
+    @property
+    def amqp_uri(self):
+        """HAVEN_AMQP_URI as configured, TLS options included: Nameko's own AMQP_URI lacks them (they
+        are in AMQP_SSL, amqp.nameko_config), and park() and the retries connect with this one."""
+        return self.container.config.get(amqp.FULL_URI_KEY) or super().amqp_uri
+
+    @property
+    def connection(self):
+        """Nameko's consumer connection, made from the URI above."""
+        config = self.container.config
+        return amqp.connection(
+            self.amqp_uri, heartbeat=config.get(nameko_config.HEARTBEAT_CONFIG_KEY, nameko_config.DEFAULT_HEARTBEAT),
+            transport_options=config.get(nameko_config.TRANSPORT_OPTIONS_CONFIG_KEY,
+                                         nameko_config.DEFAULT_TRANSPORT_OPTIONS),
+            login_method=config.get(nameko_config.LOGIN_METHOD_CONFIG_KEY))
 
     def get_consumers(self, consumer_cls, channel):
         consumers = super().get_consumers(consumer_cls, channel)
@@ -120,8 +140,14 @@ class HardenedRpc(Rpc):
 rpc = HardenedRpc.decorator
 
 
+# What of an event id a log line may show (the id is the sender's text until the signature is checked).
+_LOGGABLE_ID = re.compile(r"^[A-Za-z0-9-]{1,36}$")
+NOT_THIS_HANDLERS_EVENT = "not the event this handler takes"
+
+
 class RetryingEventHandler(EventHandler):
-    """Retries a failed handler with back-off, then parks the event; never drops it silently."""
+    """Verifies an event's signature before anything else; retries a failed handler with back-off,
+    then parks the event; never drops one silently."""
 
     queue_consumer = HardenedQueueConsumer()
 
@@ -131,20 +157,53 @@ class RetryingEventHandler(EventHandler):
         self.payload = payload
         super().__init__(source_service, event_type, **kwargs)
 
+    def setup(self):
+        super().setup()
+        self.key_ring = self.container.config["SETTINGS"].key_ring
+
     def handle_message(self, body, message):
-        problem = None
-        if not isinstance(body, dict) or "event_id" not in body:
+        problem = self._refusal(body, message)
+        if problem:
+            # Refused, never handled: an operator sees it in the dead-letter queue. The body stays out
+            # of the log (it is whatever the sender wrote).
+            log.warning("refused event %s (%s) for %s: %s", _event_id(body, message),
+                        "/".join(self._published_on(message)), self.queue.name, problem)
+        elif not isinstance(body, dict) or "event_id" not in body:
             problem = "event without event_id"
         elif self.payload is not None:
             try:
                 self.payload.model_validate(body)
             except ValidationError as exc:
                 problem = f"event does not match its contract: {where_invalid(exc)}"
+        if not problem:
+            problem = untimely(body)
+            if problem:  # signed, so a publisher's clock is wrong: retrying would not mend it
+                log.warning("refused event %s (%s) for %s: %s", _event_id(body, message), self.event_type,
+                            self.queue.name, problem)
         if problem:
             park(self.queue_consumer.amqp_uri, self.queue.name, message, problem)
             self.queue_consumer.ack_message(message)
             return
         super().handle_message(body, message)
+
+    def _published_on(self, message) -> tuple[str, str]:
+        """The exchange and routing key the event was published with. A retry comes back from the retry
+        queue through the default exchange: it was published where this handler subscribes, or it
+        would not have been here the first time (and its signature says so)."""
+        info = message.delivery_info or {}
+        if info.get("exchange"):
+            return info["exchange"], info.get("routing_key", "")
+        return f"{self.source_service}.events", self.event_type
+
+    def _refusal(self, body, message) -> str | None:
+        exchange, routing_key = self._published_on(message)
+        raw = signed.wire_bytes(message.body, message.content_encoding)
+        if raw is None:
+            return signed.NOT_UTF8
+        problem = signed.refusal(self.key_ring, exchange, routing_key, raw, message.headers, body)
+        if problem is None and (exchange, routing_key) != (f"{self.source_service}.events", self.event_type):
+            problem = NOT_THIS_HANDLERS_EVENT  # a genuine event someone bound this queue to as well
+        return problem
 
     def handle_message_processed(self, message, result=None, exc_info=None):
         if exc_info is not None:
@@ -173,6 +232,12 @@ class RetryingEventHandler(EventHandler):
                      expiration=delay / 1000, content_type=message.content_type,
                      content_encoding=message.content_encoding)
         log.warning("handler %s failed (%s); retry %d in %d ms", name, type(exc).__name__, attempt, delay)
+
+
+def _event_id(body, message) -> str:
+    event_id = body.get("event_id") if isinstance(body, dict) else None
+    event_id = event_id if isinstance(event_id, str) else (message.properties or {}).get("message_id")
+    return event_id if isinstance(event_id, str) and _LOGGABLE_ID.match(event_id) else "(no usable id)"
 
 
 event_handler = RetryingEventHandler.decorator

@@ -33,9 +33,12 @@ PLAIN_TEXT_LOGIN_REFUSED = ("SMTP authentication over plain text is refused: "
 
 # What a person's or a school's name may bring into an e-mail (DESIGN: text that reaches an e-mail is
 # checked against an allow-list): letters and digits of any script, spaces and the punctuation names use.
-# Anything else (a colon, a slash, angle brackets: the makings of a link or markup) is dropped, so a name
-# cannot put a link of its own beside ours.
+# Anything else (a colon, a slash, an @, angle brackets: the makings of a link, an address or markup) is
+# dropped, so a name cannot put a link of its own beside ours. A full stop between letters gets a space
+# after it: mail clients turn "www.evil.example" into a link even without "https://" ("J.R. Smith" reads
+# as "J. R. Smith").
 _NOT_IN_NAMES = re.compile(r"[^\w .,'\u2019&()-]")
+_DOTTED = re.compile(r"(?<=\w)\.(?=\w)")
 _LINK = re.compile(r"https?://[^\s<>\"']+")
 # Non-ASCII text goes quoted-printable (readable in the raw message), not base64.
 _UTF8_QP = charset.Charset("utf-8")
@@ -44,8 +47,9 @@ _WIRE = compat32.clone(linesep="\r\n")  # SMTP's line ending (smtplib leaves a b
 
 
 def mail_text(text: str, limit: int = 200) -> str:
-    """A name as an e-mail may show it: on one line, only allowed characters."""
-    return " ".join(_NOT_IN_NAMES.sub(" ", text or "").split())[:limit]
+    """A name as an e-mail may show it: on one line, only allowed characters, nothing a mail client
+    would make a link of, at most `limit` characters."""
+    return " ".join(_DOTTED.sub(". ", _NOT_IN_NAMES.sub(" ", text or "")).split())[:limit]
 
 
 def html_from_text(text: str) -> str:

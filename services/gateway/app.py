@@ -53,7 +53,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         await run_in_threadpool(migrate, settings.gateway_database_url, MIGRATIONS)
         await run_in_threadpool(topology.declare, settings.amqp_uri)
         await rpc.start()
-        relay = asyncio.create_task(relay_forever(db, rpc))
+        relay = asyncio.create_task(relay_forever(db, rpc, settings.signing_key))
         yield
         relay.cancel()
         await rpc.close()

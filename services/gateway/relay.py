@@ -6,6 +6,9 @@ the rows are marked published, so two gateways never publish the same event. The
 published at once and the broker's confirms are awaited together; only the confirmed rows are
 marked, the others stay for the next pass. On SQLite (the embedded, development setup) there are
 no row locks: run one gateway per SQLite database.
+
+Each event is signed with the gateway's own key (services/common/signed.py): the alerts service
+keeps its staff directory, e-mail addresses included, only from events the gateway signed.
 """
 from __future__ import annotations
 
@@ -15,10 +18,14 @@ import logging
 from starlette.concurrency import run_in_threadpool
 
 from services.common.events import claim_or_prune, mark_published
+from services.common.keys import SigningKey
+from services.common.signed import sign
 
 from .models import OutboxEvent
 
 log = logging.getLogger("haven.gateway.relay")
+SOURCE = "gateway"
+EXCHANGE = f"{SOURCE}.events"
 
 
 def _mark_and_commit(session, ids: list[int]) -> None:
@@ -26,7 +33,7 @@ def _mark_and_commit(session, ids: list[int]) -> None:
     session.commit()
 
 
-async def relay_once(db, rpc, batch: int = 100) -> int:
+async def relay_once(db, rpc, key: SigningKey, batch: int = 100) -> int:
     """One pass: returns how many events were published (the first failure is raised after the
     confirmed ones are marked)."""
     session = db.factory()
@@ -34,7 +41,8 @@ async def relay_once(db, rpc, batch: int = 100) -> int:
         rows = await run_in_threadpool(claim_or_prune, session, OutboxEvent, batch)
         if not rows:
             return 0
-        results = await asyncio.gather(*(rpc.publish_event("gateway", event_type, body, event_id)
+        results = await asyncio.gather(*(rpc.publish_event(SOURCE, event_type, body, event_id,
+                                                           headers=sign(key, EXCHANGE, event_type, body.encode()))
                                          for _id, event_type, body, event_id in rows), return_exceptions=True)
         done = [row[0] for row, result in zip(rows, results) if not isinstance(result, BaseException)]
         await run_in_threadpool(_mark_and_commit, session, done)
@@ -46,10 +54,10 @@ async def relay_once(db, rpc, batch: int = 100) -> int:
         await run_in_threadpool(session.close)  # rolls back (and unlocks) whatever was not committed
 
 
-async def relay_forever(db, rpc, interval: float = 1.0) -> None:
+async def relay_forever(db, rpc, key: SigningKey, interval: float = 1.0) -> None:
     while True:
         try:
-            while await relay_once(db, rpc):
+            while await relay_once(db, rpc, key):
                 pass
         except asyncio.CancelledError:
             raise

@@ -99,6 +99,19 @@ def test_a_category_name_cannot_carry_a_link_or_an_address_into_an_email(school)
     assert "Online safety (e g sexting)" in " ".join(mail.body.split())
 
 
+def test_a_staff_name_cannot_carry_a_link_or_an_address_into_an_email(sessions):
+    # Names made before the gateway refused such text, or by a gateway bug: e-mail still shows no address.
+    save(sessions, staff_event(TEACHER, "Tess at www.evil.example or https://evil.example/x"))
+    save(sessions, staff_event(DSL, "Dana <reset@evil.example>", roles=["dsl"]))
+    raise_alerts(sessions, incident_event(TEACHER, alert_groups=["dsl"]))
+    with sessions() as session:
+        [mail] = session.scalars(select(Mail)).all()
+    for part in (mail.subject, mail.body, mail.html):
+        assert "evil.example" not in part and "@" not in part.replace("haven@", "")
+        assert part.count("://") == part.count(PUBLIC_URL)  # only our own link
+    assert "Tess at www. evil. example" in " ".join(mail.body.split())
+
+
 def test_a_malformed_staff_event_is_refused_so_it_ends_in_the_dead_letter_queue(sessions):
     with pytest.raises(MalformedEvent):
         save(sessions, dict(staff_event(TEACHER, "Tess"), user_id="10"))

@@ -13,8 +13,8 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from . import bodymap, documents, gateway
-from .base import (Contract, Count, Event, Flag, Id, NoArguments, PastMoment, RequiredText, ServiceContract, Text,
-                   View, item_errors)
+from .base import (Contract, Count, Event, Flag, Id, Name, NoArguments, PastMoment, RequiredText, ServiceContract,
+                   Text, View, item_errors)
 
 contract = ServiceContract("incidents")
 
@@ -324,7 +324,7 @@ Sensitivity = Annotated[str, StringConstraints(min_length=1, max_length=40, patt
 
 
 class CategoryIn(Contract):
-    name: Text(100)
+    name: Name(100)  # alert e-mails may name the category
     parent_id: Id | None = Field(None, description="The parent category; null for a top-level category")
     colour: Colour = "#5b6770"
     sensitivity: Sensitivity = Field(description="safeguarding, pastoral, behaviour, medical, sen, or one of "
@@ -337,7 +337,7 @@ class CategoryIn(Contract):
 class CategoryChanges(Contract):
     """Only the fields given are changed."""
 
-    name: Text(100) | None = None
+    name: Name(100) | None = None
     parent_id: Id | None = None
     colour: Colour | None = None
     sensitivity: Sensitivity | None = None

@@ -110,3 +110,28 @@ def test_text_refuses_nul_which_postgresql_cannot_store():
         contracts.documents.store_document.parse({"incident_id": 1, "filename": "a\x00.txt",
                                                   "content_type": "text/plain", "content_b64": "aGk="})
     assert [e["field"] for e in refused.value.errors] == ["filename"]
+
+
+CRAFTED_NAMES = ["Re-verify your login at https://evil.example", "Visit www.evil.example", "WWW.EVIL.EXAMPLE",
+                 "Write to reset@evil.example", "go to evil.example now", "Behaviour\nBcc: x", "Tab\there",
+                 "Line\u2028break", "Right\u202eto-left"]
+FAIR_NAMES = ["Online safety (e.g. sexting)", "St. Mary's C.E. Primary", "Siân O’Brien-Smith", "Zoë d’Arcy-Núñez",
+              "Child protection / CP", "J.R.R. Tolkien", "Physical abuse", "Year 6.5", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"]
+
+
+@pytest.mark.parametrize("name", CRAFTED_NAMES)
+def test_a_category_name_cannot_hold_a_link_an_address_or_a_second_line(name):
+    category = {"name": name, "sensitivity": "safeguarding"}
+    with pytest.raises(ValidationFailed) as refused:
+        contracts.incidents.create_category.parse({"category": category})
+    [error] = refused.value.errors
+    assert error["field"] == "category.name"
+    assert "address" in error["message"] or "one line" in error["message"]
+    with pytest.raises(ValidationFailed):
+        contracts.incidents.update_category.parse({"category_id": 1, "changes": {"name": name}})
+
+
+@pytest.mark.parametrize("name", FAIR_NAMES)
+def test_names_with_apostrophes_hyphens_accents_and_full_stops_are_welcome(name):
+    parsed = contracts.incidents.create_category.parse({"category": {"name": name, "sensitivity": "pastoral"}})
+    assert parsed.category.name == name

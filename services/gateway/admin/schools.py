@@ -7,6 +7,7 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from services.common.contracts.base import name_problem
 from services.common.errors import Conflict, ValidationFailed
 from services.common.events import add_to_outbox, make_event
 
@@ -21,6 +22,8 @@ def school_problems(name, urn, local_authority) -> list[dict]:
     errors = []
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 200 or not accounts.storable(name):
         errors.append({"field": "name", "message": "Give the school's name (at most 200 characters)."})
+    elif name_problem(name):  # the school's name reaches e-mails (set-password links)
+        errors.append({"field": "name", "message": name_problem(name)})
     if not isinstance(urn, str) or not URN.fullmatch(urn.strip()):
         errors.append({"field": "urn", "message": "Give the school's URN: its 6 or 7 digit Unique Reference Number."})
     if (not isinstance(local_authority, str) or not local_authority.strip() or len(local_authority.strip()) > 120

@@ -16,6 +16,7 @@ from sqlalchemy import and_, delete, func, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.common.actor import ADMIN, ROLES, TRUST_ADMIN
+from services.common.contracts.base import name_problem
 from services.common.db import contains_pattern, utcnow
 from services.common.errors import Conflict, NotFound, ValidationFailed
 
@@ -135,6 +136,8 @@ def check_details(name, email, job_title, roles, admin_roles) -> list[dict]:
     errors = []
     if name is not None and (not name.strip() or len(name.strip()) > 200 or not accounts.storable(name)):
         errors.append({"field": "name", "message": "Give the member of staff's name (at most 200 characters)."})
+    elif name is not None and name_problem(name):  # their name reaches e-mails (alerts, set-password links)
+        errors.append({"field": "name", "message": name_problem(name)})
     if email is not None and (len(email.strip()) > 254 or not EMAIL.fullmatch(email.strip())
                               or not accounts.storable(email)):
         errors.append({"field": "email", "message": "Give their school e-mail address, e.g. j.smith@school.org.uk."})

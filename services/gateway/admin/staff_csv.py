@@ -16,6 +16,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.common.contracts.base import name_problem
 from services.common.errors import ValidationFailed
 
 from .. import accounts
@@ -108,6 +109,8 @@ def person(cells: list[str], cols: dict[str, int]) -> tuple[dict, str | None]:
         return found, "the name or job title is too long"
     if not all(accounts.storable(v) for v in (name, email, job_title or "")):
         return found, "it holds a character that cannot be stored"
+    if name_problem(name):  # the name reaches e-mails
+        return found, "the name holds a web or e-mail address, or a control character"
     return found, None
 
 

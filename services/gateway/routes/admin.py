@@ -14,7 +14,7 @@ from fastapi import APIRouter, Form, Query, UploadFile
 from pydantic import BaseModel, Field
 
 from services.common.actor import ROLES
-from services.common.contracts.base import Contract, Id, Text
+from services.common.contracts.base import Contract, Id, Name, Text
 
 from . import api_router, dead_letters
 from ..admin import staff_csv, usecases as admin
@@ -34,7 +34,7 @@ Role = Literal[ROLES]
 
 
 class StaffRequest(Contract):
-    name: Text(200, min_length=1)
+    name: Name(200, min_length=1)
     email: Text(254, min_length=3)
     job_title: Text(100) | None = None
     roles: list[Role] = Field(["staff"], max_length=len(ROLES))
@@ -44,7 +44,7 @@ class StaffRequest(Contract):
 class StaffChangesRequest(Contract):
     """Only the fields sent are changed."""
 
-    name: Text(200, min_length=1) | None = None
+    name: Name(200, min_length=1) | None = None
     email: Text(254, min_length=3) | None = None
     job_title: Text(100) | None = None
     roles: list[Role] | None = Field(None, max_length=len(ROLES))
@@ -65,10 +65,10 @@ class GroupChangesRequest(Contract):
 
 
 class SchoolRequest(Contract):
-    name: Text(200, min_length=1)
+    name: Name(200, min_length=1)
     urn: Text(10, min_length=1, description="The DfE's Unique Reference Number (6 or 7 digits)")
     local_authority: Text(120, min_length=1)
-    admin_name: Text(200, min_length=1, description="The school's first administrator")
+    admin_name: Name(200, min_length=1, description="The school's first administrator")
     admin_email: Text(254, min_length=3)
     admin_only: bool = Field(False, description="true: the first administrator is not also the DSL")
 

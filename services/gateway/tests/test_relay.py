@@ -1,9 +1,10 @@
 """The gateway's outbox relay (relay.py) against real PostgreSQL: several gateways share one
 database and relay its outbox at once; each event is published once, and a publish the broker
-does not confirm leaves its row for the next pass."""
+does not confirm leaves its row for the next pass; every event goes out signed with the gateway's key."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 
 import pytest
@@ -11,11 +12,14 @@ from sqlalchemy import select, text
 
 from services.common.db import make_engine, migrate, session_factory
 from services.common.events import add_to_outbox, make_event
-from services.common.testing import fresh_database
+from services.common import signed
+from services.common.keys import KeyRing
+from services.common.testing import TEST_KEYS, TEST_PUBLIC_KEYS, fresh_database
 from services.gateway import relay
 from services.gateway.models import OutboxEvent
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "..", "migrations")
+KEY = TEST_KEYS["gateway"]
 
 
 class Db:
@@ -28,12 +32,14 @@ class FakeRpc:
 
     def __init__(self, published: list, refuse: set[str] = frozenset()):
         self.published, self.refuse = published, refuse
+        self.sent: list[tuple[str, bytes, dict]] = []  # (event type, body as sent, headers)
 
-    async def publish_event(self, source, event_type, body, event_id, timeout=10.0):
+    async def publish_event(self, source, event_type, body, event_id, headers=None, timeout=10.0):
         await asyncio.sleep(0.005)
         if event_id in self.refuse:
             raise ConnectionError("the broker did not confirm")
         self.published.append((source, event_type, event_id))
+        self.sent.append((event_type, body.encode(), headers))
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +79,7 @@ def test_two_gateways_relaying_one_outbox_publish_each_event_once(db):
 
     async def gateway():
         sent = 0
-        while n := await relay.relay_once(db, FakeRpc(published), batch=25):
+        while n := await relay.relay_once(db, FakeRpc(published), KEY, batch=25):
             sent += n
         return sent
 
@@ -91,11 +97,21 @@ def test_an_unconfirmed_event_stays_for_the_next_pass(db):
     ids = put(db, 5)
     published: list = []
     with pytest.raises(ConnectionError):
-        asyncio.run(relay.relay_once(db, FakeRpc(published, refuse={ids[2]})))
+        asyncio.run(relay.relay_once(db, FakeRpc(published, refuse={ids[2]}), KEY))
     assert sorted(e for _, _, e in published) == sorted(ids[:2] + ids[3:])
     assert unpublished(db) == {ids[2]}
-    assert asyncio.run(relay.relay_once(db, FakeRpc(published))) == 1
+    assert asyncio.run(relay.relay_once(db, FakeRpc(published), KEY)) == 1
     assert unpublished(db) == set()
+
+
+def test_each_event_goes_out_signed_with_the_gateway_key(db):
+    put(db, 3)
+    rpc = FakeRpc([])
+    assert asyncio.run(relay.relay_once(db, rpc, KEY)) == 3
+    ring = KeyRing.parse(TEST_PUBLIC_KEYS)
+    for event_type, body, headers in rpc.sent:
+        assert headers[signed.KID_HEADER] == KEY.kid
+        assert signed.refusal(ring, "gateway.events", event_type, body, headers, json.loads(body)) is None
 
 
 def test_the_migration_indexes_the_unpublished_rows(relay_engine):

@@ -8,6 +8,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
+from services.common.clock import school_today
+
 DSL, SLT, TEACHER, TEACHER2, TA = ("dsl@demo.haven.test", "slt@demo.haven.test", "teacher@demo.haven.test",
                                    "teacher2@demo.haven.test", "ta@demo.haven.test")
 
@@ -137,8 +139,10 @@ def test_the_dsl_follows_up_a_concern_and_reads_the_chronology_and_front_sheet(s
     assert flagged["significant"] and flagged["significant_set_by"] == "Dana Shah"
     significant = ok(dsl.get(path, params={"significant": "true"}))["entries"]
     assert decision_line["id"] in [e["id"] for e in significant] and all(e["significant"] for e in significant)
+    # From the school day the concern happened (an hour ago: yesterday, just after midnight).
+    that_day = school_today(datetime.now(timezone.utc) - timedelta(minutes=60)).isoformat()
     neglect = ok(dsl.get(path, params={"category_id": category_id(dsl, "Safeguarding"), "type": "incident",
-                                       "from": date.today().isoformat()}))["entries"]
+                                       "from": that_day}))["entries"]
     assert iid in [e["incident_id"] for e in neglect] and behaviour["id"] not in [e["incident_id"] for e in neglect]
     assert ok(dsl.get(path, params={"to": "2020-01-01"}))["entries"] == []
     r = dsl.get(path, params={"from": "last tuesday", "type": "gossip"})

@@ -9,6 +9,7 @@ real server must show that nothing arrived.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import pwd
@@ -97,6 +98,21 @@ def pki():
     shutil.rmtree(root, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def serving(command: list[str], home: str, port: int, env: dict | None = None):
+    """A server of the test's own, logging into `home`, until it listens on `port`; stopped (its whole
+    process group) and `home` removed afterwards."""
+    log_path = f"{home}/server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until_listening(port, proc, log_path)
+        yield proc
+    finally:
+        stop(proc)
+        shutil.rmtree(home, ignore_errors=True)
+
+
 # --- the broker -----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -118,16 +134,8 @@ def tls_broker(pki):
            "RABBITMQ_CONFIG_FILE": f"{home}/rabbitmq.conf",
            "RABBITMQ_ENABLED_PLUGINS_FILE": f"{home}/enabled_plugins",
            "ERL_FLAGS": "-kernel inet_dist_use_interface {127,0,0,1}"}
-    log_path = f"{home}/server.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([RABBITMQ_SERVER], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    try:
-        wait_until_listening(port, proc, log_path)
+    with serving([RABBITMQ_SERVER], home, port, env=env):
         yield port
-    finally:
-        stop(proc)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def broker_uri(port: int, host: str = "localhost", **options: str) -> str:
@@ -297,18 +305,10 @@ def tls_postgres(pki):
         os.chmod(f"{data}/{name}", mode)
     with open(f"{data}/pg_hba.conf", "w") as f:
         f.write("local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 0.0.0.0/0 reject\n")
-    log_path = f"{home}/server.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [*as_postgres, "postgres", "-D", data, "-p", str(port), "-k", home, "-c", "listen_addresses=127.0.0.1",
-             "-c", "ssl=on", "-c", "ssl_cert_file=server.pem", "-c", "ssl_key_file=server.key", "-c", "fsync=off"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_until_listening(port, proc, log_path)
+    with serving([*as_postgres, "postgres", "-D", data, "-p", str(port), "-k", home, "-c", "listen_addresses=127.0.0.1",
+                  "-c", "ssl=on", "-c", "ssl_cert_file=server.pem", "-c", "ssl_key_file=server.key", "-c", "fsync=off"],
+                 home, port):
         yield port
-    finally:
-        stop(proc)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def pg_url(port: int, host: str = "localhost", **options: str) -> str:

@@ -24,16 +24,6 @@ from .adapter_service import Base, Note, OutboxEvent, SpentToken, note_saved, sa
 
 
 @pytest.fixture
-def vhost():
-    name = f"haven-adapter-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True, timeout=60)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
-                   check=True, timeout=60)
-    yield f"amqp://guest:guest@127.0.0.1:5672/{name}"
-    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], check=False, timeout=60)
-
-
-@pytest.fixture
 def database():
     with fresh_database("haven_adapter_test") as url:
         engine = make_engine(url)

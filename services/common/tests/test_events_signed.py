@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import uuid
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
@@ -150,16 +148,6 @@ def test_an_event_from_the_future_is_untimely():
 
 
 # --- the publisher, over a real broker -------------------------------------------------------------------
-
-@pytest.fixture
-def vhost():
-    name = f"haven-signed-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True, timeout=60)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
-                   check=True, timeout=60)
-    yield f"amqp://guest:guest@127.0.0.1:5672/{name}"
-    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], check=False, timeout=60)
-
 
 def test_the_publisher_signs_the_bytes_it_sends(vhost):
     event = make_event("incident_recorded", 1, incident_id=5, note="Siân’s")  # non-ASCII: UTF-8 on the wire

@@ -177,11 +177,12 @@ def broker_users(env: dict) -> dict[str, str]:
     admin_uri = env.get("HAVEN_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
     passwords = {owner: env[rabbitmq.password_variable(owner)] for owner in rabbitmq.OWNERS}
     try:
-        rabbitmq.apply_with_rabbitmqctl(rabbitmq.definitions(rabbitmq.vhost_of(admin_uri), passwords))
+        rabbitmq.apply_with_rabbitmqctl(rabbitmq.definitions(rabbitmq.vhost_of(admin_uri), passwords,
+                                                             queue_type=env.get("HAVEN_QUEUE_TYPE")))
     except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
         log(f"WARNING: could not create the per-process broker users ({exc}); every process connects with "
             "HAVEN_AMQP_URI's own account. Run `python -m deploy.rabbitmq apply` as the broker's administrator.")
-        topology.declare(admin_uri)
+        topology.declare(admin_uri, None, env.get("HAVEN_QUEUE_TYPE"))
         return {}
     log("broker users applied: each process connects as its own haven-<process> user")
     return rabbitmq.process_uris(admin_uri, passwords)

@@ -39,11 +39,16 @@ before its handler's queue exists, whichever process starts first:
     python -m deploy.rabbitmq apply                 # rabbitmqctl on this machine (make run, the tests)
     python -m deploy.rabbitmq apply --http http://rabbitmq:15672   # the management API (compose)
     python -m deploy.rabbitmq show gateway          # what one user may do
+    python -m deploy.rabbitmq migrate-queues --to quorum   # every process stopped (deploy/queue_migration.py)
 
 Passwords come from the environment (or `--env-file`), one per process: `<PROCESS>_BROKER_PASSWORD`
 (GATEWAY_BROKER_PASSWORD, INCIDENTS_BROKER_PASSWORD …); each process is then given
 `HAVEN_AMQP_URI=amqp://haven-<process>:<its password>@…`. Instances of one process share its user.
 Over --http the administrator is RABBITMQ_ADMIN_USER / RABBITMQ_ADMIN_PASSWORD.
+
+The queues are declared with the type HAVEN_QUEUE_TYPE names (classic or quorum; topology.py). `apply`
+then checks the queues already on the broker: a queue keeps the type it was created with (importing
+definitions leaves it as it is), so one of the other type fails `apply`, naming `migrate-queues`.
 """
 from __future__ import annotations
 
@@ -74,7 +79,7 @@ from services.common.dlq import SUFFIX as DEAD_LETTER  # noqa: E402
 OWNERS = keys.OWNERS
 PREFIX = "haven-"
 DEFAULT_EXCHANGE = "amq.default"  # how RabbitMQ names the default exchange ("") in permission checks
-RETRY = ".retry"  # nameko_ext: a failed handler's message waits out its back-off in `<queue>.retry`
+RETRY = topology.RETRY  # nameko_ext: a failed handler's message waits out its back-off in `<queue>.retry`
 # Matches no resource: nothing is named "" (the default exchange is checked as amq.default).
 NOTHING = "^$"
 # Matches no routing key, not even the empty one.
@@ -198,8 +203,10 @@ def password_hash(password: str) -> str:
     return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
 
 
-def definitions(vhost: str, passwords: dict[str, str], prefix: str = PREFIX) -> dict:
-    """Users (hashed passwords), permissions, topic permissions and the topology, for one vhost."""
+def definitions(vhost: str, passwords: dict[str, str], prefix: str = PREFIX, queue_type: str | None = None) -> dict:
+    """Users (hashed passwords), permissions, topic permissions and the topology, for one vhost; the
+    queues of `queue_type` (None: HAVEN_QUEUE_TYPE, else classic)."""
+    arguments = topology.queue_arguments(topology.configured_queue_type(queue_type))
     missing = [password_variable(o) for o in OWNERS if not passwords.get(o)]
     if missing:
         raise ValueError(f"no broker password for: {', '.join(missing)}")
@@ -217,7 +224,7 @@ def definitions(vhost: str, passwords: dict[str, str], prefix: str = PREFIX) -> 
         "topic_permissions": topic_permissions,
         "exchanges": [{"name": name, "vhost": vhost, "type": "topic", "durable": True, "auto_delete": False,
                        "internal": False, "arguments": {}} for name in topology.exchanges()],
-        "queues": [{"name": q.name, "vhost": vhost, "durable": True, "auto_delete": False, "arguments": {}}
+        "queues": [{"name": q.name, "vhost": vhost, "durable": True, "auto_delete": False, "arguments": arguments}
                    for q in topology.handler_queues()],
         "bindings": [{"source": q.exchange, "vhost": vhost, "destination": q.name, "destination_type": "queue",
                       "routing_key": q.routing_key, "arguments": {}} for q in topology.handler_queues()],
@@ -250,6 +257,28 @@ def apply_over_http(base_url: str, admin_user: str, admin_password: str, documen
     with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310 (the operator's own URL)
         if answer.status not in (200, 201, 204):
             raise RuntimeError(f"the management API answered {answer.status}")
+
+
+def queue_types_with_rabbitmqctl(vhost: str) -> dict[str, str]:
+    """Each queue of the vhost and its type, as the broker on this machine says."""
+    done = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "--no-table-headers", "name", "type"],
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"rabbitmqctl list_queues failed: {(done.stderr or done.stdout).strip()[:500]}")
+    return dict(line.rsplit("\t", 1) for line in done.stdout.splitlines() if "\t" in line)
+
+
+def queue_types_over_http(base_url: str, admin_user: str, admin_password: str, vhost: str) -> dict[str, str]:
+    request = urllib.request.Request(f"{base_url.rstrip('/')}/api/queues/{quote(vhost, safe='')}?columns=name,type")
+    token = base64.b64encode(f"{admin_user}:{admin_password}".encode()).decode()
+    request.add_header("authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310 (the operator's own URL)
+        return {q["name"]: q.get("type", topology.CLASSIC) for q in json.load(answer)}
+
+
+def queues_of_another_type(types: dict[str, str], queue_type: str) -> list[str]:
+    """Haven's queues the broker holds with another type than `queue_type`."""
+    return [q.name for q in topology.durable_queues() if types.get(q.name, queue_type) != queue_type]
 
 
 def delete_users(names: list[str]) -> None:
@@ -296,6 +325,10 @@ def main(argv: list[str] | None = None) -> int:
                                                      "instead of rabbitmqctl on this machine")
     show = sub.add_parser("show", help="what one process's user may do")
     show.add_argument("owner", choices=OWNERS)
+    migrate = sub.add_parser("migrate-queues", help="rebuild every queue as classic or quorum, keeping its "
+                                                    "messages (every Haven process stopped)")
+    migrate.add_argument("--to", required=True, choices=topology.QUEUE_TYPES)
+    migrate.add_argument("--amqp-uri", help="an administrator's account (default: HAVEN_AMQP_URI)")
     args = parser.parse_args(argv)
 
     if args.command == "show":
@@ -305,18 +338,34 @@ def main(argv: list[str] | None = None) -> int:
             print(f"topic {exchange}: write {w}  read {r}")
         return 0
 
+    if args.command == "migrate-queues":
+        from deploy.queue_migration import MigrationRefused, migrate  # loads pika only here
+        try:
+            migrate(args.amqp_uri or os.environ.get("HAVEN_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/"), args.to)
+        except MigrationRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"every Haven queue is {args.to}; set HAVEN_QUEUE_TYPE={args.to} for every process before starting them")
+        return 0
+
     values = {**(keys.read_env(args.env_file) if args.env_file else {}), **os.environ}
     passwords = {owner: values.get(password_variable(owner), "") for owner in OWNERS}
     vhost = args.vhost or vhost_of(values.get("HAVEN_AMQP_URI", "amqp://localhost/"))
     try:
-        document = definitions(vhost, passwords, args.prefix)
+        queue_type = topology.configured_queue_type(values.get(topology.QUEUE_TYPE_VARIABLE))
+        document = definitions(vhost, passwords, args.prefix, queue_type)
         if args.http:
             admin = values.get("RABBITMQ_ADMIN_USER"), values.get("RABBITMQ_ADMIN_PASSWORD")
             if not all(admin):
                 raise ValueError("--http needs RABBITMQ_ADMIN_USER and RABBITMQ_ADMIN_PASSWORD")
             apply_over_http(args.http, admin[0], admin[1], document)
+            types = queue_types_over_http(args.http, admin[0], admin[1], vhost)
         else:
             apply_with_rabbitmqctl(document)
+            types = queue_types_with_rabbitmqctl(vhost)
+        wrong = queues_of_another_type(types, queue_type)
+        if wrong:
+            raise RuntimeError(str(topology.QueueTypeMismatch(wrong, queue_type)))
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

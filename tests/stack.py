@@ -141,7 +141,8 @@ class Stack:
         rabbitmqctl("add_vhost", self.vhost)
         rabbitmqctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
         # Every process's user and the topology, before any process starts (services/common/topology.py).
-        rabbitmq.apply_with_rabbitmqctl(rabbitmq.definitions(self.vhost, self.broker_passwords, self.broker_prefix))
+        rabbitmq.apply_with_rabbitmqctl(rabbitmq.definitions(self.vhost, self.broker_passwords, self.broker_prefix,
+                                                             self.extra_env.get("HAVEN_QUEUE_TYPE")))
         for name in (*SERVICES, "gateway"):
             self.databases[name] = create_database(f"haven_test_{name}")
         from moto.server import ThreadedMotoServer

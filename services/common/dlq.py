@@ -16,10 +16,10 @@ from contextlib import contextmanager
 
 import pika
 
-from . import amqp, contracts
-from .topology import handler_queue_names
+from . import amqp
+from .topology import DEAD_LETTER as SUFFIX
+from .topology import handler_queue_names, rpc_queue, rpc_services
 
-SUFFIX = ".dead-letter"
 # How many times a handler has tried a message (nameko_ext imports it from here: the gateway replays dead
 # letters too, and must not load Nameko and eventlet to do it).
 RETRY_HEADER = "x-haven-attempt"
@@ -34,7 +34,7 @@ def handler_queues() -> list[str]:
 def rpc_queues() -> list[str]:
     """Each service's RPC queue: its dead letters are malformed requests, listed but not worth replaying
     (the caller stopped waiting long ago, and its signed actor context has expired)."""
-    return [f"rpc-{c.service}" for c in contracts.ALL if c.methods]
+    return [rpc_queue(service) for service in rpc_services()]
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from nameko.rpc import Rpc, RpcConsumer
 from pydantic import ValidationError
 
 from .contracts.base import where_invalid
-from . import amqp, errors, signed
+from . import amqp, errors, signed, topology
 from .errors import HavenError
 from .dlq import RETRY_HEADER
 from .events import untimely
@@ -47,9 +47,12 @@ MAX_ATTEMPTS = 6
 BACKOFF_MS = (500, 2_000, 8_000, 30_000, 120_000)
 
 
-def dead_letter_queue(name: str) -> Queue:
-    return Queue(f"{name}.dead-letter", exchange=Exchange(""), routing_key=f"{name}.dead-letter",
-                 durable=True)
+def _typed(queue: Queue, container) -> Queue:
+    """`queue` declared with the type HAVEN_QUEUE_TYPE names (topology.py, "Queue types"). Settings
+    without one (a test's stand-in) mean classic."""
+    queue_type = getattr(container.config.get("SETTINGS"), "queue_type", None) or topology.CLASSIC
+    queue.queue_arguments = {**(queue.queue_arguments or {}), **topology.queue_arguments(queue_type)}
+    return queue
 
 
 def _raw_publish(amqp_uri: str, body, routing_key: str, declare: list, **properties) -> None:
@@ -59,9 +62,11 @@ def _raw_publish(amqp_uri: str, body, routing_key: str, declare: list, **propert
                          retry=True, retry_policy={"max_retries": 3}, **properties)
 
 
-def park(amqp_uri: str, queue_name: str, message, reason: str) -> None:
-    """Move a message we cannot handle to `<queue>.dead-letter`, keeping its bytes and headers."""
-    dlq = dead_letter_queue(queue_name)
+def park(amqp_uri: str, queue: Queue | str, message, reason: str) -> None:
+    """Move a message we cannot handle to `<queue>.dead-letter`, keeping its bytes and headers. Given the
+    queue itself, its dead-letter queue is declared of the same type; given a name, classic."""
+    queue_name, queue_type = (queue, topology.CLASSIC) if isinstance(queue, str) else (queue.name, topology.type_of(queue))
+    dlq = topology.dead_letter_queue(queue_name, queue_type)
     props = message.properties or {}
     headers = dict(message.headers or {})
     headers.update({"x-haven-reason": reason[:500],
@@ -100,7 +105,7 @@ class HardenedQueueConsumer(QueueConsumer):
 
     def _decode_error_handler(self, provider):
         def on_decode_error(message, exc):
-            park(self.amqp_uri, provider.queue.name, message, f"undecodable: {exc!r}")
+            park(self.amqp_uri, provider.queue, message, f"undecodable: {exc!r}")
             self.ack_message(message)
         return on_decode_error
 
@@ -108,10 +113,14 @@ class HardenedQueueConsumer(QueueConsumer):
 class HardenedRpcConsumer(RpcConsumer):
     queue_consumer = HardenedQueueConsumer()
 
+    def setup(self):
+        super().setup()
+        _typed(self.queue, self.container)
+
     def handle_message(self, body, message):
         problem = self._malformed(body, message)
         if problem:
-            park(self.queue_consumer.amqp_uri, self.queue.name, message, problem)
+            park(self.queue_consumer.amqp_uri, self.queue, message, problem)
             self.queue_consumer.ack_message(message)
             return
         super().handle_message(body, message)
@@ -159,6 +168,7 @@ class RetryingEventHandler(EventHandler):
 
     def setup(self):
         super().setup()
+        _typed(self.queue, self.container)
         self.key_ring = self.container.config["SETTINGS"].key_ring
 
     def handle_message(self, body, message):
@@ -181,7 +191,7 @@ class RetryingEventHandler(EventHandler):
                 log.warning("refused event %s (%s) for %s: %s", _event_id(body, message), self.event_type,
                             self.queue.name, problem)
         if problem:
-            park(self.queue_consumer.amqp_uri, self.queue.name, message, problem)
+            park(self.queue_consumer.amqp_uri, self.queue, message, problem)
             self.queue_consumer.ack_message(message)
             return
         super().handle_message(body, message)
@@ -221,12 +231,10 @@ class RetryingEventHandler(EventHandler):
         attempt = int((message.headers or {}).get(RETRY_HEADER, 1))
         name = self.queue.name
         if attempt >= MAX_ATTEMPTS:
-            park(amqp_uri, name, message, f"failed {attempt} times: {type(exc).__name__}")
+            park(amqp_uri, self.queue, message, f"failed {attempt} times: {type(exc).__name__}")
             return
         delay = BACKOFF_MS[min(attempt - 1, len(BACKOFF_MS) - 1)]
-        retry_queue = Queue(f"{name}.retry", exchange=Exchange(""), routing_key=f"{name}.retry",
-                            durable=True, queue_arguments={"x-dead-letter-exchange": "",
-                                                           "x-dead-letter-routing-key": name})
+        retry_queue = topology.retry_queue(name, topology.type_of(self.queue))
         headers = dict(message.headers or {}, **{RETRY_HEADER: attempt + 1})
         _raw_publish(amqp_uri, message.body, retry_queue.routing_key, [retry_queue], headers=headers,
                      expiration=delay / 1000, content_type=message.content_type,

@@ -25,7 +25,7 @@ def run(service_cls, settings) -> None:
     wait_for_broker(settings.amqp_uri)
     service_dir = os.path.dirname(os.path.abspath(__import__(service_cls.__module__, fromlist=["_"]).__file__))
     migrate(settings.database_url, os.path.join(service_dir, "migrations"))
-    topology.declare(settings.amqp_uri, service_cls.name)
+    topology.declare(settings.amqp_uri, service_cls.name, settings.queue_type)
     runner = ServiceRunner({**amqp.nameko_config(settings.amqp_uri), "SETTINGS": settings,
                             "max_workers": MAX_WORKERS, "serializer": "json"})
     runner.add_service(service_cls)

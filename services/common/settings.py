@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from . import amqp
 from .keys import BadKey, KeyRing, SigningKey, signing_variable
 from .smtp import PLAIN_TEXT_LOGIN_REFUSED, Security
+from .topology import CLASSIC, QueueType
 
 DEVELOPMENT = "development"
 PRODUCTION = "production"
@@ -51,6 +52,12 @@ class CommonSettings(BaseSettings):
         if "gateway" not in self._key_ring.owners():
             raise ValueError("HAVEN_PUBLIC_KEYS must hold the gateway's public key (python -m services.common.keys)")
         return self
+
+    # --- Queue types (README "Quorum queues") --------------------------------------------------------
+    # quorum on a RabbitMQ cluster: every durable queue is replicated, so a node lost loses no message.
+    # A queue keeps its type: changing this needs the migration (python -m deploy.rabbitmq migrate-queues).
+    queue_type: QueueType = Field(CLASSIC, description="classic or quorum: the type of every durable queue "
+                                  "(services/common/topology.py)")
 
     # --- TLS (README "TLS") ---------------------------------------------------------------------------
     # No settings of its own: the options are written in the URLs, amqps://…?cacertfile=<CA file> and

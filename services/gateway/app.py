@@ -51,7 +51,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await run_in_threadpool(migrate, settings.gateway_database_url, MIGRATIONS)
-        await run_in_threadpool(topology.declare, settings.amqp_uri)
+        await run_in_threadpool(topology.declare, settings.amqp_uri, None, settings.queue_type)
         await rpc.start()
         relay = asyncio.create_task(relay_forever(db, rpc, settings.signing_key))
         yield

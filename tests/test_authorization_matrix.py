@@ -74,6 +74,8 @@ expect("GET", "/account/security",                                   "U U A A A 
 expect("POST", "/account/security/keys/{key_id}/remove",             "U U U U N N N N U U")
 expect("POST", "/api/v1/account/set-password",                       "A A A A A A A A A A")
 expect("GET", "/api/v1/health",                                      "A A A A A A A A A A")
+expect("GET", "/healthz/live",                                        "A A A A A A A A A A")
+expect("GET", "/healthz/ready",                                       "A A A A A A A A A A")
 expect("DELETE", "/api/v1/session",                                  "U A A A A A A A A U")
 expect("GET", "/api/v1/session",                                     "U A A A A A A A A U")
 expect("POST", "/api/v1/session",                                    "A A A A A A A A A A")

@@ -1,4 +1,13 @@
-"""Is every service answering? (No sign-in: for load balancers and monitoring.)"""
+"""Is the gateway, and Haven behind it, answering? (No sign-in: for load balancers, monitoring and the
+orchestrator's probes.)
+
+- `/api/v1/health`: every service, for monitoring (in the API document).
+- `/healthz/live`: the process answers; nothing else is asked, so a broker or database outage never
+  makes the orchestrator restart a gateway that would be fine once they are back.
+- `/healthz/ready`: its database, its broker connection and every service answer, so a load balancer
+  sends requests only to a gateway that can serve them. Both are left out of the API document: they are
+  for the machine that runs the gateway, not for clients.
+"""
 from __future__ import annotations
 
 
@@ -9,10 +18,10 @@ from ..deps import Ctx
 from ..schemas import HealthView
 from ..usecases import health as checks
 
-router = api_router("/api/v1", "health")
+router = api_router("", "health")
 
 
-@router.get("/health", response_model=HealthView, response_model_exclude_none=True,
+@router.get("/api/v1/health", response_model=HealthView, response_model_exclude_none=True,
             summary="Is every service answering?", responses={503: {"model": HealthView}})
 async def health(ctx: Ctx):
     services = await checks.health(ctx)
@@ -22,3 +31,15 @@ async def health(ctx: Ctx):
         body["failing"] = failing
         return JSONResponse(body, status_code=503)
     return body
+
+
+@router.get("/healthz/live", include_in_schema=False)
+async def live():
+    return {"status": "ok"}
+
+
+@router.get("/healthz/ready", include_in_schema=False)
+async def ready(ctx: Ctx):
+    parts = await checks.readiness(ctx)
+    ok = parts["database"] == parts["broker"] == "ok" and all(r == "ok" for r in parts["services"].values())
+    return JSONResponse({"status": "ok" if ok else "fail", **parts}, status_code=200 if ok else 503)

@@ -10,6 +10,7 @@ The transaction, the actor check and the outbox relay are the one adapter's (ada
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -105,9 +106,20 @@ class HardenedQueueConsumer(QueueConsumer):
 
     def _decode_error_handler(self, provider):
         def on_decode_error(message, exc):
-            park(self.amqp_uri, provider.queue, message, f"undecodable: {exc!r}")
+            park(self.amqp_uri, provider.queue, message, f"undecodable: {decode_problem(exc)}")
             self.ack_message(message)
         return on_decode_error
+
+
+def decode_problem(exc: BaseException) -> str:
+    """Why a body did not decode, without any of the body: the repr of a UnicodeDecodeError holds every
+    byte of it (a child's account, in a malformed message), and the reason goes to the log."""
+    cause = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc  # kombu wraps it
+    if isinstance(cause, UnicodeDecodeError):
+        return f"not {cause.encoding} ({cause.reason} at byte {cause.start})"
+    if isinstance(cause, json.JSONDecodeError):  # its message is a position, never the text
+        return f"not JSON ({cause})"
+    return type(cause).__name__
 
 
 class HardenedRpcConsumer(RpcConsumer):

@@ -81,7 +81,8 @@ OTHER_VISITS = [("teacher", "/incidents/999999999", 404), ("teacher", "/tray", 4
 
 
 def web_pages() -> set[str]:
-    """The app's GET routes that answer with a page (not the JSON API, its documents or static files)."""
+    """The app's GET routes that answer with a page (not the JSON API, its documents, the orchestrator's
+    probes or static files)."""
     from services.common.testing import TEST_SECRETS_KEY, key_settings
     from services.gateway.app import create_app
     from services.gateway.settings import GatewaySettings
@@ -92,7 +93,7 @@ def web_pages() -> set[str]:
     app.state.db.engine.dispose()  # made, never connected
     return {r.path for r in iter_route_contexts(app.routes) if isinstance(r.original_route, APIRoute)
             and "GET" in r.methods
-            and not r.path.startswith("/api/") and r.path != "/favicon.ico"}
+            and not r.path.startswith(("/api/", "/healthz/")) and r.path != "/favicon.ico"}  # probes: JSON
 
 
 def test_every_page_is_listed():

@@ -73,7 +73,7 @@ if ROOT not in sys.path:  # run as `python deploy/rabbitmq.py` too
 
 from services.common import contracts, keys, topology  # noqa: E402
 from services.common.contracts import incidents  # noqa: E402
-from services.common.contracts.base import Method  # noqa: E402
+from services.common.contracts.base import Method, events_exchange_name  # noqa: E402
 from services.common.dlq import SUFFIX as DEAD_LETTER  # noqa: E402
 
 OWNERS = keys.OWNERS
@@ -147,7 +147,7 @@ def _topics(rpc: tuple[str, str], events_write: dict[str, str] | None = None,
 
 def _gateway() -> Grant:
     contract = contracts.by_service("gateway")
-    own_events = "gateway.events"
+    own_events = events_exchange_name("gateway")
     dead_letters = [q + DEAD_LETTER for q in topology.handler_queue_names()]
     return Grant(
         "gateway",
@@ -163,8 +163,8 @@ def _service(service: str) -> Grant:
     contract = contracts.by_service(service)
     calls = CALLS.get(service, ())
     callers = _callers(service)
-    own_events = f"{service}.events" if contract.events else None
-    rpc_queue = [f"rpc-{service}"] if contract.methods else []
+    own_events = events_exchange_name(service) if contract.events else None
+    rpc_queue = [topology.rpc_queue(service)] if contract.methods else []
     handlers = list(contract.subscriptions.values())
     handler_queues = [s.queue for s in handlers]
     sources = sorted({s.event.exchange for s in handlers})

@@ -49,7 +49,7 @@ def drop_unpublished_index(op) -> None:
 
 
 def events_exchange(service: str) -> Exchange:
-    return Exchange(f"{service}.events", type="topic", durable=True)
+    return Exchange(base_contract.events_exchange_name(service), type="topic", durable=True)
 
 
 class OutboxMixin:

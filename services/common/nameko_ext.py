@@ -22,7 +22,7 @@ from nameko.messaging import QueueConsumer
 from nameko.rpc import Rpc, RpcConsumer
 from pydantic import ValidationError
 
-from .contracts.base import where_invalid
+from .contracts.base import events_exchange_name, where_invalid
 from . import amqp, errors, signed, topology
 from .errors import HavenError
 from .dlq import RETRY_HEADER
@@ -215,7 +215,7 @@ class RetryingEventHandler(EventHandler):
         info = message.delivery_info or {}
         if info.get("exchange"):
             return info["exchange"], info.get("routing_key", "")
-        return f"{self.source_service}.events", self.event_type
+        return events_exchange_name(self.source_service), self.event_type
 
     def _refusal(self, body, message) -> str | None:
         exchange, routing_key = self._published_on(message)
@@ -223,7 +223,7 @@ class RetryingEventHandler(EventHandler):
         if raw is None:
             return signed.NOT_UTF8
         problem = signed.refusal(self.key_ring, exchange, routing_key, raw, message.headers, body)
-        if problem is None and (exchange, routing_key) != (f"{self.source_service}.events", self.event_type):
+        if problem is None and (exchange, routing_key) != (events_exchange_name(self.source_service), self.event_type):
             problem = NOT_THIS_HANDLERS_EVENT  # a genuine event someone bound this queue to as well
         return problem
 

@@ -23,12 +23,12 @@ from amqp.exceptions import NotFound as NoSuchQueue  # py-amqp's (kombu's transp
 from pydantic import ValidationError
 from sqlalchemy import text
 
-from . import amqp, contracts
+from . import amqp, topology
 from .db import make_engine
 from .settings import CommonSettings
 
 # Every service with an RPC queue (the contracts say which); the gateway has its HTTP probes instead.
-SERVICES = tuple(c.service for c in contracts.ALL if c.methods and c.service != "gateway")
+SERVICES = tuple(topology.rpc_services())
 # A probe that has not answered in this long has failed, whatever it was waiting for (an address that
 # drops packets would otherwise hold a connection attempt for minutes).
 DEADLINE_SECONDS = 8
@@ -60,10 +60,6 @@ def settings_for(service: str) -> CommonSettings:
         if first["loc"]:
             what = f"HAVEN_{str(first['loc'][0]).upper()}: {what}"
         raise ProbeFailed(f"its settings are refused ({what})") from None
-
-
-def rpc_queue(service: str) -> str:
-    return f"rpc-{service}"  # Nameko's name for a service's RPC queue (as dlq.rpc_queues)
 
 
 def check_database(url: str) -> None:
@@ -100,7 +96,7 @@ def check_broker(uri: str, queue: str | None) -> int | None:
 def probe(service: str, settings: CommonSettings, ready: bool = False) -> str:
     """What was checked, or ProbeFailed with why not."""
     check_database(settings.database_url)
-    queue = rpc_queue(service) if ready else None
+    queue = topology.rpc_queue(service) if ready else None
     consumers = check_broker(settings.amqp_uri, queue)
     if not ready:
         return "database and broker answer"

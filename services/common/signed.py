@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from . import contracts
+from .contracts.base import events_exchange_name
 from .keys import BadKey, KeyRing, SigningKey, b64url, owner_of, unb64url
 
 KID_HEADER = "haven-kid"
@@ -27,7 +28,6 @@ SIGNATURE_HEADER = "haven-signature"
 # What a signature is over starts with this, so an event signature can never pass for any other
 # signature a key makes (an actor token), nor the reverse.
 DOMAIN = b"haven-event-v1\n"
-EXCHANGE_SUFFIX = ".events"
 
 # Why an event is refused: the dead-letter queue's x-haven-reason and the log line say one of these.
 UNSIGNED = "unsigned"
@@ -64,10 +64,7 @@ def wire_bytes(body: bytes | str, content_encoding: str | None) -> bytes | None:
 
 def publisher_of(exchange: str) -> str | None:
     """`incidents.events` → "incidents"; None for anything that is not a service's events exchange."""
-    if not exchange.endswith(EXCHANGE_SUFFIX):
-        return None
-    service = exchange[: -len(EXCHANGE_SUFFIX)]
-    return service if any(c.service == service for c in contracts.ALL) else None
+    return next((c.service for c in contracts.ALL if events_exchange_name(c.service) == exchange), None)
 
 
 def _text(value: object) -> str | None:

@@ -180,7 +180,7 @@ def needs(service: str | None) -> tuple[list[str], list[HandlerQueue]]:
     queues, and every handler queue its events feed. None: everything."""
     if service is None:
         return exchanges(), handler_queues()
-    own = f"{service}.events"
+    own = contracts.base.events_exchange_name(service)
     queues = [q for q in handler_queues() if q.exchange == own or q.service == service]
     names = [RPC_EXCHANGE, own, *(q.exchange for q in queues)]
     return [n for n in exchanges() if n in names], queues

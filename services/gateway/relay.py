@@ -17,6 +17,7 @@ import logging
 
 from starlette.concurrency import run_in_threadpool
 
+from services.common.contracts.base import events_exchange_name
 from services.common.events import claim_or_prune, mark_published
 from services.common.keys import SigningKey
 from services.common.signed import sign
@@ -25,7 +26,7 @@ from .models import OutboxEvent
 
 log = logging.getLogger("haven.gateway.relay")
 SOURCE = "gateway"
-EXCHANGE = f"{SOURCE}.events"
+EXCHANGE = events_exchange_name(SOURCE)
 
 
 def _mark_and_commit(session, ids: list[int]) -> None:
@@ -41,9 +42,11 @@ async def relay_once(db, rpc, key: SigningKey, batch: int = 100) -> int:
         rows = await run_in_threadpool(claim_or_prune, session, OutboxEvent, batch)
         if not rows:
             return 0
-        results = await asyncio.gather(*(rpc.publish_event(SOURCE, event_type, body, event_id,
-                                                           headers=sign(key, EXCHANGE, event_type, body.encode()))
-                                         for _id, event_type, body, event_id in rows), return_exceptions=True)
+        # Signed over the bytes that are sent: encoded once, here.
+        sent = [(event_type, body.encode(), event_id) for _id, event_type, body, event_id in rows]
+        results = await asyncio.gather(*(rpc.publish_event(SOURCE, event_type, data, event_id,
+                                                           headers=sign(key, EXCHANGE, event_type, data))
+                                         for event_type, data, event_id in sent), return_exceptions=True)
         done = [row[0] for row, result in zip(rows, results) if not isinstance(result, BaseException)]
         await run_in_threadpool(_mark_and_commit, session, done)
         failed = next((r for r in results if isinstance(r, BaseException)), None)

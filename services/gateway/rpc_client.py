@@ -19,6 +19,7 @@ import pika
 from pika.adapters.asyncio_connection import AsyncioConnection
 
 from services.common import amqp
+from services.common.contracts.base import events_exchange_name
 from services.common.errors import HavenError, ServiceTimeout, ServiceUnavailable, error_from_remote
 
 log = logging.getLogger("haven.gateway.rpc")
@@ -196,17 +197,17 @@ class RpcClient:
         future.set_exception(domain_error)
 
     # --- events (publisher confirms) ----------------------------------------------------------
-    async def publish_event(self, source: str, event_type: str, body: str, event_id: str,
+    async def publish_event(self, source: str, event_type: str, body: bytes, event_id: str,
                             headers: dict | None = None, timeout: float = 10.0) -> None:
-        """Publish to `<source>.events` and wait for the broker's confirm; `headers` carry its signature
-        (relay.py signs `body.encode()`, the bytes sent here)."""
+        """Publish `body` (UTF-8 JSON) to `<source>.events` and wait for the broker's confirm; `headers`
+        carry its signature over these very bytes (relay.py)."""
         if not self._ready.is_set():
             await asyncio.wait_for(self._ready.wait(), timeout)
         self._delivery_tag += 1
         future = self._loop.create_future()
         self._confirms[self._delivery_tag] = future
         self._event_channel.basic_publish(
-            f"{source}.events", event_type, body.encode(),
+            events_exchange_name(source), event_type, body,
             pika.BasicProperties(content_type="application/json", content_encoding="utf-8",
                                  delivery_mode=2, message_id=event_id, headers=headers))
         await asyncio.wait_for(future, timeout)

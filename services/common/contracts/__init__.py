@@ -6,7 +6,7 @@ event-handler queue, so a handler can never be added without its queue being dec
 from __future__ import annotations
 
 from . import alerts, documents, gateway, incidents, transfers
-from .base import ServiceContract, Subscription
+from .base import ServiceContract, Subscription, events_exchange_name
 
 ALL: tuple[ServiceContract, ...] = (gateway.contract, incidents.contract, alerts.contract,
                                     documents.contract, transfers.contract)
@@ -24,4 +24,4 @@ def subscriptions() -> list[Subscription]:
 
 
 def exchanges() -> list[str]:
-    return ["nameko-rpc"] + [f"{contract.service}.events" for contract in ALL]
+    return ["nameko-rpc"] + [events_exchange_name(contract.service) for contract in ALL]

@@ -286,6 +286,11 @@ class Event(Contract):
     school_id: Id
 
 
+def events_exchange_name(service: str) -> str:
+    """Where `service` publishes its events (DESIGN "Bus conventions")."""
+    return f"{service}.events"
+
+
 @dataclass(frozen=True)
 class EventType:
     """A fact a service publishes on `<service>.events` with routing key `name`."""
@@ -296,7 +301,7 @@ class EventType:
 
     @property
     def exchange(self) -> str:
-        return f"{self.service}.events"
+        return events_exchange_name(self.service)
 
 
 @dataclass(frozen=True)

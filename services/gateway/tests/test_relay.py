@@ -28,7 +28,7 @@ class Db:
 
 
 class FakeRpc:
-    """publish_event as the RPC client's: a coroutine that returns once the broker confirms."""
+    """publish_event as the RPC client's: the body as bytes; a coroutine that returns once the broker confirms."""
 
     def __init__(self, published: list, refuse: set[str] = frozenset()):
         self.published, self.refuse = published, refuse
@@ -39,7 +39,7 @@ class FakeRpc:
         if event_id in self.refuse:
             raise ConnectionError("the broker did not confirm")
         self.published.append((source, event_type, event_id))
-        self.sent.append((event_type, body.encode(), headers))
+        self.sent.append((event_type, body, headers))
 
 
 @pytest.fixture(scope="module")

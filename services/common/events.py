@@ -203,12 +203,13 @@ def prune_published(session: Session, outbox_model, retention: timedelta = OUTBO
 _last_pruned: dict[tuple[str, str], float] = {}
 
 
-def prune_due(session: Session, outbox_model) -> bool:
-    """True at most once per PRUNE_INTERVAL_SECONDS for this process and outbox (it is only a
-    schedule: two processes pruning at once delete disjoint or already-deleted rows)."""
-    key = (str(session.get_bind().url), outbox_model.__tablename__)
+def prune_due(session: Session, model, interval: float = PRUNE_INTERVAL_SECONDS) -> bool:
+    """True at most once per `interval` for this process and table (the outbox; the spent actor
+    contexts, spent.py). Only a schedule: two processes pruning at once delete disjoint or
+    already-deleted rows."""
+    key = (str(session.get_bind().url), model.__tablename__)
     now = time.monotonic()
-    if now - _last_pruned.get(key, float("-inf")) < PRUNE_INTERVAL_SECONDS:
+    if now - _last_pruned.get(key, float("-inf")) < interval:
         return False
     _last_pruned[key] = now
     return True

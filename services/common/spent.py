@@ -8,13 +8,13 @@ sent again it is checked again as a new call would be, with the same actor and a
 """
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, String, bindparam, delete, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .db import utcnow
+from .events import prune_due
 
 # Expired rows are deleted at most this often per process, a bounded batch at a time.
 PRUNE_INTERVAL_SECONDS = 300.0
@@ -54,16 +54,11 @@ def spend(session: Session, token_id: str, expires_at: float) -> bool:
     return session.execute(_SPEND, {"token_id": token_id, "expires_at": when}).first() is not None
 
 
-_last_pruned: dict[str, float] = {}
-
-
 def prune(session: Session, model, now: datetime | None = None) -> int:
-    """Delete up to PRUNE_BATCH expired rows, at most once per PRUNE_INTERVAL_SECONDS for this process."""
-    key = str(session.get_bind().url)
-    clock = time.monotonic()
-    if now is None and clock - _last_pruned.get(key, float("-inf")) < PRUNE_INTERVAL_SECONDS:
+    """Delete up to PRUNE_BATCH expired rows, at most once per PRUNE_INTERVAL_SECONDS for this process
+    (at once when given `now`)."""
+    if now is None and not prune_due(session, model, PRUNE_INTERVAL_SECONDS):
         return 0
-    _last_pruned[key] = clock
     old = (session.query(model.token_id).filter(model.expires_at < (now or utcnow()))
            .limit(PRUNE_BATCH).scalar_subquery())
     return session.execute(delete(model).where(model.token_id.in_(old))

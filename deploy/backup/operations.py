@@ -14,7 +14,7 @@ from services.documents.vault import decode_master_key
 
 from . import databases, keyfile, manifest, vault_copy
 from .manifest import BackupRefused
-from .system import REQUIRED_KEYS, Locations, object_keys
+from .system import REQUIRED_KEYS, Locations
 from .verify import Findings, check_system
 
 KEY_FILE = "keys.haven-keys"
@@ -97,7 +97,7 @@ def occupied(where: Locations) -> list[str]:
     found = [f"the {service} database has tables ({', '.join(tables[:3])}{'…' if len(tables) > 3 else ''})"
              for service, tables in ((s, databases.tables_in(url)) for s, url in where.databases.items()) if tables]
     try:
-        count = len(object_keys(where.store()))
+        count = len(where.store().keys())
     except ClientError as exc:
         if str(exc.response.get("Error", {}).get("Code")) not in ("NoSuchBucket", "404"):
             raise

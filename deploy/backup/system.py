@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.alerts.settings import AlertsSettings
 from services.common.keys import OWNERS, read_env, signing_variable
 from services.documents.settings import DocumentsSettings
-from services.documents.vault import LocalDirectoryStore, ObjectStore, S3Store, open_store
+from services.documents.vault import ObjectStore, open_store
 from services.gateway.settings import GatewaySettings
 from services.incidents.settings import IncidentsSettings
 from services.transfers.settings import TransfersSettings
@@ -64,23 +64,3 @@ def read_keys(env_file: str = ".env") -> dict[str, str]:
         if value:
             found[name] = value
     return found
-
-
-def object_keys(store: ObjectStore) -> list[str]:
-    """Every object key in the store, sorted. The vault's own store has no listing (a service never
-    needs one); a backup does."""
-    if isinstance(store, S3Store):
-        keys = []
-        for page in store.client.get_paginator("list_objects_v2").paginate(Bucket=store.bucket):
-            keys += [item["Key"] for item in page.get("Contents", [])]
-        return sorted(keys)
-    if isinstance(store, LocalDirectoryStore):
-        keys = []
-        for directory, subdirectories, files in os.walk(store.root):
-            subdirectories[:] = [d for d in subdirectories if not d.startswith(".")]
-            relative = os.path.relpath(directory, store.root)
-            for name in files:
-                if not name.startswith("."):  # ".tmp-…": a write in progress, not an object
-                    keys.append(name if relative == "." else f"{relative.replace(os.sep, '/')}/{name}")
-        return sorted(keys)
-    raise TypeError(f"cannot list a {type(store).__name__}")

@@ -8,7 +8,6 @@ import os
 
 from services.documents.vault import ObjectStore, check_key
 
-from .system import object_keys
 
 FOLDER = "vault"
 
@@ -20,7 +19,7 @@ def _path(folder: str, key: str) -> str:
 def copy_out(store: ObjectStore, folder: str, where: str) -> dict:
     """Every object of `store` into `folder`/vault; the manifest's entry for the vault."""
     objects = []
-    for key in object_keys(store):
+    for key in store.keys():
         data = store.get(key)
         path = _path(folder, key)
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)

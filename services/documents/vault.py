@@ -61,6 +61,7 @@ class ObjectStore(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
     def get(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
+    def keys(self) -> list[str]: ...
 
 
 class LocalDirectoryStore:
@@ -127,6 +128,17 @@ class LocalDirectoryStore:
     def exists(self, key: str) -> bool:
         return os.path.isfile(self._path(key))
 
+    def keys(self) -> list[str]:
+        """Every object's key, sorted (a backup lists them; the service never needs to). Files whose
+        names start with "." are writes in progress (put's ".tmp-…"), never objects."""
+        found = []
+        for directory, subdirectories, files in os.walk(self.root):
+            subdirectories[:] = [d for d in subdirectories if not d.startswith(".")]
+            relative = os.path.relpath(directory, self.root)
+            found += [name if relative == "." else f"{relative.replace(os.sep, '/')}/{name}"
+                      for name in files if not name.startswith(".")]
+        return sorted(found)
+
 
 class S3Store:
     """Objects in one S3 (or MinIO) bucket. Build it once per process: it holds one boto3 client."""
@@ -176,6 +188,13 @@ class S3Store:
             if _error_code(exc) in ("NoSuchKey", "404", "NotFound"):
                 return False
             raise
+
+    def keys(self) -> list[str]:
+        """Every object's key, sorted (a backup lists them; the service never needs to)."""
+        found = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
+            found += [item["Key"] for item in page.get("Contents", [])]
+        return sorted(found)
 
 
 def _error_code(exc: ClientError) -> str:

@@ -283,18 +283,25 @@ def test_no_service_can_consume_the_gateways_replies(stack, owner):
                          f"'{stack.broker_user(owner)}'")
 
 
+def publish_refused(stack, user: str, exchange: str, key: str, body: bytes, props=None) -> tuple[str, list]:
+    """`user` publishes `body` on `exchange` with routing key `key`: the broker's refusal, and what a spy
+    queue bound there with that key received meanwhile."""
+    spy = Spy(stack, exchange, key)
+    try:
+        text = refused(stack, user, lambda channel: channel.basic_publish(exchange, key, body, props))
+        return text, spy.bodies()
+    finally:
+        spy.close()
+
+
 @pytest.mark.parametrize("exchange, key", [("incidents.events", "incident_recorded"),
                                            ("gateway.events", "incident_recorded"),
                                            ("gateway.events", "staff_member_saved"),
                                            ("documents.events", "incident_recorded")])
 def test_documents_cannot_publish_anothers_events(stack, exchange, key):
-    spy = Spy(stack, exchange, key)
     marker = f'{{"event_id": "{uuid.uuid4()}", "forged": true}}'.encode()
-    try:
-        text = refused(stack, "documents", lambda channel: channel.basic_publish(exchange, key, marker))
-        assert spy.bodies() == []
-    finally:
-        spy.close()
+    text, delivered = publish_refused(stack, "documents", exchange, key, marker)
+    assert delivered == []
     if exchange == "documents.events":  # its own exchange, but not its event
         expected = f"access to topic '{key}' in exchange '{exchange}' in vhost '{stack.vhost}'"
     else:
@@ -304,30 +311,20 @@ def test_documents_cannot_publish_anothers_events(stack, exchange, key):
 
 
 def test_the_gateway_cannot_publish_incident_events(stack):
-    spy = Spy(stack, "incidents.events", "incident_recorded")
     marker = f'{{"event_id": "{uuid.uuid4()}"}}'.encode()
-    try:
-        text = refused(stack, "gateway",
-                       lambda channel: channel.basic_publish("incidents.events", "incident_recorded", marker))
-        assert spy.bodies() == []
-    finally:
-        spy.close()
+    text, delivered = publish_refused(stack, "gateway", "incidents.events", "incident_recorded", marker)
+    assert delivered == []
     expected = f"access to exchange 'incidents.events' in vhost '{stack.vhost}'"
     assert expected in text
     assert broker_logged(f"{expected} refused for user '{stack.broker_user('gateway')}'")
 
 
 def test_a_service_cannot_call_a_method_it_does_not_call(stack):
-    spy = Spy(stack, "nameko-rpc", "incidents.get_incident")
     body = json.dumps({"args": [], "kwargs": {"incident_id": 1}, "marker": str(uuid.uuid4())}).encode()
     props = pika.BasicProperties(content_type="application/json", reply_to="rpc.reply-gateway-" + "0" * 32,
                                  correlation_id=uuid.uuid4().hex)
-    try:
-        text = refused(stack, "alerts",
-                       lambda channel: channel.basic_publish("nameko-rpc", "incidents.get_incident", body, props))
-        assert body not in spy.bodies()
-    finally:
-        spy.close()
+    text, delivered = publish_refused(stack, "alerts", "nameko-rpc", "incidents.get_incident", body, props)
+    assert body not in delivered
     expected = f"access to topic 'incidents.get_incident' in exchange 'nameko-rpc' in vhost '{stack.vhost}'"
     assert expected in text
     assert broker_logged(f"{expected} refused for user '{stack.broker_user('alerts')}'")

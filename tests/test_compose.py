@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import functools
 import importlib.util
+import json
 import os
 import re
 from urllib.parse import urlsplit
@@ -263,3 +264,99 @@ def test_start_up_order_can_be_met():
     gateway = environment("gateway")
     assert gateway["HAVEN_HOST"] == "0.0.0.0", "127.0.0.1 cannot be reached from outside the container"
     assert any(str(p).endswith(f"8000:{gateway['HAVEN_PORT']}") for p in services["gateway"]["ports"])
+
+
+# Metrics (README "Metrics") -----------------------------------------------------------------------
+
+METRICS_PORT = 9464
+
+
+def prometheus_config() -> dict:
+    return yaml.safe_load(read("deploy", "prometheus", "prometheus.yml"))
+
+
+def mounts(service: str) -> dict[str, str]:
+    """A service's bind mounts: where in the container → what in the repository."""
+    found = {}
+    for volume in compose()["services"][service].get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            assert os.path.exists(os.path.join(ROOT, source)), f"{service} mounts {source}, which is not there"
+            found[target] = source[2:]
+    return found
+
+
+def test_every_haven_process_serves_metrics_and_prometheus_scrapes_each_of_them():
+    for process in PROCESSES:
+        assert environment(process)["HAVEN_METRICS_ADDRESS"] == f"0.0.0.0:{METRICS_PORT}", process
+    (job,) = prometheus_config()["scrape_configs"]
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    targets = [target for group in job["static_configs"] for target in group["targets"]]
+    assert sorted(targets) == sorted(f"{process}:{METRICS_PORT}" for process in PROCESSES)
+    assert mounts("prometheus")["/etc/prometheus/prometheus.yml"] == "deploy/prometheus/prometheus.yml"
+    assert "--config.file=/etc/prometheus/prometheus.yml" in compose()["services"]["prometheus"]["command"]
+
+
+def test_metrics_stay_on_an_internal_network_and_only_grafana_is_published_on_this_machine():
+    services, networks = compose()["services"], compose()["networks"]
+    assert networks["metrics"]["internal"] is True
+    assert services["prometheus"]["networks"] == ["metrics"] and "ports" not in services["prometheus"]
+    assert "metrics" in services["grafana"]["networks"]
+    for process in PROCESSES:
+        assert set(services[process]["networks"]) == {"default", "metrics"}, process
+    for name, spec in services.items():
+        for port in spec.get("ports", []):
+            host, published, _container = str(port).split(":")
+            assert host == "127.0.0.1", f"{name} publishes {port} beyond this machine"
+            assert int(published) != METRICS_PORT and not str(port).endswith(f":{METRICS_PORT}"), name
+    assert services["grafana"]["ports"] == ["127.0.0.1:3000:3000"]
+
+
+def test_prometheus_and_grafana_images_are_pinned():
+    for name in ("prometheus", "grafana"):
+        image = compose()["services"][name]["image"]
+        tag = image.rpartition(":")[2]
+        assert "/" not in tag and tag not in ("", "latest") and any(c.isdigit() for c in tag), image
+
+
+def grafana_file(*path: str) -> dict:
+    return yaml.safe_load(read("deploy", "grafana", *path))
+
+
+def test_grafana_is_given_the_prometheus_data_source_and_the_haven_dashboard():
+    (source,) = grafana_file("provisioning", "datasources", "prometheus.yml")["datasources"]
+    url = urlsplit(source["url"])
+    assert (source["type"], url.hostname, url.port) == ("prometheus", "prometheus", 9090)
+    (provider,) = grafana_file("provisioning", "dashboards", "haven.yml")["providers"]
+    grafana = mounts("grafana")
+    assert grafana["/etc/grafana/provisioning"] == "deploy/grafana/provisioning"
+    assert grafana[provider["options"]["path"]] == "deploy/grafana/dashboards"
+    dashboard = json.loads(read("deploy", "grafana", "dashboards", "haven.json"))
+    for panel in dashboard["panels"]:
+        if panel["type"] != "row":
+            assert panel["datasource"]["uid"] == source["uid"], panel["title"]
+            assert all(t["datasource"]["uid"] == source["uid"] for t in panel["targets"]), panel["title"]
+
+
+def defined_series() -> dict[str, set[str]]:
+    """Each metric family services/common/metrics.py defines → the series names it is queried by."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from services.common import metrics
+
+    suffixes = {"histogram": ("_bucket", "_sum", "_count"), "counter": ("_total",), "gauge": ("",)}
+    families = [family for value in vars(metrics).values()
+                if isinstance(value, (MetricWrapperBase, metrics.Watch)) for family in value.describe()]
+    return {f.name: {f.name + suffix for suffix in suffixes[f.type]} for f in families}
+
+
+def test_the_dashboard_queries_only_metrics_haven_defines_and_shows_every_one():
+    dashboard = json.loads(read("deploy", "grafana", "dashboards", "haven.json"))
+    expressions = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
+    assert expressions
+    queried = {name for expr in expressions for name in re.findall(r"\bhaven_\w+", expr)}
+    families = defined_series()
+    known = set().union(*families.values())
+    assert not queried - known, f"the dashboard queries metrics nobody defines: {sorted(queried - known)}"
+    unshown = {name for name, series in families.items() if not series & queried}
+    assert not unshown, f"the dashboard shows nothing of {sorted(unshown)}"

@@ -22,9 +22,10 @@ from datetime import datetime, timedelta
 from email.utils import make_msgid
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from services.common import metrics
 from services.common.db import skip_locked
 from services.common.smtp import html_from_text, mail_text
 
@@ -155,7 +156,8 @@ def _failed(session: Session, mail: Mail, exc: Exception, now: datetime, give_up
     mail.attempts += 1
     mail.claimed_until = None
     mail.last_error = f"{type(exc).__name__}: {exc}"[:500]
-    if now - (mail.queued_at or now) >= give_up:
+    gave_up = now - (mail.queued_at or now) >= give_up
+    if gave_up:
         mail.status = MAIL_FAILED
         log.warning("alert mail %s not delivered after %d attempts; marked failed", mail.id, mail.attempts)
     else:
@@ -163,12 +165,14 @@ def _failed(session: Session, mail: Mail, exc: Exception, now: datetime, give_up
         log.info("alert mail %s not sent (%s); attempt %d, retrying later", mail.id, type(exc).__name__,
                  mail.attempts)
     session.commit()
+    metrics.MAIL_FAILURES.labels("gave_up" if gave_up else "retrying").inc()
 
 
 def _sent(session: Session, mail: Mail, now: datetime) -> None:
     mail.attempts += 1
     mail.status, mail.sent_at, mail.last_error, mail.claimed_until = MAIL_SENT, now, None, None
     session.commit()  # straight away: a crash after this point never sends it again
+    metrics.MAIL_SENT.inc()
     log.info("alert mail %s sent", mail.id)
 
 
@@ -211,6 +215,13 @@ def send_pending_mail(session: Session, relay, now: datetime, batch: int = 50, l
         if own:
             relay.idle()
     return sent
+
+
+def queue_sizes(session: Session) -> dict[str, int]:
+    """How many e-mails wait to go (or to be retried) and how many were given up on (metrics.watch_mail)."""
+    counts = dict(session.execute(select(Mail.status, func.count()).where(Mail.status.in_((MAIL_PENDING, MAIL_FAILED)))
+                                  .group_by(Mail.status)).all())
+    return {state: counts.get(state, 0) for state in (MAIL_PENDING, MAIL_FAILED)}
 
 
 def retry_failed(session: Session, mail: Mail, now: datetime) -> Mail:

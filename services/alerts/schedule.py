@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from services.common import metrics
 from services.common.actor import DSL, SLT
 from services.common.clock import school_time, school_today, stored
 from services.common.db import skip_locked
@@ -48,14 +49,16 @@ def escalate_due(session: Session, now: datetime, public_url: str, batch: int = 
             .order_by(WatchedIncident.next_escalation_at).limit(1), session)).first()
         if watched is None:
             break
-        _escalate(session, watched, now, public_url)
+        to_group = _escalate(session, watched, now, public_url)
         session.commit()
+        metrics.ESCALATIONS.labels(to_group).inc()
         escalated += 1
     session.commit()
     return escalated
 
 
-def _escalate(session: Session, watched: WatchedIncident, now: datetime, public_url: str) -> None:
+def _escalate(session: Session, watched: WatchedIncident, now: datetime, public_url: str) -> str:
+    """One step of the ladder; returns whom it went to (a LADDER group)."""
     settings = school_settings(session, watched.school_id)
     level = watched.escalation_level + 1
     to_group, roles = LADDER[min(level, len(LADDER)) - 1]
@@ -77,6 +80,7 @@ def _escalate(session: Session, watched: WatchedIncident, now: datetime, public_
     watched.next_escalation_at = (now + timedelta(minutes=settings.escalate_after_minutes)
                                   if level < MAX_ESCALATIONS else None)
     log.info("incident %s escalated (level %d, %d recipients)", watched.incident_id, level, len(staff))
+    return to_group
 
 
 def _digest_moment(now: datetime, settings: SchoolSettings) -> datetime:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
+from services.common import metrics
 from services.common.adapter import Service, Setting, Sweeper, UnitOfWork, health
 from services.common.contracts import alerts
 from services.common.db import make_engine, session_factory, transaction, utcnow
@@ -27,7 +28,8 @@ class MailSender(DependencyProvider):
     while mail keeps coming (closed after IDLE_SECONDS without any). Woken (`wake()`) after each event
     that queued mail, and sweeping every second anyway (retries, and messages a sender that died had
     claimed). Event handlers never wait for the mail relay: a slow relay delays e-mail, not alerts. Its own
-    database connection, so sending never waits for the workers' pool."""
+    database connection, so sending never waits for the workers' pool; the metrics' count of the mail
+    queue (haven_mail_queue) reads through it too."""
 
     def setup(self):
         settings = self.container.config["SETTINGS"]
@@ -36,6 +38,7 @@ class MailSender(DependencyProvider):
         self.relay = mail.Relay(SmtpMailer.from_settings(settings))
         self.engine = make_engine(settings.database_url, pool_size=1, max_overflow=1)
         self.sessions = session_factory(self.engine)
+        metrics.watch_mail(self.sessions, mail.queue_sizes)
         self.sweeper = Sweeper(self.send_once, SWEEP_SECONDS, "alert mail sender")
         self._last_sent = 0.0
 

@@ -31,14 +31,14 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from . import spent
+from . import metrics, spent, telemetry
 from .actor import Refused
 from .actor import verify as verify_actor
 from .contracts.base import Method, Subscription, where_invalid
 from .db import make_engine, session_factory, transaction
-from .errors import Conflict, Unauthenticated, ValidationFailed
+from .errors import Conflict, HavenError, Unauthenticated, ValidationFailed
 from .events import EventPublisher, relay_outbox
-from .nameko_ext import event_handler, park, rpc
+from .nameko_ext import HardenedRpc, RetryingEventHandler, event_handler, park, rpc
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,7 @@ class UnitOfWork(DependencyProvider):
     """
 
     def __init__(self, outbox_model=None, session_hooks: tuple[Callable, ...] = (), spent_model=None):
+        self._handling: dict = {}  # worker → its telemetry.Handling
         # `session_hooks`: called once with the process's session factory at start-up, to register
         # listeners visibly (e.g. the incidents service's search index and chronology hooks).
         # `spent_model`: the service's SpentToken table (services/common/spent.py); a service whose
@@ -132,6 +133,10 @@ class UnitOfWork(DependencyProvider):
         for hook in self.session_hooks:
             hook(sessions)
         self.work = Work(settings, sessions, self.wake_relay, self.spent_model)
+        service = self.container.service_name
+        if self.outbox_model is not None:
+            metrics.watch_outbox(service, sessions, self.outbox_model)
+        metrics.watch_dead_letters(service, settings.amqp_uri, metrics.dead_letter_queues(service))
 
     def start(self):
         if self.publisher is not None:
@@ -148,6 +153,32 @@ class UnitOfWork(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.work
+
+    def worker_setup(self, worker_ctx):
+        """The message's request id on every line this worker logs, and its span (telemetry.py)."""
+        entrypoint, service = worker_ctx.entrypoint, self.container.service_name
+        if isinstance(entrypoint, RetryingEventHandler):
+            name, kind = f"{entrypoint.source_service}.{entrypoint.event_type} → {service}", telemetry.SpanKind.CONSUMER
+            attributes = {"messaging.system": "rabbitmq", "messaging.operation.type": "process",
+                          "messaging.destination.name": entrypoint.event_type}
+        else:
+            name, kind = f"{service}.{entrypoint.method_name}", telemetry.SpanKind.SERVER
+            attributes = {"rpc.system": "nameko", "rpc.service": service, "rpc.method": entrypoint.method_name}
+        self._handling[worker_ctx] = telemetry.Handling(name, kind, worker_ctx.context_data, attributes)
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        handling = self._handling.pop(worker_ctx, None)
+        if handling is None:
+            return
+        error = exc_info[1] if exc_info else None
+        outcome = "ok" if error is None else "domain_error" if isinstance(error, HavenError) else "fault"
+        elapsed = handling.elapsed()
+        # One line per message handled, under its request id: what it was, how it went, how long it took.
+        log.info("%s: %s in %.1f ms", handling.name, outcome, elapsed * 1000)
+        handling.close(error if outcome == "fault" else None)
+        if isinstance(worker_ctx.entrypoint, HardenedRpc):
+            metrics.RPC_SECONDS.labels(self.container.service_name, worker_ctx.entrypoint.method_name,
+                                       outcome).observe(elapsed)
 
     def wake_relay(self) -> None:
         if self.publisher is not None:

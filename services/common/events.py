@@ -15,11 +15,11 @@ import uuid
 from datetime import datetime, timedelta
 
 from kombu import Exchange, Producer
-from sqlalchemy import DateTime, Index, Integer, String, Text, bindparam, delete, select, text, update
+from sqlalchemy import Column, DateTime, Index, Integer, String, Text, bindparam, delete, select, text, update
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from .contracts import base as base_contract
-from . import amqp
+from . import amqp, metrics, telemetry
 from .db import skip_locked, utcnow
 from .keys import SigningKey
 from .signed import sign
@@ -48,6 +48,15 @@ def drop_unpublished_index(op) -> None:
     op.drop_index(UNPUBLISHED_INDEX, table_name="outbox")
 
 
+def add_headers_column(op) -> None:
+    """For a service's Alembic migration: the outbox's `headers` (see OutboxMixin)."""
+    op.add_column("outbox", Column("headers", Text(), nullable=True))
+
+
+def drop_headers_column(op) -> None:
+    op.drop_column("outbox", "headers")
+
+
 def events_exchange(service: str) -> Exchange:
     return Exchange(base_contract.events_exchange_name(service), type="topic", durable=True)
 
@@ -72,6 +81,9 @@ class OutboxMixin:
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, index=True)
+    # The request id and traceparent of the request that caused the event (telemetry.py), as JSON: the
+    # event goes out with them, however much later the relay publishes it.
+    headers: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class ProcessedEventMixin:
@@ -107,8 +119,9 @@ def untimely(event: dict, now: datetime | None = None) -> str | None:
 
 
 def add_to_outbox(session: Session, outbox_model, event: dict) -> None:
+    carried = telemetry.outgoing()
     session.add(outbox_model(event_id=event["event_id"], event_type=event["event_type"],
-                             body=json.dumps(event)))
+                             body=json.dumps(event), headers=json.dumps(carried) if carried else None))
 
 
 _CLAIM_STATEMENTS: dict[str, object] = {}
@@ -148,17 +161,21 @@ class EventPublisher:
     signed with `key`, the process's own (consumers refuse an unsigned one)."""
 
     def __init__(self, amqp_uri: str, service: str, key: SigningKey):
+        self.service = service
         self.exchange = events_exchange(service)
         self.key = key
         self.connection = amqp.connection(amqp_uri, transport_options={"confirm_publish": True})
         self._lock = threading.Lock()  # one channel: publish from one green thread at a time
         self._producer: Producer | None = None
 
-    def publish(self, event_type: str, body: str, event_id: str) -> None:
+    def publish(self, event_type: str, body: str, event_id: str, stored_headers: str | None = None) -> None:
+        """`stored_headers`: the outbox row's `headers`: the event carries the request id and trace of the
+        request that caused it (its consumers' spans are children of that request's)."""
         with self._lock:
-            self._publish(event_type, body, event_id)
+            self._publish(event_type, body, event_id, telemetry.stored(stored_headers))
+        metrics.EVENTS_PUBLISHED.labels(self.service, event_type).inc()
 
-    def _publish(self, event_type: str, body: str, event_id: str) -> None:
+    def _publish(self, event_type: str, body: str, event_id: str, carried: dict) -> None:
         # One producer for as long as its channel lives (kombu re-opens the channel on retry).
         if self._producer is None or self._producer.channel is not self.connection.default_channel:
             self._producer = Producer(self.connection.default_channel, exchange=self.exchange)
@@ -166,7 +183,7 @@ class EventPublisher:
         data = body.encode("utf-8")
         self._producer.publish(data, routing_key=event_type, content_type="application/json",
                                content_encoding="utf-8", delivery_mode=2, message_id=event_id,
-                               headers=sign(self.key, self.exchange.name, event_type, data),
+                               headers={**carried, **sign(self.key, self.exchange.name, event_type, data)},
                                declare=[self.exchange], retry=True, retry_policy={"max_retries": 3})
 
     def close(self) -> None:
@@ -174,14 +191,15 @@ class EventPublisher:
 
 
 def claim_unpublished(session: Session, outbox_model, batch: int) -> list:
-    """The oldest unpublished rows (id, event_type, body, event_id), through the partial index.
+    """The oldest unpublished rows (id, event_type, body, event_id, headers), through the partial index.
 
     On PostgreSQL they stay locked (FOR UPDATE SKIP LOCKED) until this transaction ends, so another
     relay — another thread, process or instance — skips them rather than publishing them again.
     SQLite has no row locks: one process per SQLite database (the embedded, single-process setup).
     """
     return session.execute(skip_locked(
-        select(outbox_model.id, outbox_model.event_type, outbox_model.body, outbox_model.event_id)
+        select(outbox_model.id, outbox_model.event_type, outbox_model.body, outbox_model.event_id,
+               outbox_model.headers)
         .where(outbox_model.published_at.is_(None)).order_by(outbox_model.id).limit(batch), session)).all()
 
 
@@ -242,8 +260,8 @@ def relay_outbox(session: Session, outbox_model, publisher: EventPublisher, batc
         return 0
     done: list[int] = []
     try:
-        for row_id, event_type, body, event_id in rows:
-            publisher.publish(event_type, body, event_id)
+        for row_id, event_type, body, event_id, headers in rows:
+            publisher.publish(event_type, body, event_id, headers)
             done.append(row_id)
     finally:
         mark_published(session, outbox_model, done)

@@ -23,7 +23,7 @@ from nameko.rpc import Rpc, RpcConsumer
 from pydantic import ValidationError
 
 from .contracts.base import events_exchange_name, where_invalid
-from . import amqp, errors, signed, topology
+from . import amqp, errors, metrics, signed, telemetry, topology
 from .errors import HavenError
 from .dlq import RETRY_HEADER
 from .events import untimely
@@ -157,6 +157,10 @@ class HardenedRpc(Rpc):
         # Domain errors are answers to the caller, not faults of the service.
         super().__init__(expected_exceptions=expected_exceptions, **kwargs)
 
+    def unpack_message_headers(self, message):
+        """Nameko's context data, with the request id and traceparent of the call (telemetry.py)."""
+        return {**super().unpack_message_headers(message), **telemetry.context_data(message.headers)}
+
 
 rpc = HardenedRpc.decorator
 
@@ -183,6 +187,13 @@ class RetryingEventHandler(EventHandler):
         _typed(self.queue, self.container)
         self.key_ring = self.container.config["SETTINGS"].key_ring
 
+    def unpack_message_headers(self, message):
+        """Nameko's context data, with the request id and traceparent the event carries (telemetry.py)."""
+        return {**super().unpack_message_headers(message), **telemetry.context_data(message.headers)}
+
+    def _count(self, outcome: str) -> None:
+        metrics.EVENTS_HANDLED.labels(self.container.service_name, self.event_type, outcome).inc()
+
     def handle_message(self, body, message):
         problem = self._refusal(body, message)
         if problem:
@@ -205,6 +216,7 @@ class RetryingEventHandler(EventHandler):
         if problem:
             park(self.queue_consumer.amqp_uri, self.queue, message, problem)
             self.queue_consumer.ack_message(message)
+            self._count("refused")
             return
         super().handle_message(body, message)
 
@@ -235,7 +247,10 @@ class RetryingEventHandler(EventHandler):
                 # Could not re-publish: leave the event on the broker rather than lose it.
                 log.exception("could not schedule a retry; requeueing")
                 self.queue_consumer.requeue_message(message)
+                self._count("requeued")
                 return
+        else:
+            self._count("ok")
         self.queue_consumer.ack_message(message)
 
     def _retry_or_park(self, message, exc) -> None:
@@ -244,6 +259,7 @@ class RetryingEventHandler(EventHandler):
         name = self.queue.name
         if attempt >= MAX_ATTEMPTS:
             park(amqp_uri, self.queue, message, f"failed {attempt} times: {type(exc).__name__}")
+            self._count("parked")
             return
         delay = BACKOFF_MS[min(attempt - 1, len(BACKOFF_MS) - 1)]
         retry_queue = topology.retry_queue(name, topology.type_of(self.queue))
@@ -251,6 +267,7 @@ class RetryingEventHandler(EventHandler):
         _raw_publish(amqp_uri, message.body, retry_queue.routing_key, [retry_queue], headers=headers,
                      expiration=delay / 1000, content_type=message.content_type,
                      content_encoding=message.content_encoding)
+        self._count("retried")
         log.warning("handler %s failed (%s); retry %d in %d ms", name, type(exc).__name__, attempt, delay)
 
 

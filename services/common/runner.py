@@ -11,9 +11,9 @@ import signal
 import eventlet
 from nameko.runners import ServiceRunner
 
-from . import amqp, topology
+from . import amqp, metrics, telemetry, topology
 from .db import migrate
-from .startup import configure_logging, wait_for_broker
+from .startup import wait_for_broker
 
 log = logging.getLogger("haven")
 MAX_WORKERS = 20
@@ -21,7 +21,7 @@ MAX_WORKERS = 20
 
 def run(service_cls, settings) -> None:
     """`settings` is handed to the dependency providers whole (`config["SETTINGS"]`)."""
-    configure_logging()
+    telemetry.configure(service_cls.name)
     wait_for_broker(settings.amqp_uri)
     service_dir = os.path.dirname(os.path.abspath(__import__(service_cls.__module__, fromlist=["_"]).__file__))
     migrate(settings.database_url, os.path.join(service_dir, "migrations"))
@@ -29,6 +29,7 @@ def run(service_cls, settings) -> None:
     runner = ServiceRunner({**amqp.nameko_config(settings.amqp_uri), "SETTINGS": settings,
                             "max_workers": MAX_WORKERS, "serializer": "json"})
     runner.add_service(service_cls)
+    metrics.serve(settings.metrics_address)
     stop = eventlet.event.Event()
 
     def _on_signal(*_):
@@ -42,4 +43,5 @@ def run(service_cls, settings) -> None:
     stopper = eventlet.spawn(lambda: (stop.wait(), runner.stop()))
     runner.wait()
     stopper.kill()
+    telemetry.shutdown_tracing()
     log.info("%s service stopped", service_cls.name)

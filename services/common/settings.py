@@ -32,6 +32,9 @@ class CommonSettings(BaseSettings):
     # How long an actor context is good for beyond its method's own timeout (clock drift between hosts).
     actor_ttl_seconds: int = Field(15, ge=1, le=300)
     rpc_timeout_seconds: float = 10.0
+    # Where this process serves /metrics for Prometheus (services/common/metrics.py): host:port, never the
+    # public port; unset serves none. The metrics are kept either way.
+    metrics_address: str | None = Field(None, description="host:port for /metrics, e.g. 0.0.0.0:9464")
     # The test suite sets this: every RPC answer is checked against its contract's result model.
     check_results: bool = False
 

@@ -1,21 +1,10 @@
 """Start-up helpers every process uses (no eventlet here: the gateway imports this too)."""
 from __future__ import annotations
 
-import logging
 import ssl
-import sys
 import time
 
 from . import amqp
-
-
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("nameko", "kombu", "pika", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # Expected domain errors (HavenError) are logged by Nameko as warnings with a traceback.
-    logging.getLogger("nameko.containers").setLevel(logging.ERROR)
 
 
 def wait_for_broker(amqp_uri: str, timeout: float = 60.0) -> None:

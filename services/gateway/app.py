@@ -13,13 +13,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from services.common import topology
+from services.common import metrics, topology
 from services.common.db import migrate
 from services.common.contracts.base import field_errors, field_name
 from services.common.errors import HavenError, ServiceUnavailable, StepUpRequired, ValidationFailed
 
 from .database import GatewayDatabase
 from .limits import RequestLimits
+from .observability import Observe
 from .relay import relay_forever
 from .clients import Clients
 from .routes import (actions, activity, alerts, cases, categories, chronology, dashboard, documents, health,
@@ -53,6 +54,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         await run_in_threadpool(migrate, settings.gateway_database_url, MIGRATIONS)
         await run_in_threadpool(topology.declare, settings.amqp_uri, None, settings.queue_type)
         await rpc.start()
+        metrics.serve(settings.metrics_address)
         relay = asyncio.create_task(relay_forever(db, rpc, settings.signing_key))
         yield
         relay.cancel()
@@ -120,5 +122,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # Outermost, so the audit log, the write audit and the sign-in throttle all see the client the
         # trusted proxy names. Here rather than in uvicorn's options: one place, whatever server runs the app.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_networks)
+    app.add_middleware(Observe)  # outermost of all: a request refused by any other middleware is counted too
     app.mount("/static", web.static_files(), name="static")
     return app

@@ -17,6 +17,7 @@ import logging
 
 from starlette.concurrency import run_in_threadpool
 
+from services.common import metrics, telemetry
 from services.common.contracts.base import events_exchange_name
 from services.common.events import claim_or_prune, mark_published
 from services.common.keys import SigningKey
@@ -43,11 +44,15 @@ async def relay_once(db, rpc, key: SigningKey, batch: int = 100) -> int:
         if not rows:
             return 0
         # Signed over the bytes that are sent: encoded once, here.
-        sent = [(event_type, body.encode(), event_id) for _id, event_type, body, event_id in rows]
+        sent = [(event_type, body.encode(), event_id, telemetry.stored(headers))
+                for _id, event_type, body, event_id, headers in rows]
         results = await asyncio.gather(*(rpc.publish_event(SOURCE, event_type, data, event_id,
-                                                           headers=sign(key, EXCHANGE, event_type, data))
-                                         for event_type, data, event_id in sent), return_exceptions=True)
+                                                           headers={**carried, **sign(key, EXCHANGE, event_type, data)})
+                                         for event_type, data, event_id, carried in sent), return_exceptions=True)
         done = [row[0] for row, result in zip(rows, results) if not isinstance(result, BaseException)]
+        for (event_type, *_), result in zip(sent, results):
+            if not isinstance(result, BaseException):
+                metrics.EVENTS_PUBLISHED.labels(SOURCE, event_type).inc()
         await run_in_threadpool(_mark_and_commit, session, done)
         failed = next((r for r in results if isinstance(r, BaseException)), None)
         if failed is not None:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 
 import pika
 from pika.adapters.asyncio_connection import AsyncioConnection
 
-from services.common import amqp
+from services.common import amqp, metrics, telemetry
 from services.common.contracts.base import events_exchange_name
 from services.common.errors import HavenError, ServiceTimeout, ServiceUnavailable, error_from_remote
 
@@ -155,20 +156,39 @@ class RpcClient:
         future = self._loop.create_future()
         self._pending[correlation_id] = (future, service)
         body = json.dumps({"args": args, "kwargs": kwargs}).encode()
-        properties = pika.BasicProperties(
-            content_type="application/json", content_encoding="utf-8", correlation_id=correlation_id,
-            reply_to=self.reply_to, expiration=str(max(1, int(timeout * 1000))), delivery_mode=1)
-        try:
-            self._rpc_channel.basic_publish(RPC_EXCHANGE, f"{service}.{method}", body, properties,
-                                            mandatory=True)
-            return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
-            raise ServiceTimeout(service=service) from None
-        except (pika.exceptions.AMQPError, AttributeError):
-            raise ServiceUnavailable("The connection to the message broker was lost. Please try again.",
-                                     service) from None
-        finally:
-            self._pending.pop(correlation_id, None)
+        outcome, started = "fault", time.perf_counter()
+        with telemetry.tracer.start_as_current_span(
+                f"{service}.{method}", kind=telemetry.SpanKind.CLIENT,
+                attributes={"rpc.system": "nameko", "rpc.service": service, "rpc.method": method}) as span:
+            properties = pika.BasicProperties(
+                content_type="application/json", content_encoding="utf-8", correlation_id=correlation_id,
+                reply_to=self.reply_to, expiration=str(max(1, int(timeout * 1000))), delivery_mode=1,
+                headers=telemetry.outgoing() or None)  # the request id, and this span as traceparent
+            try:
+                self._rpc_channel.basic_publish(RPC_EXCHANGE, f"{service}.{method}", body, properties,
+                                                mandatory=True)
+                result = await asyncio.wait_for(future, timeout)
+                outcome = "ok"
+                return result
+            except asyncio.TimeoutError:
+                outcome = "timeout"
+                raise ServiceTimeout(service=service) from None
+            except (pika.exceptions.AMQPError, AttributeError):
+                outcome = "unavailable"
+                raise ServiceUnavailable("The connection to the message broker was lost. Please try again.",
+                                         service) from None
+            except ServiceUnavailable:
+                outcome = "unavailable"
+                raise
+            except RemoteFault:
+                raise
+            except HavenError:
+                outcome = "domain_error"
+                raise
+            finally:
+                self._pending.pop(correlation_id, None)
+                span.set_attribute("haven.outcome", outcome)
+                metrics.RPC_CLIENT_SECONDS.labels(service, method, outcome).observe(time.perf_counter() - started)
 
     def _on_returned(self, _channel, method, properties, _body) -> None:
         entry = self._pending.get(properties.correlation_id)

@@ -85,11 +85,11 @@ def fail_first_publishes(count: int) -> None:
     real = events_module.EventPublisher.publish
     left = {"n": count}
 
-    def publish(self, event_type, body, event_id):
+    def publish(self, event_type, body, event_id, stored_headers=None):
         if left["n"] > 0:
             left["n"] -= 1
             raise ConnectionError("connection reset by peer")
-        return real(self, event_type, body, event_id)
+        return real(self, event_type, body, event_id, stored_headers)
 
     events_module.EventPublisher.publish = publish
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import DeclarativeBase
 
-from services.common import events
+from services.common import events, telemetry
 from services.common.db import make_engine, session_factory, utcnow
 from services.common.events import (
     OUTBOX_RETENTION,
@@ -60,12 +60,14 @@ def sessions(engine):
 class RecordingPublisher:
     def __init__(self, fail_on: str | None = None):
         self.calls: list[tuple[str, str, str]] = []
+        self.headers: dict[str, str | None] = {}
         self.fail_on = fail_on
 
-    def publish(self, event_type: str, body: str, event_id: str) -> None:
+    def publish(self, event_type: str, body: str, event_id: str, stored_headers: str | None = None) -> None:
         if event_id == self.fail_on:
             raise ConnectionError("broker did not confirm")
         self.calls.append((event_type, body, event_id))
+        self.headers[event_id] = stored_headers
 
 
 def put(sessions, *event_types, school_id=1) -> list[dict]:
@@ -118,6 +120,22 @@ def test_relay_publishes_in_id_order_and_marks_each_row(sessions):
         assert relay_outbox(session, OutboxEvent, publisher) == 3
     assert publisher.calls == [(e["event_type"], json.dumps(e), e["event_id"]) for e in events]
     assert published(sessions) == {e["event_id"]: True for e in events}
+
+
+def test_an_event_goes_out_with_the_request_id_of_the_request_that_caused_it(sessions):
+    with telemetry.bound("req-1234"):
+        caused, = put(sessions, "a_happened")
+    unprompted, = put(sessions, "b_happened")  # no request: a scheduled job
+    publisher = RecordingPublisher()
+    with sessions() as session:
+        relay_outbox(session, OutboxEvent, publisher)
+    assert telemetry.stored(publisher.headers[caused["event_id"]]) == {telemetry.REQUEST_ID_HEADER: "req-1234"}
+    assert publisher.headers[unprompted["event_id"]] is None
+
+
+def test_a_stored_request_id_that_is_not_one_is_not_sent_on():
+    for kept in ('{"haven-request-id": "a b\\nforged line"}', "not json", '["a"]', '{"haven-request-id": 5}'):
+        assert telemetry.stored(kept) == {}
 
 
 def test_relay_skips_what_is_already_published(sessions):
@@ -272,7 +290,7 @@ class SlowPublisher(RecordingPublisher):
         super().__init__()
         self.seen = seen
 
-    def publish(self, event_type: str, body: str, event_id: str) -> None:
+    def publish(self, event_type: str, body: str, event_id: str, stored_headers: str | None = None) -> None:
         time.sleep(0.001)
         self.seen.append(event_id)
 

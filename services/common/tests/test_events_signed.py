@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
+from prometheus_client import REGISTRY
 from kombu import Connection, Exchange, Queue
 
 from services.common import nameko_ext, signed
@@ -192,6 +193,7 @@ def handler(monkeypatch):
     spec = alerts.on_staff_member_saved
     h = nameko_ext.RetryingEventHandler(spec.event.service, spec.event.name, payload=spec.event.payload)
     h.key_ring = RING
+    h.container = SimpleNamespace(service_name="alerts")
     h.queue = SimpleNamespace(name=spec.queue)
     h.record = SimpleNamespace(parked=[], acked=[], handled=[])
     h.queue_consumer = SimpleNamespace(amqp_uri="amqp://unused", ack_message=h.record.acked.append)
@@ -207,6 +209,19 @@ def deliver(handler, event: dict, key: SigningKey | None = TEST_KEYS["gateway"],
     headers = signed.sign(key, exchange, routing_key, body) if key else {}
     on = delivered_on or (exchange, routing_key)
     handler.handle_message(json.loads(body), FakeMessage(body, headers, *on))
+
+
+def refused_count() -> float:
+    return REGISTRY.get_sample_value("haven_events_handled_total", {
+        "service": "alerts", "event_type": "staff_member_saved", "outcome": "refused"}) or 0.0
+
+
+def test_a_refused_event_is_counted_for_the_operators(handler):
+    before = refused_count()
+    event, _ = staff_event()
+    deliver(handler, event, key=TEST_KEYS["documents"])
+    deliver(handler, event)
+    assert refused_count() == before + 1
 
 
 def test_the_handler_handles_a_genuine_event_and_its_retry(handler):

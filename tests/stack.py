@@ -115,9 +115,11 @@ class MailCatcher:
 
 
 class Stack:
-    def __init__(self, instances: int = 1, env: dict[str, str] | None = None):
-        """`env`: settings of every process on top of the test stack's (e.g. for a benchmark)."""
+    def __init__(self, instances: int = 1, env: dict[str, str] | None = None, metrics: bool = False):
+        """`env`: settings of every process on top of the test stack's (e.g. for a benchmark). `metrics`:
+        each process serves /metrics on a port of its own (`metrics_urls[name]`)."""
         self.instances = instances
+        self.metrics_urls: dict[str, str] | None = {} if metrics else None
         self.extra_env = dict(env or {})
         self.tmp = tempfile.mkdtemp(prefix="haven-test-")
         self.vhost = f"haven-test-{uuid.uuid4().hex[:8]}"
@@ -229,6 +231,10 @@ class Stack:
         env = self.process_env(service)
         if service == "gateway" and number:
             env["HAVEN_PORT"] = str(self.ports[int(number) - 1])
+        if self.metrics_urls is not None:
+            port = free_port()
+            env["HAVEN_METRICS_ADDRESS"] = f"127.0.0.1:{port}"
+            self.metrics_urls[name] = f"http://127.0.0.1:{port}/metrics"
         log = open(os.path.join(self.tmp, f"{name}.log"), "ab")
         self.procs[name] = subprocess.Popen([sys.executable, "-m", f"services.{service}"], cwd=ROOT, env=env,
                                             stdout=log, stderr=subprocess.STDOUT)

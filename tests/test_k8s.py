@@ -235,3 +235,18 @@ def test_compose_asks_the_same_probes(built):
             assert check[1:] == ready["exec"]["command"], owner
         else:
             assert ready["httpGet"]["path"] in " ".join(check), owner
+
+
+def test_every_process_serves_metrics_to_prometheus_on_a_port_no_service_exposes(built):
+    services = named(built, "Service").values()
+    exposed = {str(p["targetPort"]) for s in services for p in s["spec"]["ports"]}
+    for name, deployment in named(built, "Deployment").items():
+        template = deployment["spec"]["template"]
+        (container,) = containers(deployment)
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        metrics_port = next(p for p in container["ports"] if p["name"] == "metrics")["containerPort"]
+        assert env["HAVEN_METRICS_ADDRESS"].rpartition(":")[2] == str(metrics_port), name
+        annotations = template["metadata"]["annotations"]
+        assert (annotations["prometheus.io/scrape"], annotations["prometheus.io/port"],
+                annotations["prometheus.io/path"]) == ("true", str(metrics_port), "/metrics"), name
+        assert not {"metrics", str(metrics_port)} & exposed, f"{name}: its metrics are reachable through a Service"

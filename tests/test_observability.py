@@ -12,7 +12,9 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (ExportTraceServiceRequest,
                                                                        ExportTraceServiceResponse)
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
@@ -64,7 +66,7 @@ class Collector:
 @pytest.fixture(scope="module")
 def traced():
     collector = Collector()
-    stack = Stack(env={"HAVEN_OTEL_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
+    stack = Stack(metrics=True, env={"HAVEN_OTEL_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
                        "OTEL_BSP_SCHEDULE_DELAY": "100", "HAVEN_LOG_FORMAT": "json"})
     try:
         stack.start()
@@ -73,6 +75,15 @@ def traced():
     finally:
         stack.stop()
         collector.server.shutdown()
+
+
+def record_concern(teacher):
+    pupil = teacher.get("/api/v1/pupils", params={"q": ""}).json()[0]
+    response = teacher.post("/api/v1/incidents", json={
+        "pupil_id": pupil["id"], "occurred_at": ago(5), "account": "Said he is scared to go home.",
+        "category_ids": [category(teacher, "Safeguarding")["id"]], "alert_user_ids": [], "alert_groups": ["dsl"]})
+    assert response.status_code == 201, response.text
+    return response
 
 
 def json_lines(stack, name: str) -> list[dict]:
@@ -89,11 +100,7 @@ def json_lines(stack, name: str) -> list[dict]:
 
 def test_one_request_is_one_request_id_and_one_trace_from_the_gateway_to_the_mail(traced):
     stack, collector, teacher = traced
-    pupil = teacher.get("/api/v1/pupils", params={"q": ""}).json()[0]
-    response = teacher.post("/api/v1/incidents", json={
-        "pupil_id": pupil["id"], "occurred_at": ago(5), "account": "Said he is scared to go home.",
-        "category_ids": [category(teacher, "Safeguarding")["id"]], "alert_user_ids": [], "alert_groups": ["dsl"]})
-    assert response.status_code == 201, response.text
+    response = record_concern(teacher)
     request_id = response.headers["x-request-id"]
     incident_id = response.json()["id"]
     assert stack.mail.wait_for(lambda m: DSL in m[0] and f"/incidents/{incident_id}" in m[1])
@@ -159,3 +166,47 @@ def test_a_request_id_sent_by_a_client_is_not_taken(traced):
     assert response.headers["x-request-id"] != "mine-forged"
     assert len(response.headers["x-request-id"]) == 32
     assert not any("forged" in line for line in stack.log("gateway").splitlines())
+
+
+def sample(text: str, name: str, **labels) -> float:
+    """One sample of a Prometheus text exposition, 0 when absent."""
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return s.value
+    return 0.0
+
+
+def test_every_process_serves_its_metrics_on_a_port_of_its_own_and_not_on_the_public_one(traced):
+    stack, _collector, teacher = traced
+    assert teacher.get("/metrics").status_code == 404  # the public port has no /metrics
+    handled = {"service": "alerts", "event_type": "incident_recorded", "outcome": "ok"}
+    before = {name: httpx.get(stack.metrics_urls[name]).text for name in ("incidents", "alerts")}
+    assert teacher.get("/api/v1/pupils", params={"q": "zz"}).status_code == 200
+    record_concern(teacher)
+
+    def counted():
+        scraped = {name: httpx.get(url).text for name, url in stack.metrics_urls.items()}
+        searched = ("haven_rpc_duration_seconds_count", {"service": "incidents", "method": "search_pupils",
+                                                         "outcome": "ok"})
+        if sample(scraped["incidents"], searched[0], **searched[1]) <= sample(before["incidents"], searched[0],
+                                                                               **searched[1]):
+            return None
+        if sample(scraped["alerts"], "haven_events_handled_total", **handled) <= sample(
+                before["alerts"], "haven_events_handled_total", **handled):
+            return None
+        return scraped
+    scraped = eventually(counted, timeout=15)
+    gateway, incidents = scraped["gateway"], scraped["incidents"]
+    assert sample(gateway, "haven_http_request_duration_seconds_count", method="GET", route="/api/v1/pupils",
+                  status="200") >= 1
+    assert sample(gateway, "haven_rpc_client_duration_seconds_count", service="incidents",
+                  method="search_pupils", outcome="ok") >= 1
+    assert "zz" not in gateway.replace("haven_", "")  # the search term is in no label
+    assert all("haven_" in scraped[name] for name in PROCESSES)
+    # The services' own gauges are there, read when scraped.
+    assert sample(incidents, "haven_outbox_backlog", service="incidents") >= 0
+    assert 'haven_dead_letter_messages{queue="rpc-incidents.dead-letter"}' in incidents
+    # The concern's event was published, and handled (above).
+    assert sample(incidents, "haven_events_published_total", service="incidents",
+                  event_type="incident_recorded") >= 1

@@ -233,7 +233,7 @@ def _app(environ, start_response):
     return [b"Not found: the metrics are at /metrics\n"]
 
 
-def _host_and_port(address: str) -> tuple[str, int]:
+def host_and_port(address: str) -> tuple[str, int]:
     """"host:port", "[::]:port" or ":port" (every IPv4 address)."""
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
@@ -256,7 +256,7 @@ def serve(address: str | None) -> None:
     with _serving_lock:
         if address in _serving:
             return
-        host, port = _host_and_port(address)
+        host, port = host_and_port(address)
 
         class Server(ThreadingWSGIServer):  # the address family belongs to this server alone
             address_family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from . import amqp
+from . import amqp, metrics
 from .keys import BadKey, KeyRing, SigningKey, signing_variable
 from .smtp import PLAIN_TEXT_LOGIN_REFUSED, Security
 from .topology import CLASSIC, QueueType
@@ -55,6 +55,13 @@ class CommonSettings(BaseSettings):
         if "gateway" not in self._key_ring.owners():
             raise ValueError("HAVEN_PUBLIC_KEYS must hold the gateway's public key (python -m services.common.keys)")
         return self
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _metrics_address(cls, value: str | None) -> str | None:
+        if value:
+            metrics.host_and_port(value)  # a ValueError that says what to write
+        return value or None
 
     # --- Queue types (README "Quorum queues") --------------------------------------------------------
     # quorum on a RabbitMQ cluster: every durable queue is replicated, so a node lost loses no message.

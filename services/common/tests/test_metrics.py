@@ -203,3 +203,12 @@ def test_a_metrics_port_already_taken_is_said_plainly():
         address = f"127.0.0.1:{taken.getsockname()[1]}"
         with pytest.raises(OSError, match=f"cannot serve metrics on {address}"):
             metrics.serve(address)
+
+
+@pytest.mark.parametrize("address", ["9464", "localhost", "0.0.0.0:99999", "host:port"])
+def test_a_metrics_address_that_cannot_be_served_stops_the_process_at_start_saying_what_to_write(address):
+    from services.common.settings import CommonSettings
+    from services.common.testing import key_settings
+    with pytest.raises(ValueError, match="HAVEN_METRICS_ADDRESS must be host:port"):
+        CommonSettings(**key_settings(), metrics_address=address)
+    assert CommonSettings(**key_settings(), metrics_address="").metrics_address is None

@@ -53,7 +53,8 @@ EVENTS_PUBLISHED = Counter(
     "haven_events_published_total", "Events the outbox relay published, confirmed by the broker",
     ["service", "event_type"])
 EVENTS_HANDLED = Counter(
-    "haven_events_handled_total", "Events delivered to a handler; outcome: ok, retried, parked or refused",
+    "haven_events_handled_total",
+    "Events delivered to a handler; outcome: ok, retried, parked, refused, or requeued (no retry could be scheduled)",
     ["service", "event_type", "outcome"])
 MAIL_SENT = Counter("haven_mail_sent_total", "Alert e-mails the mail relay accepted")
 MAIL_FAILURES = Counter(

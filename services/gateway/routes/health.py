@@ -4,9 +4,11 @@ orchestrator's probes.)
 - `/api/v1/health`: every service, for monitoring (in the API document).
 - `/healthz/live`: the process answers; nothing else is asked, so a broker or database outage never
   makes the orchestrator restart a gateway that would be fine once they are back.
-- `/healthz/ready`: its database, its broker connection and every service answer, so a load balancer
-  sends requests only to a gateway that can serve them. Both are left out of the API document: they are
-  for the machine that runs the gateway, not for clients.
+- `/healthz/ready`: its own database and broker connection answer, so a load balancer sends requests only
+  to a gateway that can serve them. The services are asked and listed, but one that is down does not make
+  the gateway unready: every replica would be taken out of the load balancer at once, and with them
+  sign-in and every page that does not need that service (those that do answer 503 naming it).
+  Both are left out of the API document: they are for the machine that runs the gateway, not for clients.
 """
 from __future__ import annotations
 
@@ -41,5 +43,6 @@ async def live():
 @router.get("/healthz/ready", include_in_schema=False)
 async def ready(ctx: Ctx):
     parts = await checks.readiness(ctx)
-    ok = parts["database"] == parts["broker"] == "ok" and all(r == "ok" for r in parts["services"].values())
-    return JSONResponse({"status": "ok" if ok else "fail", **parts}, status_code=200 if ok else 503)
+    ok = parts["database"] == parts["broker"] == "ok"
+    status = "fail" if not ok else "ok" if all(r == "ok" for r in parts["services"].values()) else "degraded"
+    return JSONResponse({"status": status, **parts}, status_code=200 if ok else 503)

@@ -1,5 +1,5 @@
-"""The gateway's probes: live answers whatever else is down; ready only when its database, its broker
-connection and every service answer; both say nothing but ok or not per part, to anyone, and stay out of
+"""The gateway's probes: live answers whatever else is down; ready only when its database and its broker
+connection answer (a service that is down is listed, but does not take every gateway out); both say nothing but ok or not per part, to anyone, and stay out of
 the API document."""
 from __future__ import annotations
 
@@ -35,12 +35,12 @@ def test_ready_when_the_database_the_broker_and_every_service_answer(app, answer
     assert sorted(answering.keys()) == sorted(f"{s}.health" for s in SERVICES)
 
 
-def test_not_ready_while_one_service_does_not_answer(app, answering):
+def test_still_ready_while_a_service_does_not_answer_and_says_which(app, answering):
     answering.answers["transfers.health"] = ServiceUnavailable("not running", "transfers")
     answering.answers["alerts.health"] = ServiceTimeout(service="alerts")
     r = TestClient(app).get("/healthz/ready")
-    assert r.status_code == 503
-    assert r.json()["status"] == "fail" and r.json()["database"] == r.json()["broker"] == "ok"
+    assert r.status_code == 200
+    assert r.json()["status"] == "degraded" and r.json()["database"] == r.json()["broker"] == "ok"
     assert r.json()["services"] == {"incidents": "ok", "alerts": "timeout", "documents": "ok",
                                     "transfers": "unavailable"}
 

@@ -12,20 +12,25 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-* && touch $@
 
+# deploy/system-deps.sh installs (apt-get) and starts what the operating system must give, saying so: RabbitMQ
+# for `make run`; RabbitMQ, PostgreSQL and chromium for `make test`. Where all of it runs, it only checks.
 run: $(STAMP)
+	@bash deploy/system-deps.sh run
 	$(PY) deploy/launch.py
 
 system-deps:
-	@bash deploy/system-deps.sh
+	@bash deploy/system-deps.sh test
 
-test: $(STAMP) system-deps
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+# pytest runs under deploy/system-deps.sh: where the system PostgreSQL does not trust user postgres, it starts
+# a throw-away cluster, passes its port on as HAVEN_TEST_PG_PORT and removes it when the tests end.
+test: $(STAMP)
+	bash deploy/system-deps.sh test $(PY) -m pytest -q $(PYTEST_ARGS)
 
 # The API fuzzer: schemathesis over the whole OpenAPI document, anonymous and as the DSL, against a whole
 # Haven (tests/fuzz.py); bounded in time, fails on any server error. FUZZ_SECONDS=600 for a longer hunt.
 FUZZ_SECONDS ?= 240
 fuzz: $(STAMP)
-	$(PY) -m tests.fuzz --seconds $(FUZZ_SECONDS)
+	bash deploy/system-deps.sh test $(PY) -m tests.fuzz --seconds $(FUZZ_SECONDS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

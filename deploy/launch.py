@@ -95,8 +95,8 @@ def check_broker(uri: str) -> None:
         socket.create_connection((u.hostname or "127.0.0.1", port), timeout=3).close()
     except OSError:
         sys.exit(f"RabbitMQ is not reachable at {u.hostname}:{port}.\n"
-                 "Start it (Debian: `apt-get install rabbitmq-server && rabbitmq-server -detached`), "
-                 "or set HAVEN_AMQP_URI, then run `make run` again.")
+                 "On Debian `make run` installs and starts it (deploy/system-deps.sh); elsewhere start it "
+                 "yourself, or set HAVEN_AMQP_URI to one that runs, then run `make run` again.")
 
 
 class Supervisor:

@@ -33,7 +33,7 @@ from services.common import amqp, dlq
 from services.common.db import make_engine, migrate, postgres_tls
 from services.common.settings import CommonSettings
 from services.common.startup import wait_for_broker
-from services.common.testing import key_settings
+from services.common.testing import PG_HOST, PG_PORT, key_settings
 from services.common.tls import TlsSetupError
 from services.gateway.rpc_client import RpcClient
 
@@ -368,8 +368,8 @@ def test_a_plain_connection_is_refused_by_a_server_that_requires_tls(tls_postgre
 
 
 def test_make_engine_says_when_the_server_offers_no_tls():
-    """The machine's own PostgreSQL (the one the other tests use) runs without TLS."""
-    engine = make_engine("postgresql://postgres@127.0.0.1:5432/postgres?sslmode=verify-full")
+    """The PostgreSQL the other tests use runs without TLS (the machine's, or make test's throw-away one)."""
+    engine = make_engine(f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres?sslmode=verify-full")
     try:
         with pytest.raises(sa.exc.InterfaceError, match="does not offer TLS.*sslmode=verify-full"):
             with engine.connect():

@@ -76,6 +76,7 @@ def environment() -> dict:
     env.setdefault("HAVEN_SMTP_HOST", "127.0.0.1")
     env.setdefault("HAVEN_SMTP_PORT", str(free_port() if "HAVEN_SMTP_PORT" not in env else env["HAVEN_SMTP_PORT"]))
     env.setdefault("HAVEN_SMTP_SECURITY", "none")  # the mail sink started below speaks plain SMTP on this host
+    env.setdefault("HAVEN_LOG_FORMAT", "text")  # read by eye here; JSON (the default) wherever logs are collected
     for key, value in load_or_create_secrets().items():
         env.setdefault(key, value)
     env["PYTHONUNBUFFERED"] = "1"
@@ -102,13 +103,14 @@ def check_broker(uri: str) -> None:
 class Supervisor:
     """Runs each process, prefixes its output, restarts it if it dies, stops all on exit."""
 
-    def __init__(self, env: dict, amqp_uris: dict[str, str] | None = None):
+    def __init__(self, env: dict, amqp_uris: dict[str, str] | None = None, metrics: dict[str, str] | None = None):
         self.env, self.procs, self.stopping = env, {}, False
         self.amqp_uris = amqp_uris or {}
+        self.metrics = metrics or {}
         self.restarts: dict[str, int] = {}
 
     def start(self, name: str, args: list[str]) -> None:
-        env = process_env(self.env, name, self.amqp_uris)
+        env = process_env(self.env, name, self.amqp_uris, self.metrics)
         proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.procs[name] = (proc, args)
@@ -160,13 +162,29 @@ def wait_healthy(port: str, timeout: float = 120) -> bool:
     return False
 
 
-def process_env(env: dict, name: str, amqp_uris: dict[str, str]) -> dict:
+# Where each process serves /metrics (services/common/metrics.py), on this machine only: the usual ports when
+# they are free, another free one when not (a second Haven, another exporter).
+METRICS_PORTS = {"gateway": 9464, "incidents": 9465, "alerts": 9466, "documents": 9467, "transfers": 9468}
+
+
+def metrics_addresses() -> dict[str, str]:
+    addresses = {}
+    for owner, port in METRICS_PORTS.items():
+        with socket.socket() as s:
+            taken = s.connect_ex(("127.0.0.1", port)) == 0
+        addresses[owner] = f"127.0.0.1:{free_port() if taken else port}"
+    return addresses
+
+
+def process_env(env: dict, name: str, amqp_uris: dict[str, str], metrics: dict[str, str] | None = None) -> dict:
     """What one process sees: its own signing key and broker user, and no other's (nor any broker password)."""
     owner = name if name in keys.OWNERS else None
     env = {k: v for k, v in keys.for_process(env, owner).items()
            if k not in {rabbitmq.password_variable(o) for o in rabbitmq.OWNERS}}
     if owner in amqp_uris:
         env["HAVEN_AMQP_URI"] = amqp_uris[owner]
+    if metrics and owner in metrics:
+        env["HAVEN_METRICS_ADDRESS"] = metrics[owner]
     return env
 
 
@@ -196,7 +214,8 @@ def main() -> None:
     for owner in ("incidents", "gateway"):
         subprocess.run([PY, "-m", f"services.{owner}.seed"], cwd=ROOT, env=process_env(env, owner, amqp_uris),
                        check=True)
-    sup = Supervisor(env, amqp_uris)
+    metrics = metrics_addresses()
+    sup = Supervisor(env, amqp_uris, metrics)
     signal.signal(signal.SIGTERM, lambda *_: (sup.stop(), sys.exit(0)))
     signal.signal(signal.SIGINT, lambda *_: (sup.stop(), sys.exit(0)))
     sup.start("mail", [PY, "-m", "deploy.devmail", "--port", env["HAVEN_SMTP_PORT"], "--dir", "var/mail"])
@@ -215,6 +234,8 @@ def main() -> None:
         log("  governor@demo.haven.test  governor")
         log("  teacher@demo.haven.test   teacher")
         log("Alert e-mails land in var/mail/*.eml. Ctrl-C stops Haven; `make reset` starts afresh.")
+        log("Metrics (Prometheus): " + ", ".join(f"{owner} http://{address}/metrics"
+                                                 for owner, address in metrics.items()))
     else:
         log("Haven did not become healthy within 120 s; see the service output above.")
     sup.watch()

@@ -17,4 +17,3 @@ if __name__ == "__main__":
     # FORWARDED_ALLOW_IPS says); the app believes it only from HAVEN_TRUSTED_PROXIES (create_app).
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
                 access_log=False, proxy_headers=False, log_config=None)
-    telemetry.shutdown_tracing()

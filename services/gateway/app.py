@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from services.common import metrics, topology
+from services.common import metrics, telemetry, topology
 from services.common.db import migrate
 from services.common.contracts.base import field_errors, field_name
 from services.common.errors import HavenError, ServiceUnavailable, StepUpRequired, ValidationFailed
@@ -60,6 +60,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         relay.cancel()
         await rpc.close()
         db.engine.dispose()
+        # The spans still buffered (uvicorn re-raises SIGTERM once the app has stopped: nothing runs after it).
+        await run_in_threadpool(telemetry.shutdown_tracing)
 
     app = FastAPI(title="Haven", version="0.1.0", lifespan=lifespan, openapi_url="/api/v1/openapi.json",
                   docs_url="/api/v1/docs", redoc_url=None)

@@ -82,7 +82,7 @@ def test_the_service_wakes_the_relay_after_the_upload_and_the_relay_publishes_it
     class Publisher:
         published = []
 
-        def publish(self, event_type, body, event_id):
+        def publish(self, event_type, body, event_id, stored_headers=None):
             self.published.append((event_type, json.loads(body)["document_id"]))
 
     db(lambda s: relay_outbox(s, OutboxEvent, Publisher()))

@@ -63,8 +63,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # The spans still buffered (uvicorn re-raises SIGTERM once the app has stopped: nothing runs after it).
         await run_in_threadpool(telemetry.shutdown_tracing)
 
+    # FastAPI's own OpenTelemetry off: its server span would adopt a client's traceparent and record the full
+    # URL (a search's query names a pupil), and its logs record exception messages. Haven's spans are
+    # observability.py's, which name the route's template only.
     app = FastAPI(title="Haven", version="0.1.0", lifespan=lifespan, openapi_url="/api/v1/openapi.json",
-                  docs_url="/api/v1/docs", redoc_url=None)
+                  docs_url="/api/v1/docs", redoc_url=None,
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.settings, app.state.db, app.state.rpc = settings, db, rpc
     app.state.clients = Clients(rpc)
 

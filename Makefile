@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(PY) bench/alert_latency.py
 	$(PY) bench/actor_context.py
 	$(PY) bench/telemetry_cost.py
+	$(PY) bench/report_speed.py
 
 # Check the audit log's hash chain (services/gateway/audit.py): exit 1 and the entry where it breaks if an
 # entry was altered, removed, inserted or reordered. It prints the head; keep it, and pass it back as

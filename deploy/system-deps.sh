@@ -4,8 +4,9 @@
 # machine that already has everything running it only checks.
 #
 #   system-deps.sh run          RabbitMQ on 127.0.0.1:5672 (unless HAVEN_AMQP_URI names another broker)
-#   system-deps.sh test [CMD…]  RabbitMQ, PostgreSQL, chromium and fonts; then CMD, with HAVEN_TEST_PG_PORT
-#                               naming a PostgreSQL on 127.0.0.1 that trusts user postgres
+#   system-deps.sh test [CMD…]  RabbitMQ, PostgreSQL, chromium, fonts and WeasyPrint's libraries (Pango,
+#                               HarfBuzz); then CMD, with HAVEN_TEST_PG_PORT naming a PostgreSQL on
+#                               127.0.0.1 that trusts user postgres
 #
 # The tests create and drop databases as user postgres without a password. Debian's own cluster asks for one
 # over TCP, and we do not loosen a system service's authentication: where it refuses, CMD gets a throw-away
@@ -104,8 +105,11 @@ case "$mode" in
   test)
     need=()
     command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the browser tests drive it
-    dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need+=(fonts-dejavu-core)  # a font for its pages
-    [ ${#need[@]} -eq 0 ] || apt_install "a browser and a font, for the browser tests" "${need[@]}"
+    dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need+=(fonts-dejavu-core)  # a font for its pages and the PDFs
+    for lib in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0; do  # WeasyPrint lays out the report PDFs
+      dpkg -s "$lib" >/dev/null 2>&1 || need+=("$lib")
+    done
+    [ ${#need[@]} -eq 0 ] || apt_install "a browser, a font and WeasyPrint's libraries, for the tests" "${need[@]}"
     need_rabbitmq
     need_postgres
     [ $# -gt 0 ] || {

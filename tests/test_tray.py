@@ -14,6 +14,9 @@ from services.common.db import make_engine
 from .client import eventually
 
 DSL, TEACHER = "dsl@demo.haven.test", "teacher@demo.haven.test"
+# A real 1x1 PNG: the vault decides a file's type by its content.
+SCREENSHOT = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde"
+              b"\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe\x92\xef\x00\x00\x00\x00IEND\xaeB`\x82")
 
 
 def ago(minutes: int) -> str:
@@ -104,7 +107,7 @@ def test_monitoring_alerts_reach_the_dsl_tray_and_become_incidents(stack, api):
 
     # A document attached to the incident joins the pupil's chronology through documents' event.
     r = dsl.post(f"/api/v1/incidents/{incident['id']}/documents",
-                 files={"file": ("screenshot.png", b"\x89PNG not really", "image/png")})
+                 files={"file": ("screenshot.png", SCREENSHOT, "image/png")})
     assert r.status_code == 201, r.text
     document_id = r.json()["id"]
     engine = make_engine(stack.databases["incidents"])

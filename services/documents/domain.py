@@ -11,8 +11,6 @@ import binascii
 import hashlib
 import hmac
 import logging
-import re
-import unicodedata
 import uuid
 from collections.abc import Callable
 
@@ -24,6 +22,7 @@ from services.common.events import add_to_outbox, make_event
 
 from . import schemas
 from .exceptions import Forbidden, IntegrityFailed, NotFound, ValidationFailed
+from .filetypes import clean_filename, detect
 from .models import Document, OutboxEvent
 from .vault import Vault
 
@@ -32,42 +31,9 @@ log = logging.getLogger(__name__)
 ATTACH, READ = "attach", "read"
 AccessCheck = Callable[[int, str], dict]
 
-MAX_FILENAME_CHARS = 255
-DEFAULT_CONTENT_TYPE = "application/octet-stream"
-# Characters Windows refuses in a name, or that break a Content-Disposition header.
-_UNSAFE_IN_NAME = re.compile(r'[<>:"|?*;]')
-# Control, format (e.g. right-to-left override, used to disguise ".exe"), surrogate, line breaks.
-_INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
-_CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
-
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def clean_filename(name) -> str:
-    """The last path part of `name`, without anything unsafe to show or save; "" if nothing is left."""
-    if not isinstance(name, str):
-        return ""
-    name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch) not in _INVISIBLE)
-    name = _UNSAFE_IN_NAME.sub("_", name).strip(" .")
-    if len(name) > MAX_FILENAME_CHARS:
-        stem, dot, extension = name.rpartition(".")
-        if dot and stem and len(extension) <= 16:
-            name = stem[:MAX_FILENAME_CHARS - len(extension) - 1].rstrip(" .") + "." + extension
-        else:
-            name = name[:MAX_FILENAME_CHARS].rstrip(" .")
-    return name
-
-
-def clean_content_type(value) -> str:
-    """A bare `type/subtype`; anything else is stored as an opaque download."""
-    if isinstance(value, str):
-        value = value.split(";", 1)[0].strip().lower()
-        if _CONTENT_TYPE.fullmatch(value):
-            return value
-    return DEFAULT_CONTENT_TYPE
 
 
 def describe_size(size: int) -> str:
@@ -119,6 +85,10 @@ def store_document(session: Session, actor: Actor, vault: Vault, check_access: A
         errors.append({"field": "file", "message": problem})
     if errors:
         raise ValidationFailed(errors)
+    # The content decides what the file is; the name and the browser's claim only have to agree.
+    detected = detect(content, name, content_type)
+    if not name.lower().endswith(detected.extension):
+        name = clean_filename(name + detected.extension)
 
     document_id = str(uuid.uuid4())
     storage_key = f"school-{actor.school_id}/{document_id}"
@@ -126,7 +96,7 @@ def store_document(session: Session, actor: Actor, vault: Vault, check_access: A
     # object, never a row that points at nothing.
     sealed = vault.put(storage_key, document_id, content)
     document = Document(id=document_id, school_id=actor.school_id, incident_id=incident_id, filename=name,
-                        content_type=clean_content_type(content_type), size=len(content),
+                        content_type=detected.content_type, size=len(content),
                         sha256=hashlib.sha256(content).hexdigest(), storage_key=storage_key,
                         wrapped_key=sealed.wrapped_key, nonce=sealed.nonce, uploaded_by=actor.user_id,
                         uploaded_by_name=actor.name)

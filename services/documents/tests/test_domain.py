@@ -13,6 +13,7 @@ from services.common.errors import Forbidden, IntegrityFailed, NotFound, Validat
 from services.documents import domain
 from services.documents.models import Document
 
+from . import samples
 from .conftest import OTHER_SCHOOL, FakeIncidents, b64, make_actor
 
 MAX = 20 * 1024 * 1024
@@ -90,8 +91,8 @@ def test_tampered_sha256_is_refused(db, local_vault, actor, incident_id):
 
 
 def test_wrapped_keys_swapped_between_documents_are_refused(db, local_vault, actor, incident_id):
-    a = store(db, local_vault, actor, incident_id, content=b"first document")
-    b = store(db, local_vault, actor, incident_id, content=b"second document")
+    a = store(db, local_vault, actor, incident_id, content=b"%PDF-1.4 first document")
+    b = store(db, local_vault, actor, incident_id, content=b"%PDF-1.4 second document")
     key_a = db(lambda s: s.get(Document, a["id"]).wrapped_key)
     key_b = db(lambda s: s.get(Document, b["id"]).wrapped_key)
     tamper(db, a["id"], wrapped_key=key_b)
@@ -115,9 +116,16 @@ def test_filenames_are_sanitised(given, kept):
 
 
 def test_a_path_is_stored_as_its_last_part(db, local_vault, actor, incident_id):
-    stored = store(db, local_vault, actor, incident_id, filename="../../etc/passwd")
-    assert stored["filename"] == "passwd"
-    assert get(db, local_vault, actor, stored["id"])["filename"] == "passwd"
+    stored = store(db, local_vault, actor, incident_id, filename="../../etc/letter.pdf")
+    assert stored["filename"] == "letter.pdf"
+    assert get(db, local_vault, actor, stored["id"])["filename"] == "letter.pdf"
+
+
+def test_a_name_without_an_extension_gets_the_one_its_content_says(db, local_vault, actor, incident_id):
+    assert store(db, local_vault, actor, incident_id, filename="../../etc/passwd")["filename"] == "passwd.pdf"
+    stored = store(db, local_vault, actor, incident_id, filename="x" * 300, content=samples.png(),
+                   content_type="image/png")
+    assert stored["filename"] == "x" * 251 + ".png"
 
 
 @pytest.mark.parametrize("filename", ["", "..", "../", None, "\u202e"])
@@ -128,11 +136,23 @@ def test_a_file_needs_a_name(db, local_vault, actor, incident_id, filename):
     assert rows_for(db, incident_id) == 0
 
 
-def test_an_unrecognised_content_type_is_stored_as_a_plain_download(db, local_vault, actor, incident_id):
-    assert store(db, local_vault, actor, incident_id, content_type="Text/HTML; charset=utf-8")["content_type"] \
-        == "text/html"
-    assert store(db, local_vault, actor, incident_id, content_type="<script>")["content_type"] \
-        == "application/octet-stream"
+@pytest.mark.parametrize("claimed", ["application/octet-stream", "Application/PDF; charset=x", "<script>"])
+def test_the_stored_type_is_the_detected_one_never_the_claim(db, local_vault, actor, incident_id, claimed):
+    assert store(db, local_vault, actor, incident_id, content_type=claimed)["content_type"] == "application/pdf"
+
+
+@pytest.mark.parametrize("content, filename, claimed", [
+    (samples.EXE, "letter.pdf", "application/pdf"),
+    (samples.HTML, "note.txt", "text/plain"),
+    (samples.zip_of({"a.txt": b"a"}), "referral.docx", "application/octet-stream"),
+    (LETTER, "letter.pdf", "image/png"),
+])
+def test_a_disguised_file_is_refused_and_nothing_is_stored(db, local_vault, actor, incident_id, content,
+                                                           filename, claimed):
+    with pytest.raises(ValidationFailed) as caught:
+        store(db, local_vault, actor, incident_id, content=content, filename=filename, content_type=claimed)
+    assert [e["field"] for e in caught.value.errors] == ["file"]
+    assert rows_for(db, incident_id) == 0 and os.listdir(local_vault.store.root) == []
 
 
 def test_an_oversized_file_is_refused_in_words_a_secretary_understands(db, local_vault, actor, incident_id):
@@ -146,9 +166,10 @@ def test_an_oversized_file_is_refused_in_words_a_secretary_understands(db, local
 
 def test_the_size_limit_is_exact(db, local_vault, actor, incident_id):
     with pytest.raises(ValidationFailed) as caught:
-        store(db, local_vault, actor, incident_id, content=b"x" * 1025, max_bytes=1024)
+        store(db, local_vault, actor, incident_id, content=b"%PDF-" + b"x" * 1020, max_bytes=1024)
     assert caught.value.errors[0]["field"] == "file" and "1 KB" in caught.value.errors[0]["message"]
-    assert store(db, local_vault, actor, incident_id, content=b"x" * 1024, max_bytes=1024)["size"] == 1024
+    exact = store(db, local_vault, actor, incident_id, content=b"%PDF-" + b"x" * 1019, max_bytes=1024)
+    assert exact["size"] == 1024
 
 
 @pytest.mark.parametrize("content", [b"", "not base64 at all!", 12345])

@@ -31,7 +31,7 @@ def events_for(db, incident_id) -> list[dict]:
     return [e for e in map(json.loads, bodies) if e.get("incident_id") == incident_id]
 
 
-def store(session, vault, incident_id, filename=FILENAME, content=b"a letter"):
+def store(session, vault, incident_id, filename=FILENAME, content=b"%PDF-1.4 a letter"):
     return domain.store_document(session, make_actor(user_id=12), vault, FakeIncidents(), incident_id, filename,
                                  "application/pdf", b64(content), 1024)
 

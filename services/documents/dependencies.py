@@ -10,18 +10,16 @@ from services.common.contracts import incidents as incidents_contract
 
 from .domain import AccessCheck
 from .exceptions import incidents_unavailable
-from .vault import Vault, decode_master_key, open_store
+from .vault import Vault
 
 
 class DocumentVault(DependencyProvider):
     """`self.vault.put(...)` / `self.vault.get(...)`: one Vault (and one S3 client) per process."""
 
     def setup(self):
-        settings = self.container.config["SETTINGS"]
-        store = open_store(settings.vault_backend, vault_dir=settings.vault_dir, s3_bucket=settings.s3_bucket,
-                           s3_region=settings.s3_region, s3_endpoint_url=settings.s3_endpoint_url)
-        self.vault = Vault(store, decode_master_key(settings.master_key.get_secret_value()))
-        self.vault.prepare()  # creates the directory or the bucket, so a bad setup fails at start
+        self.vault: Vault = self.container.config["SETTINGS"].open_vault()
+        # Creates the directory or the bucket and checks server-side encryption: a bad setup fails at start.
+        self.vault.prepare()
 
     def get_dependency(self, worker_ctx):
         return self.vault

@@ -24,6 +24,7 @@ from . import schemas
 from .exceptions import Forbidden, IntegrityFailed, NotFound, ValidationFailed
 from .filetypes import clean_filename, detect
 from .models import Document, OutboxEvent
+from .orphans import forget_intent, record_intent
 from .vault import Vault
 
 log = logging.getLogger(__name__)
@@ -92,15 +93,17 @@ def store_document(session: Session, actor: Actor, vault: Vault, check_access: A
 
     document_id = str(uuid.uuid4())
     storage_key = f"school-{actor.school_id}/{document_id}"
-    # The ciphertext is written before the row: a crash in between leaves an unreadable orphan
-    # object, never a row that points at nothing.
+    # The ciphertext is written before the row, so no row ever points at nothing; the intent is
+    # committed before either, so an object whose row never commits is found and deleted (orphans.py).
+    record_intent(session, storage_key)
     sealed = vault.put(storage_key, document_id, content)
     document = Document(id=document_id, school_id=actor.school_id, incident_id=incident_id, filename=name,
                         content_type=detected.content_type, size=len(content),
                         sha256=hashlib.sha256(content).hexdigest(), storage_key=storage_key,
-                        wrapped_key=sealed.wrapped_key, nonce=sealed.nonce, uploaded_by=actor.user_id,
-                        uploaded_by_name=actor.name)
+                        wrapped_key=sealed.wrapped_key, key_id=sealed.key_id, nonce=sealed.nonce,
+                        uploaded_by=actor.user_id, uploaded_by_name=actor.name)
     session.add(document)
+    forget_intent(session, storage_key)
     # Ids only (never the file's name): incidents adds the document to the pupil's chronology.
     add_to_outbox(session, OutboxEvent, make_event(
         "document_stored", actor.school_id, document_id=document_id, incident_id=incident_id,
@@ -126,7 +129,8 @@ def get_document(session: Session, actor: Actor, vault: Vault, check_access: Acc
     """The document with its content, once the actor may read its incident and it checks out."""
     document = _load_document(session, actor, document_id)
     _checked(check_access, actor, document.incident_id, READ)
-    content = vault.get(document.storage_key, document.id, document.wrapped_key, document.nonce)
+    content = vault.get(document.storage_key, document.id, document.wrapped_key, document.nonce,
+                        document.key_id)
     digest = hashlib.sha256(content).hexdigest()
     if len(content) != document.size or not hmac.compare_digest(digest, document.sha256):
         log.error("document %s: content does not match its recorded size and sha256", document.id)

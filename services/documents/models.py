@@ -1,4 +1,8 @@
-"""The documents service's tables: one row per stored file (never updated or deleted in place), and the outbox."""
+"""The documents service's tables: one row per stored file, the uploads under way, and the outbox.
+
+A document's row is never updated or deleted in place, except its wrapped data key and key id, which
+key rotation re-wraps (keys.py).
+"""
 from __future__ import annotations
 
 from datetime import datetime
@@ -37,7 +41,20 @@ class Document(Base):
     sha256: Mapped[str] = mapped_column(String(64))  # of the plaintext, hex
     storage_key: Mapped[str] = mapped_column(String(300), unique=True)
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary(64))  # the data key, wrapped by the master key
+    # Which master key wrapped it (vault.master_key_id); None for rows from before ids were recorded.
+    key_id: Mapped[str | None] = mapped_column(String(16), index=True)
     nonce: Mapped[bytes] = mapped_column(LargeBinary(16))
     uploaded_by: Mapped[int] = mapped_column(Integer)
     uploaded_by_name: Mapped[str] = mapped_column(String(200))
     uploaded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class PendingUpload(Base):
+    """An object about to be stored whose document row is not committed yet. Committed on its own before
+    the object is written, and deleted in the transaction that commits the row: one still here after
+    minutes belongs to an upload that failed, and the orphan sweeper deletes its object (orphans.py)."""
+
+    __tablename__ = "pending_uploads"
+
+    storage_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)

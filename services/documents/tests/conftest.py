@@ -59,12 +59,21 @@ def moto_endpoint():
 
 
 @pytest.fixture
-def s3_store(moto_endpoint, monkeypatch) -> S3Store:
+def make_s3_store(moto_endpoint, monkeypatch):
+    """`make_s3_store(sse=…, kms_key_id=…)`: an S3Store on a new bucket of moto's server, not prepared."""
     for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
                         ("AWS_SESSION_TOKEN", "testing")):
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    store = S3Store(f"haven-test-{uuid.uuid4().hex[:12]}", "eu-west-2", moto_endpoint)
+
+    def make(**options) -> S3Store:
+        return S3Store(f"haven-test-{uuid.uuid4().hex[:12]}", "eu-west-2", moto_endpoint, **options)
+    return make
+
+
+@pytest.fixture
+def s3_store(make_s3_store) -> S3Store:
+    store = make_s3_store()
     store.prepare()
     return store
 

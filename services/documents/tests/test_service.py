@@ -15,11 +15,12 @@ from nameko.testing.services import worker_factory
 from services.common.actor import sign, verify
 from services.common.contracts.documents import ASKS_INCIDENTS
 from services.common.keys import KeyRing
-from services.common.testing import TEST_KEYS, TEST_PUBLIC_KEYS
+from services.common.testing import TEST_KEYS, TEST_PUBLIC_KEYS, key_settings
 from services.common.errors import Forbidden, ServiceUnavailable, Unauthenticated, ValidationFailed
 from services.common.adapter import Work
 from services.documents.dependencies import DocumentVault, IncidentAccess
 from services.documents.models import SpentToken
+from services.documents.settings import DocumentsSettings
 from services.documents.service import DocumentsService
 
 from .conftest import b64, make_actor
@@ -152,10 +153,10 @@ def test_the_vault_provider_builds_one_s3_client_per_process(moto_endpoint, monk
     monkeypatch.setattr(boto3.session.Session, "client",
                         lambda self, *a, **kw: made.append(a) or real_client(self, *a, **kw))
     provider = DocumentVault()
-    provider.container = SimpleNamespace(config={"SETTINGS": SimpleNamespace(
-        vault_backend="s3", vault_dir="unused", s3_bucket="haven-provider-test", s3_region="eu-west-2",
-        s3_endpoint_url=moto_endpoint,
-        master_key=SimpleNamespace(get_secret_value=lambda: base64.b64encode(os.urandom(32)).decode()))})
+    provider.container = SimpleNamespace(config={"SETTINGS": DocumentsSettings(
+        _env_file=None, **key_settings("documents"), vault_backend="s3", vault_dir="unused",
+        s3_bucket="haven-provider-test", s3_region="eu-west-2", s3_endpoint_url=moto_endpoint,
+        master_key=base64.b64encode(os.urandom(32)).decode())})
     provider.setup()
     vaults = [provider.get_dependency(None) for _ in range(3)]
     for n, vault in enumerate(vaults):

@@ -6,12 +6,14 @@ import os
 import stat
 
 import pytest
+from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 from pydantic import ValidationError
 
 from services.common.errors import IntegrityFailed
 from services.common.testing import key_settings
 from services.documents.settings import DocumentsSettings
-from services.documents.vault import LocalDirectoryStore, Vault, decode_master_key
+from services.documents.vault import (LocalDirectoryStore, StoreRefusesEncryption, Vault, decode_master_key,
+                                      master_key_id)
 
 PLAINTEXT = b"Pupil disclosed at break time that... (a safeguarding account)" * 20
 DOC_A, DOC_B = "6f1c3a52-0000-4000-8000-00000000000a", "6f1c3a52-0000-4000-8000-00000000000b"
@@ -143,3 +145,78 @@ def test_settings_refuse_a_missing_or_short_master_key(monkeypatch):
     assert good not in repr(settings)  # a secret, kept out of logs
     assert settings.master_key.get_secret_value() == good and settings.max_document_bytes == 20 * 1024 * 1024
     assert settings.vault_backend == "local" and settings.s3_endpoint_url is None
+
+
+def head(store, key) -> dict:
+    return store.client.head_object(Bucket=store.bucket, Key=key)
+
+
+def test_s3_objects_are_encrypted_by_the_store_too_aes256_by_default(s3_vault, s3_store):
+    s3_vault.put("school-1/doc-a", DOC_A, PLAINTEXT)
+    assert head(s3_store, "school-1/doc-a")["ServerSideEncryption"] == "AES256"
+    assert s3_store.keys() == ["school-1/doc-a"]  # the start-up check left nothing behind
+
+
+def test_s3_encryption_with_a_kms_key_or_none(make_s3_store):
+    kms = make_s3_store(sse="aws:kms", kms_key_id="arn:aws:kms:eu-west-2:111122223333:key/haven")
+    kms.prepare()
+    kms.put("school-1/a", b"ciphertext")
+    answer = head(kms, "school-1/a")
+    assert answer["ServerSideEncryption"] == "aws:kms" and answer["SSEKMSKeyId"].endswith("key/haven")
+    plain = make_s3_store(sse="none")
+    plain.prepare()
+    plain.put("school-1/a", b"ciphertext")
+    assert "ServerSideEncryption" not in head(plain, "school-1/a")
+
+
+def _answer_puts_with(store, status: int, body: bytes, headers: dict) -> None:
+    """The store's PutObject answered as an S3-compatible endpoint without server-side encryption would."""
+    from botocore.awsrequest import AWSResponse
+
+    class Raw:
+        def stream(self, **_):
+            yield body
+
+    def answer(request, **_):
+        return AWSResponse(request.url, status, headers, Raw())
+    store.client.meta.events.register("before-send.s3.PutObject", answer)
+
+
+def test_a_store_that_refuses_server_side_encryption_fails_at_start_naming_the_setting(make_s3_store):
+    store = make_s3_store()
+    store._make_bucket()
+    _answer_puts_with(store, 501, b"<?xml version='1.0'?><Error><Code>NotImplemented</Code><Message>Server side "
+                      b"encryption specified but KMS is not configured</Message></Error>", {})
+    with pytest.raises(StoreRefusesEncryption, match="refused server-side encryption AES256 .*HAVEN_VAULT_S3_SSE=none"):
+        store.prepare()
+
+
+def test_a_store_that_ignores_server_side_encryption_fails_at_start(make_s3_store):
+    store = make_s3_store(sse="aws:kms")
+    store._make_bucket()
+    _answer_puts_with(store, 200, b"", {"ETag": '"d41d8cd98f00b204e9800998ecf8427e"'})
+    with pytest.raises(StoreRefusesEncryption, match="did not confirm .*HAVEN_VAULT_S3_KMS_KEY_ID"):
+        store.prepare()
+
+
+def test_settings_take_previous_master_keys_and_the_s3_encryption(monkeypatch):
+    current, previous = os.urandom(32), [os.urandom(32), os.urandom(32)]
+    settings = DocumentsSettings(
+        _env_file=None, **key_settings("documents"), master_key=base64.b64encode(current).decode(),
+        previous_master_keys=" , ".join(base64.b64encode(key).decode() for key in previous) + ",",
+        vault_s3_sse="aws:kms", vault_s3_kms_key_id="  ")
+    assert settings.vault_s3_kms_key_id is None
+    assert base64.b64encode(previous[0]).decode() not in repr(settings)
+    vault = settings.open_vault()
+    assert vault.master_keys.current_id == master_key_id(current)
+    for key in previous:
+        data_key = os.urandom(32)
+        assert vault.master_keys.unwrap(aes_key_wrap(key, data_key), master_key_id(key)) == data_key
+    with pytest.raises(ValidationError, match="HAVEN_PREVIOUS_MASTER_KEYS, key 2"):
+        DocumentsSettings(_env_file=None, **key_settings("documents"), master_key=base64.b64encode(current).decode(),
+                          previous_master_keys=base64.b64encode(previous[0]).decode() + ",c2hvcnQ=")
+    with pytest.raises(ValidationError, match="vault_s3_sse"):
+        DocumentsSettings(_env_file=None, **key_settings("documents"), master_key=base64.b64encode(current).decode(),
+                          vault_s3_sse="aws:fixme")
+    assert DocumentsSettings(_env_file=None, **key_settings("documents"),
+                             master_key=base64.b64encode(current).decode()).vault_s3_sse == "AES256"

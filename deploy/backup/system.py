@@ -39,6 +39,8 @@ class Locations(BaseSettings):
     s3_bucket: str = _default(DocumentsSettings, "s3_bucket")
     s3_endpoint_url: str | None = None
     s3_region: str = _default(DocumentsSettings, "s3_region")
+    vault_s3_sse: str = _default(DocumentsSettings, "vault_s3_sse")
+    vault_s3_kms_key_id: str | None = None
 
     @property
     def databases(self) -> dict[str, str]:
@@ -47,7 +49,8 @@ class Locations(BaseSettings):
 
     def store(self) -> ObjectStore:
         return open_store(self.vault_backend, vault_dir=self.vault_dir, s3_bucket=self.s3_bucket,
-                          s3_region=self.s3_region, s3_endpoint_url=(self.s3_endpoint_url or "").strip() or None)
+                          s3_region=self.s3_region, s3_endpoint_url=(self.s3_endpoint_url or "").strip() or None,
+                          s3_sse=self.vault_s3_sse, s3_kms_key_id=self.vault_s3_kms_key_id)
 
     def describe_vault(self) -> str:
         if self.vault_backend == "s3":

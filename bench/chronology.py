@@ -9,6 +9,8 @@ the incidents database with one SQL statement, signs in as the demo DSL, warms u
 GET /api/v1/pupils/{id}/chronology end to end (request sent → whole body received and decoded):
 first as the SQL left the rows, then after giving each row the JSON line Haven stores with every
 row it saves (chronology.py); the budget is for the latter, the chronology Haven itself writes.
+Then GET /api/v1/pupils/{id}/front-sheet for the same pupil, whose counts cover the same lines (no
+budget of its own; printed beside the chronology's figures).
 Prints the load average too: on a shared machine other work shows in the figures. Exits 1 when the
 budget is missed.
 """
@@ -129,7 +131,9 @@ def main() -> int:
         path = f"/api/v1/pupils/{pupil_id}/chronology"
         r = api.get(path)
         assert r.status_code == 200, r.text[:500]
-        assert len(r.json()["entries"]) == total, "the DSL should see every entry"
+        entries = r.json()["entries"]
+        assert len(entries) == total, "the DSL should see every entry"
+        incidents = len({e["incident_id"] for e in entries if e["entry_type"] == "incident"})
         print(f"pupil {pupil_id}: {total} chronology entries; {args.calls} timed GETs after {args.warmup} "
               f"to warm up\n")
         timed(api, path, args.warmup)
@@ -140,6 +144,11 @@ def main() -> int:
         report("significant events only", *timed(api, path, max(20, args.calls // 4), {"significant": "true"}))
         report("one year, incidents only", *timed(api, path, max(20, args.calls // 4),
                                                   {"from": "2022-09-01", "to": "2023-08-31", "type": "incident"}))
+        front = f"/api/v1/pupils/{pupil_id}/front-sheet"
+        r = api.get(front)
+        assert r.status_code == 200 and r.json()["counts"]["incidents"] == incidents, r.text[:500]
+        timed(api, front, args.warmup)
+        report("front sheet (its counts)", *timed(api, front, args.calls))
         api.http.close()
     finally:
         stack.stop()

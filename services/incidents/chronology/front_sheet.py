@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, distinct, func, literal, select
 from sqlalchemy.orm import Session
 
 from services.common.actor import Actor
@@ -54,17 +54,26 @@ def agency_dict(a: AgencyInvolvement, today: date | None = None) -> dict:
 
 def _counts(session: Session, actor: Actor, pupil: Pupil) -> dict:
     """Incidents about the pupil (as subject or linked pupil) and their open actions, counting only
-    what this reader may see now (the chronology's rules: `entries.visible_lines`). The chronology
-    already lists the incidents, one indexed query."""
+    what this reader may see now (the chronology's rules: `entries.visible_lines`). One statement
+    over the pupil's lines (ix_chronology_pupil_when): the database counts, so a file of thousands
+    of lines sends three numbers back, not its incident ids.
+
+    Open actions are counted incident by incident (a correlated subquery on ix_actions_incident_id):
+    joined instead, the planner misjudges how many incidents the reader's rules leave and may walk
+    every school's actions from the oldest incident up."""
     where = [ChronologyEntry.pupil_id == pupil.id, ChronologyEntry.school_id == actor.school_id,
              ChronologyEntry.entry_type == "incident", ChronologyEntry.incident_id.is_not(None)]
     readable, later = visible_lines(session, actor, where, pupil.year_group)
-    incident_ids = set(session.scalars(select(ChronologyEntry.incident_id).where(*where, *readable)))
-    hidden = 0 if later is None else len(set(session.scalars(select(ChronologyEntry.incident_id)
-                                                                  .where(*where, later))))
-    open_actions = session.scalar(select(func.count()).select_from(Action).where(
-        Action.incident_id.in_(incident_ids), Action.completed_at.is_(None))) if incident_ids else 0
-    return {"incidents": len(incident_ids), "open_actions": open_actions, "hidden_needing_step_up": hidden}
+    incidents = func.count(distinct(ChronologyEntry.incident_id))
+    read_ids = select(ChronologyEntry.incident_id).where(*where, *readable).distinct().subquery()
+    open_per_incident = (select(func.count()).select_from(Action)
+                         .where(Action.incident_id == read_ids.c.incident_id, Action.completed_at.is_(None))
+                         .scalar_subquery())
+    open_actions = select(func.coalesce(func.sum(open_per_incident), 0)).select_from(read_ids).scalar_subquery()
+    read, hidden, actions = session.execute(
+        select(incidents.filter(and_(*readable)),
+               literal(0) if later is None else incidents.filter(later), open_actions).where(*where)).one()
+    return {"incidents": read, "open_actions": int(actions), "hidden_needing_step_up": hidden}  # SUM is numeric
 
 
 def front_sheet(session: Session, actor: Actor, pupil_id) -> dict:

@@ -8,14 +8,18 @@ import pytest
 from sqlalchemy import func, select, text
 
 from services.common.db import utcnow
+from services.incidents.chronology import entries as chronology
 from services.incidents.chronology import front_sheet as frontsheet
 from services.incidents.follow_up import actions as records
 from services.incidents.follow_up import cases
 from services.incidents.exceptions import Forbidden, NotFound, ValidationFailed
 from services.incidents.models import AgencyInvolvement, HouseholdMember
+from services.incidents.record import access
 
 from .conftest import DSL_USER, OTHER_SCHOOL, actor, count, pupil_id
 from .test_records import DSL, RECORDER, SLT, call, clean_follow_up, record_incident  # noqa: F401
+
+DSL_LONG_AGO = actor(DSL_USER, roles=("dsl",), second_factor=True, stepped_up=False, name="Dana Shah")
 
 
 @pytest.fixture(autouse=True)
@@ -88,6 +92,38 @@ def test_counts_open_cases_and_what_slt_may_not_see(sessions, session, pupil):
     # No safeguarding flags, household or agencies for SLT (they had the flags and household once).
     assert not {"agencies", "open_cases", "flags", "household"} & set(slt)
     assert slt["withheld"] == ["flags", "household", "agencies", "open_cases"]
+
+
+def test_counts_are_of_what_each_reader_may_see_now(sessions, session, pupil):
+    """All (the DSL team), some (SLT: no safeguarding, no restricted records) and some now, the rest
+    after a step-up (the DSL team long after their second factor); actions of records the reader
+    does not see, completed actions and another pupil's incidents are never counted."""
+    def actions_for(incident, open_, done=0):
+        for _ in range(open_):
+            call(sessions, records.add_action, DSL, incident["id"], {"description": "Follow up."})
+        for _ in range(done):
+            action = call(sessions, records.add_action, DSL, incident["id"], {"description": "Phone home."})
+            call(sessions, records.complete_action, DSL, action["id"], {})
+
+    safeguarding = record_incident(sessions, session, surname="O'Brien", linked=())
+    as_victim = record_incident(sessions, session, surname="Gill", category="Behaviour", linked=(("O'Brien", "victim"),))
+    restricted = record_incident(sessions, session, surname="O'Brien", category="Behaviour", linked=())
+    not_hers = record_incident(sessions, session, surname="Gill", category="Behaviour", linked=())
+    actions_for(safeguarding, 2, done=1)
+    actions_for(as_victim, 1, done=1)
+    actions_for(restricted, 1)
+    actions_for(not_hers, 3)
+    call(sessions, access.restrict_incident, DSL, restricted["id"], True, "Allegation about staff.")
+
+    assert sheet(sessions, pupil)["counts"] == {"incidents": 3, "open_actions": 4, "hidden_needing_step_up": 0}
+    assert sheet(sessions, pupil, SLT)["counts"] == {"incidents": 1, "open_actions": 1, "hidden_needing_step_up": 0}
+    assert sheet(sessions, pupil, DSL_LONG_AGO)["counts"] == {"incidents": 2, "open_actions": 2,
+                                                              "hidden_needing_step_up": 1}
+    for who in (DSL, SLT, DSL_LONG_AGO):  # the same incidents as the reader's chronology lists
+        with sessions() as s:
+            listed = {e["incident_id"] for e in chronology.read_chronology(s, who, pupil)["entries"]
+                      if e["entry_type"] == "incident"}
+        assert sheet(sessions, pupil, who)["counts"]["incidents"] == len(listed)
 
 
 def test_staff_and_other_schools_do_not_see_front_sheets(sessions, session, pupil):

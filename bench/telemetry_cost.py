@@ -70,7 +70,7 @@ def main() -> None:
         outgoing = per_call(telemetry.outgoing, n)
     observe = per_call(lambda: histogram.observe(0.012), n)
     labelled = per_call(lambda: metrics.RPC_SECONDS.labels("bench", "record_incident", "ok").observe(0.012), n)
-    data = {telemetry.REQUEST_ID_KEY: "0123456789abcdef0123456789abcdef"}
+    data = {telemetry.REQUEST_ID_HEADER: "0123456789abcdef0123456789abcdef"}
     handling = per_call(lambda: telemetry.Handling("incidents.record_incident", telemetry.SpanKind.SERVER,
                                                    dict(data), {}).close(), n)
 

@@ -209,6 +209,7 @@ def test_every_process_serves_its_metrics_on_a_port_of_its_own_and_not_on_the_pu
     assert all("haven_" in scraped[name] for name in PROCESSES)
     # The services' own gauges are there, read when scraped.
     assert sample(incidents, "haven_outbox_backlog", service="incidents") >= 0
+    assert 'haven_outbox_backlog{service="gateway"}' in gateway  # the staff-directory events it relays
     assert 'haven_dead_letter_messages{queue="rpc-incidents.dead-letter"}' in incidents
     # The concern's event was published, and handled (above).
     assert sample(incidents, "haven_events_published_total", service="incidents",

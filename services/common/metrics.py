@@ -28,7 +28,6 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from . import amqp, topology
@@ -152,13 +151,7 @@ MAIL_QUEUE = Watch({
 })
 
 
-def _session(sessions_or_engine: Engine | Callable[[], Session]) -> Session:
-    if isinstance(sessions_or_engine, Engine):
-        return Session(sessions_or_engine)
-    return sessions_or_engine()
-
-
-def watch_outbox(service: str, sessions_or_engine, outbox_model) -> None:
+def watch_outbox(service: str, sessions: Callable[[], Session], outbox_model) -> None:
     """haven_outbox_backlog{service} and haven_outbox_oldest_age_seconds{service}: the relay falling
     behind, or stopped (the broker refusing it), shows here before anyone misses an alert. One query
     over the unpublished rows alone (the outbox's partial index, events.OutboxMixin)."""
@@ -166,7 +159,7 @@ def watch_outbox(service: str, sessions_or_engine, outbox_model) -> None:
                  .where(outbox_model.published_at.is_(None)))
 
     def read() -> list[tuple]:
-        with _session(sessions_or_engine) as session:
+        with sessions() as session:
             count, oldest = session.execute(statement).one()
         age = max((utcnow() - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
         return [("haven_outbox_backlog", (service,), count),
@@ -206,11 +199,11 @@ def watch_dead_letters(service: str, amqp_uri: str, queue_names: list[str]) -> N
     DEAD_LETTERS.watch(service, _Source(f"{service}'s dead-letter queues", read, DEAD_LETTER_CACHE_SECONDS))
 
 
-def watch_mail(sessions_or_engine, queue_sizes: Callable[[Session], dict[str, int]]) -> None:
+def watch_mail(sessions: Callable[[], Session], queue_sizes: Callable[[Session], dict[str, int]]) -> None:
     """haven_mail_queue{state}: `queue_sizes(session)` gives the number of e-mails in each state worth
     watching (the alerts service's own query: mail it could not send is a safeguarding alert nobody got)."""
     def read() -> list[tuple]:
-        with _session(sessions_or_engine) as session:
+        with sessions() as session:
             sizes = queue_sizes(session)
         return [("haven_mail_queue", (state,), count) for state, count in sizes.items()]
 

@@ -35,9 +35,8 @@ from opentelemetry import propagate, trace
 
 REQUEST_ID_HEADER = "haven-request-id"
 TRACEPARENT_HEADER = "traceparent"
-# The keys Nameko keeps in a worker's context data (and forwards on the calls that worker makes).
-REQUEST_ID_KEY = "request_id"
-TRACEPARENT_KEY = "traceparent"
+# A worker's Nameko context data keeps them under these names too (and forwards them, as nameko.<name>
+# headers, on the calls that worker makes).
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -83,27 +82,17 @@ def outgoing() -> dict[str, str]:
 
 
 def context_data(headers: Mapping | None) -> dict[str, str]:
-    """From an incoming message's headers, the usable request id and traceparent, under the keys a
-    Nameko worker's context data keeps (nameko_ext puts them there)."""
+    """From a message's headers, the usable request id and traceparent (nothing else): what a Nameko
+    worker's context data keeps (nameko_ext puts them there) and what an event goes out with."""
     headers = headers or {}
     data = {}
     request_id = usable_request_id(headers.get(REQUEST_ID_HEADER))
     if request_id:
-        data[REQUEST_ID_KEY] = request_id
+        data[REQUEST_ID_HEADER] = request_id
     parent = headers.get(TRACEPARENT_HEADER)
     if isinstance(parent, str) and _TRACEPARENT.match(parent):
-        data[TRACEPARENT_KEY] = parent
+        data[TRACEPARENT_HEADER] = parent
     return data
-
-
-def as_headers(data: Mapping) -> dict[str, str]:
-    """`context_data`'s keys back as message headers."""
-    headers = {}
-    if REQUEST_ID_KEY in data:
-        headers[REQUEST_ID_HEADER] = data[REQUEST_ID_KEY]
-    if TRACEPARENT_KEY in data:
-        headers[TRACEPARENT_HEADER] = data[TRACEPARENT_KEY]
-    return headers
 
 
 def stored(headers_json: str | None) -> dict[str, str]:
@@ -112,7 +101,7 @@ def stored(headers_json: str | None) -> dict[str, str]:
         kept = json.loads(headers_json) if headers_json else None
     except ValueError:
         kept = None
-    return as_headers(context_data(kept if isinstance(kept, dict) else None))
+    return context_data(kept if isinstance(kept, dict) else None)
 
 
 class Handling:
@@ -122,14 +111,14 @@ class Handling:
 
     def __init__(self, name: str, kind: trace.SpanKind, data: dict, attributes: dict):
         self.name = name
-        self._token = _request_id.set(usable_request_id(data.get(REQUEST_ID_KEY)))
-        parent = propagate.extract({TRACEPARENT_HEADER: data[TRACEPARENT_KEY]}) if TRACEPARENT_KEY in data else None
+        self._token = _request_id.set(usable_request_id(data.get(REQUEST_ID_HEADER)))
+        parent = propagate.extract(data) if TRACEPARENT_HEADER in data else None
         self.span = tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
         self._attached = otel_context.attach(trace.set_span_in_context(self.span))
         carried: dict[str, str] = {}
         propagate.inject(carried)
         if TRACEPARENT_HEADER in carried:
-            data[TRACEPARENT_KEY] = carried[TRACEPARENT_HEADER]
+            data[TRACEPARENT_HEADER] = carried[TRACEPARENT_HEADER]
         self.started = time.perf_counter()
 
     def elapsed(self) -> float:

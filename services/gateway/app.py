@@ -20,6 +20,7 @@ from services.common.errors import HavenError, ServiceUnavailable, StepUpRequire
 
 from .database import GatewayDatabase
 from .limits import RequestLimits
+from .models import OutboxEvent
 from .observability import Observe
 from .relay import relay_forever
 from .clients import Clients
@@ -55,6 +56,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         await run_in_threadpool(topology.declare, settings.amqp_uri, None, settings.queue_type)
         await rpc.start()
         metrics.serve(settings.metrics_address)
+        metrics.watch_outbox("gateway", db.factory, OutboxEvent)  # the staff-directory events it relays
         relay = asyncio.create_task(relay_forever(db, rpc, settings.signing_key))
         yield
         relay.cancel()

@@ -79,7 +79,7 @@ def test_watching_a_service_again_replaces_its_source(engine):
         try:
             Base.metadata.create_all(other)
             metrics.watch_outbox("metrics-replaced", session_factory(engine), OutboxEvent)
-            metrics.watch_outbox("metrics-replaced", other, OutboxEvent)  # an engine does as well
+            metrics.watch_outbox("metrics-replaced", session_factory(other), OutboxEvent)
             with session_factory(other).begin() as session:
                 add_to_outbox(session, OutboxEvent, make_event("pupil_added", 1, pupil_id=1))
             scrape = generate_latest(REGISTRY).decode()

@@ -7,14 +7,14 @@ import logging
 import pytest
 
 from services.common import telemetry
-from services.common.telemetry import REQUEST_ID_HEADER, REQUEST_ID_KEY, TRACEPARENT_HEADER, TRACEPARENT_KEY
+from services.common.telemetry import REQUEST_ID_HEADER, TRACEPARENT_HEADER
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 def test_a_message_s_request_id_and_traceparent_reach_the_worker():
     assert telemetry.context_data({REQUEST_ID_HEADER: "abc-123", TRACEPARENT_HEADER: PARENT, "other": "x"}) == {
-        REQUEST_ID_KEY: "abc-123", TRACEPARENT_KEY: PARENT}
+        REQUEST_ID_HEADER: "abc-123", TRACEPARENT_HEADER: PARENT}
 
 
 @pytest.mark.parametrize("headers", [
@@ -35,7 +35,7 @@ def test_nothing_is_sent_on_outside_a_request_and_with_tracing_off():
 
 def test_a_worker_binds_the_request_id_of_its_message_until_it_closes():
     handling = telemetry.Handling("incidents.get_incident", telemetry.SpanKind.SERVER,
-                                  {REQUEST_ID_KEY: "req-2", TRACEPARENT_KEY: PARENT}, {})
+                                  {REQUEST_ID_HEADER: "req-2", TRACEPARENT_HEADER: PARENT}, {})
     assert telemetry.current_request_id() == "req-2"
     assert telemetry.outgoing() == {REQUEST_ID_HEADER: "req-2", TRACEPARENT_HEADER: PARENT}  # passed on as it came
     handling.close()

@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/report_speed.py [--paragraphs 400] [--runs 5]
 
-Renders through the same code the documents service uses (`reports.incident.incident_pdf`), in this
-process, with no database or broker: a long incident (an account of --paragraphs paragraphs, a body
+Renders through the report engine (`reports.incident.incident_pdf`; the documents service does not
+call it yet: issue 11's queue is still to come), in this process, with no database or broker: a long incident (an account of --paragraphs paragraphs, a body
 map, corrections and follow-up) and a one-page incident. The first render of each (fonts loaded,
 stylesheet parsed) is timed apart as the warm-up. Prints, for each PDF, its pages, the median seconds
 over --runs renders, and seconds per page. Upload throughput (issue 11's second figure) is not measured

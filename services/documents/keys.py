@@ -89,7 +89,7 @@ def main() -> None:
     from .settings import DocumentsSettings  # the environment is read only when the command runs
 
     settings = DocumentsSettings()
-    keys = settings.open_vault().master_keys
+    keys = settings.master_keys()
     engine = make_engine(settings.database_url, pooled=False)
     try:
         done = rotate(session_factory(engine), keys, max(1, args.batch))

@@ -42,7 +42,7 @@ class Document(Base):
     storage_key: Mapped[str] = mapped_column(String(300), unique=True)
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary(64))  # the data key, wrapped by the master key
     # Which master key wrapped it (vault.master_key_id); None for rows from before ids were recorded.
-    key_id: Mapped[str | None] = mapped_column(String(16), index=True)
+    key_id: Mapped[str | None] = mapped_column(String(16))
     nonce: Mapped[bytes] = mapped_column(LargeBinary(16))
     uploaded_by: Mapped[int] = mapped_column(Integer)
     uploaded_by_name: Mapped[str] = mapped_column(String(200))

@@ -24,7 +24,7 @@ class OrphanSweeper(DependencyProvider):
     def setup(self):
         settings = self.container.config["SETTINGS"]
         self.older_than = timedelta(minutes=settings.pending_upload_minutes)
-        self.store = settings.open_vault().store
+        self.store = settings.open_store()
         self.engine = make_engine(settings.database_url, pool_size=1, max_overflow=1)
         self.sessions = session_factory(self.engine)
         self.sweeper = Sweeper(self.sweep_once, SWEEP_SECONDS, "orphan sweeper")

@@ -6,7 +6,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from services.common.settings import CommonSettings
 
-from .vault import Vault, decode_master_key, decode_previous_keys, open_store
+from .vault import MasterKeys, ObjectStore, Vault, decode_master_key, decode_previous_keys, open_store
 
 MIB = 1024 * 1024
 
@@ -54,10 +54,20 @@ class DocumentsSettings(CommonSettings):
     def database_url(self) -> str:
         return self.documents_database_url
 
+    def open_store(self) -> ObjectStore:
+        """Where the vault's objects are (the orphan sweeper needs this and no key)."""
+        return open_store(self.vault_backend, vault_dir=self.vault_dir, s3_bucket=self.s3_bucket,
+                          s3_region=self.s3_region, s3_endpoint_url=self.s3_endpoint_url,
+                          s3_sse=self.vault_s3_sse, s3_kms_key_id=self.vault_s3_kms_key_id)
+
+    def _key_bytes(self) -> tuple[bytes, list[bytes]]:
+        return (decode_master_key(self.master_key.get_secret_value()),
+                decode_previous_keys(self.previous_master_keys.get_secret_value()))
+
+    def master_keys(self) -> MasterKeys:
+        """The current master key and the previous ones (the rotation command needs these and no store)."""
+        return MasterKeys(*self._key_bytes())
+
     def open_vault(self) -> Vault:
         """The vault these settings describe; `prepare()` it before use."""
-        store = open_store(self.vault_backend, vault_dir=self.vault_dir, s3_bucket=self.s3_bucket,
-                           s3_region=self.s3_region, s3_endpoint_url=self.s3_endpoint_url,
-                           s3_sse=self.vault_s3_sse, s3_kms_key_id=self.vault_s3_kms_key_id)
-        return Vault(store, decode_master_key(self.master_key.get_secret_value()),
-                     decode_previous_keys(self.previous_master_keys.get_secret_value()))
+        return Vault(self.open_store(), *self._key_bytes())

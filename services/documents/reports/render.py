@@ -77,8 +77,9 @@ class _WithoutDocumentText(logging.Filter):
         return True
 
 
-_WITHOUT_DOCUMENT_TEXT = _WithoutDocumentText()
-_WEASYPRINT_LOGGERS = ("weasyprint", "weasyprint.progress")
+# WeasyPrint logs only through these loggers, and in a Haven process only reports use it.
+for _name in ("weasyprint", "weasyprint.progress"):
+    logging.getLogger(_name).addFilter(_WithoutDocumentText())
 
 
 def stamp_time(when: datetime) -> str:
@@ -110,10 +111,6 @@ environment.filters["when"] = when
 def render_pdf(template: str, context: dict, *, produced_for: str, produced_at: datetime) -> bytes:
     """The PDF of `template` (a name in templates/) filled with `context`. Every page says whom it was
     produced for and when ("Confidential — produced for …"), and "Page N of M"."""
-    # WeasyPrint logs only through these loggers, and in this process only reports use it; adding the
-    # filter again is a no-op.
-    for name in _WEASYPRINT_LOGGERS:
-        logging.getLogger(name).addFilter(_WITHOUT_DOCUMENT_TEXT)
     html = environment.get_template(template).render(
         **context, produced_for=produced_for, produced_at=stamp_time(produced_at))
     fetcher = RefusingFetcher()

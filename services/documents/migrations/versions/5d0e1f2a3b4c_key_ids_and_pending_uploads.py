@@ -20,7 +20,6 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('documents') as batch:
         batch.add_column(sa.Column('key_id', sa.String(length=16), nullable=True))
-        batch.create_index('ix_documents_key_id', ['key_id'])
     op.create_table(
         'pending_uploads',
         sa.Column('storage_key', sa.String(length=300), nullable=False),
@@ -34,5 +33,4 @@ def downgrade() -> None:
     op.drop_index('ix_pending_uploads_started_at', table_name='pending_uploads')
     op.drop_table('pending_uploads')
     with op.batch_alter_table('documents') as batch:
-        batch.drop_index('ix_documents_key_id')
         batch.drop_column('key_id')

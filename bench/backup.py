@@ -103,7 +103,7 @@ def main() -> None:
         again = operations.verify(made.folder, target, stack.env["HAVEN_MASTER_KEY"])
         verified = time.monotonic() - started
         print(f"restore (with its verification): {restored:.1f} s; verification alone: {verified:.1f} s; "
-              f"{'intact' if findings.intact and again.intact else 'PROBLEMS: ' + '; '.join(findings.problems[:5])}")
+              f"{'intact' if findings.intact and again.intact else 'PROBLEMS: ' + '; '.join((findings.problems + again.problems)[:5])}")
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
     finally:
         if target:

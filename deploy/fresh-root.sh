@@ -30,7 +30,7 @@ build_root() {
   mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,make,ca-certificates bookworm "$root"
   log "copying the working tree (without .venv, var and .git) to /haven"
   mkdir "$root/haven"
-  tar -C "$repo" --exclude=./.venv --exclude=./var --exclude=./.git --exclude=__pycache__ \
+  tar -C "$repo" --exclude=./.venv --exclude=./var --exclude=./.git --exclude=./.env --exclude=__pycache__ \
       --exclude=.pytest_cache --exclude=.ruff_cache -cf - . | tar -C "$root/haven" -xf -
   # What a Debian installer leaves and a bare root lacks: the machine's own name resolves.
   printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n' "$(hostname)" >"$root/etc/hosts"

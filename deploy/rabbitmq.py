@@ -74,7 +74,6 @@ if ROOT not in sys.path:  # run as `python deploy/rabbitmq.py` too
 from services.common import contracts, keys, topology  # noqa: E402
 from services.common.contracts import incidents  # noqa: E402
 from services.common.contracts.base import Method, events_exchange_name  # noqa: E402
-from services.common.dlq import SUFFIX as DEAD_LETTER  # noqa: E402
 
 OWNERS = keys.OWNERS
 PREFIX = "haven-"
@@ -148,7 +147,7 @@ def _topics(rpc: tuple[str, str], events_write: dict[str, str] | None = None,
 def _gateway() -> Grant:
     contract = contracts.by_service("gateway")
     own_events = events_exchange_name("gateway")
-    dead_letters = [q + DEAD_LETTER for q in topology.handler_queue_names()]
+    dead_letters = [q + topology.DEAD_LETTER for q in topology.handler_queue_names()]
     return Grant(
         "gateway",
         configure=one_of([topology.RPC_EXCHANGE], [GATEWAY_REPLY]),
@@ -181,7 +180,7 @@ def _service(service: str) -> Grant:
     return Grant(
         service,
         configure=one_of([*exchanges, *sources, *rpc_queue, *handler_queues,
-                          *(q + DEAD_LETTER for q in rpc_queue + handler_queues),
+                          *(q + topology.DEAD_LETTER for q in rpc_queue + handler_queues),
                           *(q + RETRY for q in handler_queues)], reply_queue),
         write=one_of([*exchanges, DEFAULT_EXCHANGE, *rpc_queue, *handler_queues], reply_queue),
         read=one_of([topology.RPC_EXCHANGE, *sources, *rpc_queue, *handler_queues,

@@ -15,6 +15,8 @@ The databases are copied before the vault: a document's ciphertext is stored bef
 committed, so every row the dumps hold has its object in the vault copy made after them (the vault
 may also hold a few objects of documents not yet committed; they are harmless).
 
-The vault and its master key are never in the same file: the data part of a backup can be kept on
-ordinary backup storage, the key file somewhere else (README "Backup and restore").
+The vault and its master key are never in the same file: the key file can be kept somewhere else
+(README "Backup and restore"). The database dumps are plain `pg_dump`/SQLite copies holding every
+record's text: the backup folder needs storage as protected as the databases (encrypted at rest, access
+for the named few), not "ordinary" backup storage.
 """

@@ -88,10 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.backup}: every file matches its checksum")
         if args.files_only:
             return 0
-        master = read_keys(args.env_file).get("HAVEN_MASTER_KEY")
-        if not master:
-            master = open_keys(args.backup, found, passphrase(), args.key_file).get("HAVEN_MASTER_KEY")
-        return report(verify(args.backup, Locations(), master))
+        keys = read_keys(args.env_file)
+        if not keys.get("HAVEN_MASTER_KEY"):
+            keys = open_keys(args.backup, found, passphrase(), args.key_file)
+        return report(verify(args.backup, Locations(), keys.get("HAVEN_MASTER_KEY"),
+                             keys.get("HAVEN_PREVIOUS_MASTER_KEYS", "")))
     except (BackupRefused, KeyFileRefused) as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 2

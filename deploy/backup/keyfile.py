@@ -1,5 +1,6 @@
-"""The key file: Haven's keys sealed with a passphrase, so a backup's data and the keys that open it
-can be kept apart, and neither alone reads a record.
+"""The key file: Haven's keys sealed with a passphrase, so a backup's vault copy and the keys that open
+it can be kept apart. (The database dumps are not encrypted by Haven: they hold every record's text and
+must be kept as safely as the databases themselves — README "Backup and restore".)
 
 scrypt (N=2¹⁷, r=8, p=1: about 128 MiB and a fraction of a second, the cost that makes guessing
 passphrases slow) turns the passphrase into an AES-256-GCM key. The header (format and scrypt

@@ -3,6 +3,7 @@ Haven, check a Haven against one."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -10,7 +11,7 @@ from importlib import metadata
 from botocore.exceptions import ClientError
 
 from services.common.keys import write_env
-from services.documents.vault import decode_master_key
+from services.documents.vault import decode_master_key, decode_previous_keys
 
 from . import databases, keyfile, manifest, vault_copy
 from .manifest import BackupRefused
@@ -57,6 +58,19 @@ def create(where: Locations, into: str, keys: dict[str, str] | None, passphrase:
     # Built under a hidden name and renamed when whole: a backup cut short never looks like one.
     partial = os.path.join(into, f".{name}.partial")
     os.mkdir(partial, 0o700)
+    try:
+        found = _write(partial, name, where, keys, passphrase, key_file)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)  # its dumps hold every record: none is left behind
+        if key_file and os.path.exists(key_file):  # written by this run: refused above if it was there
+            os.remove(key_file)
+        raise
+    os.rename(partial, final)
+    written = os.path.join(final, KEY_FILE) if keys is not None and not key_file else key_file
+    return Made(final, found, written, time.monotonic() - started)
+
+
+def _write(partial: str, name: str, where: Locations, keys, passphrase, key_file) -> dict:
     # Databases first, then the vault (see __init__): every document row then has its object.
     found = {"format": manifest.FORMAT, "name": name, "haven_version": haven_version(),
              "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -72,9 +86,7 @@ def create(where: Locations, into: str, keys: dict[str, str] | None, passphrase:
         found["keys"] = {"names": sorted(keys),
                          "file": None if key_file else manifest.describe(partial, KEY_FILE)}
     manifest.write(partial, found)
-    os.rename(partial, final)
-    written = os.path.join(final, KEY_FILE) if keys is not None and not key_file else key_file
-    return Made(final, found, written, time.monotonic() - started)
+    return found
 
 
 def open_keys(folder: str, found: dict, passphrase: str, key_file: str | None = None) -> dict[str, str]:
@@ -127,8 +139,10 @@ def restore(folder: str, where: Locations, passphrase: str | None, *, force: boo
     vault_copy.copy_in(found["vault"], folder, where.store())
     if keys_to:
         write_env(keys_to, keys)  # readable by its owner only
-    return check_system(found, where, decode_master_key(master))
+    return check_system(found, where, decode_master_key(master),
+                        decode_previous_keys(keys.get("HAVEN_PREVIOUS_MASTER_KEYS", "")))
 
 
-def verify(folder: str, where: Locations, master_key: str) -> Findings:
-    return check_system(manifest.check(folder), where, decode_master_key(master_key))
+def verify(folder: str, where: Locations, master_key: str, previous_keys: str = "") -> Findings:
+    return check_system(manifest.check(folder), where, decode_master_key(master_key),
+                        decode_previous_keys(previous_keys))

@@ -15,9 +15,10 @@ from services.gateway.settings import GatewaySettings
 from services.incidents.settings import IncidentsSettings
 from services.transfers.settings import TransfersSettings
 
-# The keys without which a restored Haven cannot read its vault (master), its second factors and saved
-# forms (secrets), nor sign and check actor contexts and events (signing and public keys).
-KEY_VARIABLES = ("HAVEN_MASTER_KEY", "HAVEN_SECRETS_KEY", "HAVEN_PUBLIC_KEYS",
+# The keys without which a restored Haven cannot read its vault (master, and the previous ones while a
+# rotation is under way), its second factors and saved forms (secrets), nor sign and check actor contexts
+# and events (signing and public keys).
+KEY_VARIABLES = ("HAVEN_MASTER_KEY", "HAVEN_PREVIOUS_MASTER_KEYS", "HAVEN_SECRETS_KEY", "HAVEN_PUBLIC_KEYS",
                  *(signing_variable(owner) for owner in OWNERS))
 REQUIRED_KEYS = ("HAVEN_MASTER_KEY", "HAVEN_SECRETS_KEY")
 

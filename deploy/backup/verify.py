@@ -40,10 +40,11 @@ class _Witness:
         return data
 
 
-def check_system(manifest: dict, where: Locations, master_key: bytes) -> Findings:
+def check_system(manifest: dict, where: Locations, master_key: bytes, previous_keys: list[bytes] = ()) -> Findings:
+    """`previous_keys`: master keys a rotation has not yet moved every document off."""
     found = Findings()
     _check_tables(manifest, where, found)
-    _check_documents(manifest, where, master_key, found)
+    _check_documents(manifest, where, Vault(_Witness(where.store()), master_key, previous_keys), found)
     _check_audit(manifest, where, found)
     return found
 
@@ -63,10 +64,9 @@ def _check_tables(manifest: dict, where: Locations, found: Findings) -> None:
         found.checked.append(f"{service}: {len(now['tables'])} tables, {sum(now['tables'].values())} rows")
 
 
-def _check_documents(manifest: dict, where: Locations, master_key: bytes, found: Findings) -> None:
-    store = where.store()
-    witness = _Witness(store)
-    vault = Vault(witness, master_key)
+def _check_documents(manifest: dict, where: Locations, vault: Vault, found: Findings) -> None:
+    witness = vault.store
+    store = witness.store
     stored = {entry["key"]: entry["sha256"] for entry in manifest["vault"]["objects"]}
     engine = make_engine(where.documents_database_url, pooled=False)
     documents = 0
@@ -75,7 +75,7 @@ def _check_documents(manifest: dict, where: Locations, master_key: bytes, found:
             for row in session.scalars(select(Document).order_by(Document.id)).yield_per(500):
                 documents += 1
                 try:
-                    content = vault.get(row.storage_key, row.id, row.wrapped_key, row.nonce)
+                    content = vault.get(row.storage_key, row.id, row.wrapped_key, row.nonce, row.key_id)
                 except IntegrityFailed:
                     found.problems.append(f"document {row.id}: does not open with the master key (or its object "
                                           "is missing)")
